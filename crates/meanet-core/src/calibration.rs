@@ -1,0 +1,468 @@
+//! Threshold calibration over cached logits.
+//!
+//! Run the three networks once over the validation split, keep their logits in a
+//! [`CalibrationCache`], then sweep thresholds here: every point is evaluated with the very
+//! policy code the pipeline uses, so what calibration promises is what routing does.
+
+use ndarray::ArrayView2;
+
+use crate::numerics::{Measure, NumericError, Scores};
+use crate::partition::ClassPartition;
+use crate::pipeline::BlockCosts;
+use crate::policy::{BranchyNet, ExitPolicy, ExtensionRoute, MeaNet, Route, Thresholds};
+use crate::ports::{EnergyModel, SampleCost};
+use crate::units::{Bytes, Joules};
+
+/// Why calibration failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CalibrationError {
+    /// The cached arrays did not agree in sample count or class count.
+    #[error("calibration cache mismatch: {0}")]
+    Shape(String),
+    /// A label was not below the class count.
+    #[error("label {label} of sample {sample} is out of range for {classes} classes")]
+    Label {
+        /// Sample index.
+        sample: usize,
+        /// The label.
+        label: usize,
+        /// The class count.
+        classes: usize,
+    },
+    /// Some logits were NaN or infinite.
+    #[error("{block} logits of sample {sample} are unusable")]
+    Logits {
+        /// `main`, `extension` or `cloud`.
+        block: &'static str,
+        /// Sample index.
+        sample: usize,
+        /// What was wrong.
+        #[source]
+        source: NumericError,
+    },
+    /// No sample to calibrate on.
+    #[error("no validation samples")]
+    Empty,
+    /// No swept point meets the target.
+    #[error("no thresholds meet the target {target}; closest point: {closest}")]
+    Infeasible {
+        /// The target, as written.
+        target: String,
+        /// The point closest to it.
+        closest: String,
+    },
+    /// A target string could not be parsed.
+    #[error("invalid target {0:?}: expected offload=F, energy=JOULES or accuracy=F")]
+    InvalidTarget(String),
+}
+
+/// Per-sample scores of the three networks over a validation split.
+#[derive(Debug, Clone)]
+pub struct CalibrationCache {
+    labels: Vec<usize>,
+    main: Vec<Scores>,
+    extension: Vec<Scores>,
+    cloud: Vec<usize>,
+    partition: ClassPartition,
+}
+
+impl CalibrationCache {
+    /// Builds the cache from logits of every validation sample: main `(N, C)`, extension
+    /// `(N, H)` (run on every sample), cloud `(N, C)`, and the labels.
+    pub fn try_new(
+        main: ArrayView2<'_, f32>,
+        extension: ArrayView2<'_, f32>,
+        cloud: ArrayView2<'_, f32>,
+        labels: &[usize],
+        partition: ClassPartition,
+    ) -> Result<Self, CalibrationError> {
+        let n = labels.len();
+        let (c, h) = (partition.classes(), partition.num_hard());
+        if n == 0 {
+            return Err(CalibrationError::Empty);
+        }
+        for (name, a, cols) in [
+            ("main", &main, c),
+            ("extension", &extension, h),
+            ("cloud", &cloud, c),
+        ] {
+            if a.shape() != [n, cols] {
+                return Err(CalibrationError::Shape(format!(
+                    "{name} logits have shape {:?}, expected [{n}, {cols}]",
+                    a.shape()
+                )));
+            }
+        }
+        if let Some((sample, &label)) = labels.iter().enumerate().find(|(_, l)| **l >= c) {
+            return Err(CalibrationError::Label {
+                sample,
+                label,
+                classes: c,
+            });
+        }
+        let mask = partition.hard_mask();
+        let score = |block: &'static str, a: &ArrayView2<'_, f32>, mask: &[bool]| {
+            a.outer_iter()
+                .enumerate()
+                .map(|(sample, row)| {
+                    Scores::from_logits_masked(&row.to_vec(), mask).map_err(|source| {
+                        CalibrationError::Logits {
+                            block,
+                            sample,
+                            source,
+                        }
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(CalibrationCache {
+            labels: labels.to_vec(),
+            main: score("main", &main, &mask)?,
+            extension: score("extension", &extension, &[])?,
+            cloud: score("cloud", &cloud, &[])?
+                .iter()
+                .map(|s| s.class)
+                .collect(),
+            partition,
+        })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the cache is empty (never true for a built cache).
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The partition the extension logits are expressed in.
+    pub fn partition(&self) -> &ClassPartition {
+        &self.partition
+    }
+
+    /// Main-block uncertainties of all samples under `measure`, for histograms and grids.
+    pub fn main_uncertainties(&self, measure: Measure) -> Vec<f64> {
+        self.main.iter().map(|s| s.uncertainty(measure)).collect()
+    }
+
+    /// Extension uncertainties of all samples under `measure`.
+    pub fn extension_uncertainties(&self, measure: Measure) -> Vec<f64> {
+        self.extension
+            .iter()
+            .map(|s| s.uncertainty(measure))
+            .collect()
+    }
+}
+
+/// Accuracy, energy and exit shares of one policy over the cache.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PointMetrics {
+    /// Overall accuracy.
+    pub accuracy: f64,
+    /// Mean edge energy per sample (compute, memory, radio).
+    pub edge_energy: Joules,
+    /// Mean cloud energy per sample.
+    pub cloud_energy: Joules,
+    /// Fraction of samples offloaded.
+    pub cloud_share: f64,
+    /// Fraction of samples answered by the extension.
+    pub extension_share: f64,
+}
+
+/// One swept threshold setting and what it achieves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CalibrationPoint {
+    /// The MEANet thresholds.
+    pub thresholds: Thresholds,
+    /// What they achieve on the validation cache.
+    pub metrics: PointMetrics,
+}
+
+/// What calibration should achieve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// Best accuracy with at most this fraction of samples offloaded.
+    MaxOffload(f64),
+    /// Best accuracy with at most this edge energy per sample.
+    MaxEnergy(Joules),
+    /// Least edge energy with at least this accuracy.
+    MinAccuracy(f64),
+}
+
+impl Target {
+    /// Parses `offload=0.2`, `energy=1.5e-5` (joules per sample) or `accuracy=0.9`.
+    pub fn parse(s: &str) -> Result<Self, CalibrationError> {
+        let bad = || CalibrationError::InvalidTarget(s.to_string());
+        let (key, value) = s.split_once('=').ok_or_else(bad)?;
+        let v: f64 = value.trim().parse().map_err(|_| bad())?;
+        if !v.is_finite() || v < 0.0 {
+            return Err(bad());
+        }
+        match key.trim() {
+            "offload" if v <= 1.0 => Ok(Target::MaxOffload(v)),
+            "energy" => Ok(Target::MaxEnergy(Joules(v))),
+            "accuracy" if v <= 1.0 => Ok(Target::MinAccuracy(v)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::MaxOffload(v) => write!(f, "offload={v}"),
+            Target::MaxEnergy(j) => write!(f, "energy={}", j.0),
+            Target::MinAccuracy(a) => write!(f, "accuracy={a}"),
+        }
+    }
+}
+
+/// The candidate values of each threshold; `None` is "no check".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    /// Candidates for `t_main`.
+    pub main: Vec<Option<f64>>,
+    /// Candidates for `t_cloud_main`.
+    pub cloud_main: Vec<Option<f64>>,
+    /// Candidates for `t_ext`.
+    pub extension: Vec<Option<f64>>,
+}
+
+impl Grid {
+    /// `steps` quantiles of the observed main and extension uncertainties (plus "no check")
+    /// for `t_main` and `t_ext`; `t_cloud_main` left unchecked.
+    pub fn quantiles(cache: &CalibrationCache, measure: Measure, steps: usize) -> Self {
+        Grid {
+            main: quantile_candidates(cache.main_uncertainties(measure), steps),
+            cloud_main: vec![None],
+            extension: quantile_candidates(cache.extension_uncertainties(measure), steps),
+        }
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.main.len() * self.cloud_main.len() * self.extension.len()
+    }
+
+    /// Whether the grid has no point.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn quantile_candidates(mut values: Vec<f64>, steps: usize) -> Vec<Option<f64>> {
+    values.sort_by(f64::total_cmp);
+    let mut out = vec![Some(0.0)];
+    if let Some(&last) = values.last() {
+        let steps = steps.max(2);
+        for k in 1..steps.saturating_sub(1) {
+            let idx = k * (values.len() - 1) / (steps - 1);
+            out.push(Some(values[idx]));
+        }
+        out.push(Some(last));
+    }
+    out.push(None);
+    out.dedup();
+    out
+}
+
+/// Evaluates policies over a cache with per-route energies priced once.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibrator {
+    /// Edge energy per sample for: main exit, extension exit, offload after main, after ext.
+    edge: [Joules; 4],
+    cloud: Joules,
+}
+
+impl Calibrator {
+    /// Prices the four route shapes with `energy`, given the block costs and the bytes one
+    /// offloaded sample sends and receives.
+    pub fn new(
+        costs: BlockCosts,
+        bytes_per_offload: (Bytes, Bytes),
+        energy: &dyn EnergyModel,
+    ) -> Self {
+        let main = SampleCost {
+            main: Some(costs.main),
+            ..SampleCost::default()
+        };
+        let ext = SampleCost {
+            extension: Some(costs.extension),
+            ..main
+        };
+        let offload = |c: SampleCost| SampleCost {
+            cloud: Some(costs.cloud),
+            bytes_sent: bytes_per_offload.0,
+            bytes_received: bytes_per_offload.1,
+            ..c
+        };
+        let edge = [main, ext, offload(main), offload(ext)].map(|c| energy.price(&c).edge());
+        Calibrator {
+            edge,
+            cloud: energy.price(&offload(main)).cloud,
+        }
+    }
+
+    /// Evaluates one policy over the cache, exactly as the pipeline would route.
+    pub fn evaluate(&self, cache: &CalibrationCache, policy: &dyn ExitPolicy) -> PointMetrics {
+        let (mut correct, mut offloaded, mut extension) = (0usize, 0usize, 0usize);
+        let mut energy = 0.0;
+        for i in 0..cache.len() {
+            let (class, route) = route_one(cache, i, policy);
+            correct += usize::from(class == cache.labels[i]);
+            offloaded += usize::from(route >= 2);
+            extension += usize::from(route == 1);
+            energy += self.edge[route].0;
+        }
+        let n = cache.len() as f64;
+        PointMetrics {
+            accuracy: correct as f64 / n,
+            edge_energy: Joules(energy / n),
+            cloud_energy: Joules(self.cloud.0 * offloaded as f64 / n),
+            cloud_share: offloaded as f64 / n,
+            extension_share: extension as f64 / n,
+        }
+    }
+
+    /// Sweeps MEANet over every point of `grid`; the other fields of `base` stay fixed.
+    pub fn sweep(
+        &self,
+        cache: &CalibrationCache,
+        base: Thresholds,
+        grid: &Grid,
+    ) -> Vec<CalibrationPoint> {
+        let mut points = Vec::with_capacity(grid.len());
+        for &main in &grid.main {
+            for &cloud_main in &grid.cloud_main {
+                for &extension in &grid.extension {
+                    let thresholds = Thresholds {
+                        main,
+                        cloud_main,
+                        extension,
+                        ..base
+                    };
+                    let metrics = self.evaluate(cache, &MeaNet { thresholds });
+                    points.push(CalibrationPoint {
+                        thresholds,
+                        metrics,
+                    });
+                }
+            }
+        }
+        points
+    }
+
+    /// Sweeps the class-agnostic entropy exit over `values`.
+    pub fn sweep_entropy_exit(
+        &self,
+        cache: &CalibrationCache,
+        measure: Measure,
+        values: &[f64],
+    ) -> Vec<(f64, PointMetrics)> {
+        values
+            .iter()
+            .map(|&threshold| {
+                (
+                    threshold,
+                    self.evaluate(cache, &BranchyNet { measure, threshold }),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The answer and route index (0 main, 1 ext, 2 offload after main, 3 after ext) of sample i.
+fn route_one(cache: &CalibrationCache, i: usize, policy: &dyn ExitPolicy) -> (usize, usize) {
+    let main = &cache.main[i];
+    match policy.after_main(main, &cache.partition).0 {
+        Route::ExitMain => (main.class, 0),
+        Route::Offload => (cache.cloud[i], 2),
+        Route::RunExtension => {
+            let ext = &cache.extension[i];
+            match policy.after_extension(ext).0 {
+                ExtensionRoute::ExitExtension => (
+                    cache.partition.from_hard(ext.class).unwrap_or(main.class),
+                    1,
+                ),
+                ExtensionRoute::Offload => (cache.cloud[i], 3),
+            }
+        }
+    }
+}
+
+/// The points not dominated in (higher accuracy, lower edge energy, lower cloud share),
+/// sorted by edge energy.
+pub fn pareto_frontier(points: &[CalibrationPoint]) -> Vec<CalibrationPoint> {
+    let dominates = |a: &PointMetrics, b: &PointMetrics| {
+        a.accuracy >= b.accuracy
+            && a.edge_energy.0 <= b.edge_energy.0
+            && a.cloud_share <= b.cloud_share
+            && (a.accuracy > b.accuracy
+                || a.edge_energy.0 < b.edge_energy.0
+                || a.cloud_share < b.cloud_share)
+    };
+    let mut front: Vec<CalibrationPoint> = Vec::new();
+    for p in points {
+        if points.iter().any(|q| dominates(&q.metrics, &p.metrics)) {
+            continue;
+        }
+        if !front.iter().any(|f| f.metrics == p.metrics) {
+            front.push(*p);
+        }
+    }
+    front.sort_by(|a, b| a.metrics.edge_energy.0.total_cmp(&b.metrics.edge_energy.0));
+    front
+}
+
+/// Picks the best point for `target` (ties: lower energy, then lower cloud share).
+pub fn pick(
+    points: &[CalibrationPoint],
+    target: Target,
+) -> Result<CalibrationPoint, CalibrationError> {
+    let feasible = |m: &PointMetrics| match target {
+        Target::MaxOffload(f) => m.cloud_share <= f + 1e-12,
+        Target::MaxEnergy(e) => m.edge_energy.0 <= e.0,
+        Target::MinAccuracy(a) => m.accuracy >= a - 1e-12,
+    };
+    let better = |a: &PointMetrics, b: &PointMetrics| {
+        let primary = match target {
+            Target::MinAccuracy(_) => b.edge_energy.0.total_cmp(&a.edge_energy.0),
+            _ => a.accuracy.total_cmp(&b.accuracy),
+        };
+        primary
+            .then(b.edge_energy.0.total_cmp(&a.edge_energy.0))
+            .then(b.cloud_share.total_cmp(&a.cloud_share))
+    };
+    points
+        .iter()
+        .filter(|p| feasible(&p.metrics))
+        .max_by(|a, b| better(&a.metrics, &b.metrics))
+        .copied()
+        .ok_or_else(|| {
+            let distance = |m: &PointMetrics| match target {
+                Target::MaxOffload(f) => m.cloud_share - f,
+                Target::MaxEnergy(e) => m.edge_energy.0 - e.0,
+                Target::MinAccuracy(a) => a - m.accuracy,
+            };
+            let closest = points
+                .iter()
+                .min_by(|a, b| distance(&a.metrics).total_cmp(&distance(&b.metrics)))
+                .map(|p| {
+                    let m = p.metrics;
+                    format!(
+                        "accuracy {:.4}, edge energy {}, offload {:.3}",
+                        m.accuracy, m.edge_energy, m.cloud_share
+                    )
+                })
+                .unwrap_or_else(|| "none (no points)".to_string());
+            CalibrationError::Infeasible {
+                target: target.to_string(),
+                closest,
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests;

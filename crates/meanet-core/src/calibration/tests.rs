@@ -1,0 +1,206 @@
+use super::*;
+use crate::ports::EnergyBreakdown;
+use crate::units::Macs;
+use ndarray::Array2;
+
+/// Edge: 1 pJ per MAC plus 2 pJ per byte sent; cloud: 1 pJ per MAC.
+struct Linear;
+impl EnergyModel for Linear {
+    fn price(&self, c: &SampleCost) -> EnergyBreakdown {
+        let edge = c.main.unwrap_or_default().0 + c.extension.unwrap_or_default().0;
+        EnergyBreakdown {
+            edge_compute: Joules::from_picojoules(edge as f64),
+            transmit: Joules::from_picojoules(2.0 * c.bytes_sent.0 as f64),
+            cloud: Joules::from_picojoules(c.cloud.unwrap_or_default().0 as f64),
+            ..EnergyBreakdown::default()
+        }
+    }
+}
+
+/// Deterministic pseudo-random numbers in [0, 1) (a 64-bit LCG; tests need no RNG crate).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// A synthetic validation set: main is right 70% of the time, extension 85%, cloud 95%.
+fn cache(n: usize) -> CalibrationCache {
+    let (c, hard) = (10, vec![5, 6, 7, 8, 9]);
+    let partition = ClassPartition::try_new(c, hard.clone()).unwrap();
+    let mut rng = Lcg(7);
+    let labels: Vec<usize> = (0..n).map(|i| i % c).collect();
+    let mut logits = |classes: usize, acc: f32, label: &dyn Fn(usize) -> usize| {
+        Array2::from_shape_fn((n, classes), |_| 0.0f32).map_view_mut_fn(&mut rng, acc, label)
+    };
+    let main = logits(c, 0.7, &|i| labels[i]);
+    let ext = logits(5, 0.85, &|i| partition.to_hard(labels[i]).unwrap_or(i % 5));
+    let cloud = logits(c, 0.95, &|i| labels[i]);
+    CalibrationCache::try_new(main.view(), ext.view(), cloud.view(), &labels, partition).unwrap()
+}
+
+trait Fill {
+    fn map_view_mut_fn(
+        self,
+        rng: &mut Lcg,
+        acc: f32,
+        label: &dyn Fn(usize) -> usize,
+    ) -> Array2<f32>;
+}
+impl Fill for Array2<f32> {
+    fn map_view_mut_fn(
+        mut self,
+        rng: &mut Lcg,
+        acc: f32,
+        label: &dyn Fn(usize) -> usize,
+    ) -> Array2<f32> {
+        let k = self.ncols();
+        for (i, mut row) in self.outer_iter_mut().enumerate() {
+            for v in row.iter_mut() {
+                *v = rng.next() * 2.0;
+            }
+            let right = rng.next() < acc;
+            let target = if right { label(i) } else { (label(i) + 1) % k };
+            row[target] += 1.0 + 4.0 * rng.next();
+        }
+        self
+    }
+}
+
+fn calibrator() -> Calibrator {
+    let costs = BlockCosts {
+        main: Macs(1_000),
+        extension: Macs(500),
+        cloud: Macs(100_000),
+    };
+    Calibrator::new(costs, (Bytes(3_136), Bytes(40)), &Linear)
+}
+
+#[test]
+fn extreme_thresholds_behave() {
+    let cache = cache(2_000);
+    let cal = calibrator();
+    let never = Thresholds {
+        main: None,
+        cloud_main: None,
+        extension: None,
+        ..Thresholds::default()
+    };
+    let m = cal.evaluate(&cache, &MeaNet { thresholds: never });
+    assert_eq!(m.cloud_share, 0.0);
+    let zero = Thresholds {
+        main: Some(0.0),
+        cloud_main: Some(0.0),
+        extension: Some(0.0),
+        ..Thresholds::default()
+    };
+    let m0 = cal.evaluate(&cache, &MeaNet { thresholds: zero });
+    assert_eq!(m0.cloud_share, 1.0);
+    assert!(m0.accuracy > 0.9, "cloud-only accuracy {}", m0.accuracy);
+    // Offloading everything costs main + transmission on the edge: 1000 + 2*3136 pJ.
+    assert!((m0.edge_energy.0 - 7_272e-12).abs() < 1e-18);
+    assert!((m0.cloud_energy.0 - 100_000e-12).abs() < 1e-18);
+}
+
+#[test]
+fn sweep_of_ten_thousand_samples_on_a_50x50_grid_is_fast() {
+    let cache = cache(10_000);
+    let cal = calibrator();
+    let grid = Grid::quantiles(&cache, Measure::Entropy, 50);
+    assert!(grid.len() >= 2_500, "grid has {} points", grid.len());
+    let start = std::time::Instant::now();
+    let points = cal.sweep(&cache, Thresholds::default(), &grid);
+    let took = start.elapsed();
+    assert_eq!(points.len(), grid.len());
+    assert!(took.as_secs_f64() < 1.0, "sweep took {took:?}");
+}
+
+#[test]
+fn frontier_and_targets() {
+    let cache = cache(3_000);
+    let cal = calibrator();
+    let grid = Grid::quantiles(&cache, Measure::Entropy, 12);
+    let points = cal.sweep(&cache, Thresholds::default(), &grid);
+    let front = pareto_frontier(&points);
+    assert!(!front.is_empty());
+    for p in &points {
+        let dominated_or_on = front.iter().any(|f| {
+            f.metrics.accuracy >= p.metrics.accuracy
+                && f.metrics.edge_energy.0 <= p.metrics.edge_energy.0
+                && f.metrics.cloud_share <= p.metrics.cloud_share
+        });
+        assert!(dominated_or_on, "{p:?} escapes the frontier");
+    }
+    let best = pick(&points, Target::MaxOffload(0.2)).unwrap();
+    assert!(best.metrics.cloud_share <= 0.2);
+    assert!(
+        points
+            .iter()
+            .filter(|p| p.metrics.cloud_share <= 0.2)
+            .all(|p| p.metrics.accuracy <= best.metrics.accuracy)
+    );
+    let cheap = pick(&points, Target::MinAccuracy(0.75)).unwrap();
+    assert!(cheap.metrics.accuracy >= 0.75);
+    let err = pick(&points, Target::MinAccuracy(1.0)).unwrap_err();
+    assert!(matches!(err, CalibrationError::Infeasible { .. }), "{err}");
+    let e = pick(&points, Target::MaxEnergy(Joules(2e-9))).unwrap();
+    assert!(e.metrics.edge_energy.0 <= 2e-9);
+}
+
+#[test]
+fn targets_parse_and_bad_caches_are_refused() {
+    assert_eq!(
+        Target::parse("offload=0.2").unwrap(),
+        Target::MaxOffload(0.2)
+    );
+    assert_eq!(
+        Target::parse("accuracy=0.9").unwrap(),
+        Target::MinAccuracy(0.9)
+    );
+    assert_eq!(
+        Target::parse("energy=1e-5").unwrap(),
+        Target::MaxEnergy(Joules(1e-5))
+    );
+    for bad in [
+        "offload",
+        "offload=2",
+        "speed=1",
+        "accuracy=x",
+        "energy=-1",
+        "energy=NaN",
+    ] {
+        assert!(Target::parse(bad).is_err(), "{bad}");
+    }
+    let p = ClassPartition::try_new(3, vec![2]).unwrap();
+    let m = Array2::<f32>::zeros((2, 3));
+    let e = Array2::<f32>::zeros((2, 1));
+    let err =
+        CalibrationCache::try_new(m.view(), e.view(), m.view(), &[0, 3], p.clone()).unwrap_err();
+    assert!(matches!(
+        err,
+        CalibrationError::Label {
+            sample: 1,
+            label: 3,
+            classes: 3
+        }
+    ));
+    let err =
+        CalibrationCache::try_new(m.view(), m.view(), m.view(), &[0, 1], p.clone()).unwrap_err();
+    assert!(matches!(err, CalibrationError::Shape(_)));
+    let mut nan = m.clone();
+    nan[[1, 1]] = f32::NAN;
+    let err = CalibrationCache::try_new(m.view(), e.view(), nan.view(), &[0, 1], p).unwrap_err();
+    assert!(matches!(
+        err,
+        CalibrationError::Logits {
+            block: "cloud",
+            sample: 1,
+            ..
+        }
+    ));
+}

@@ -1,0 +1,52 @@
+//! The pure domain of MEANet: complexity-aware edge-cloud inference.
+//!
+//! This crate owns everything that decides *what happens to a sample*, and nothing that
+//! touches the outside world:
+//!
+//! - [`numerics`]: stable softmax, entropy (nats and normalised), max-probability, top-k.
+//! - [`stats`]: confusion matrices, per-class recall and precision.
+//! - [`partition`]: the easy/hard [`ClassPartition`] and the [`HardClassSelector`] strategies.
+//! - [`policy`]: the [`ExitPolicy`] strategies (MEANet, BranchyNet-style entropy exit, edge-only,
+//!   cloud-only, main + extension).
+//! - [`ports`]: the capabilities adapters implement: [`MainBlock`], [`ExtensionBlock`],
+//!   [`CloudLink`] (async) and [`EnergyModel`].
+//! - [`pipeline`]: routes a batch through the blocks, giving every sample exactly one [`Outcome`].
+//! - [`metrics`]: accuracy, exit shares, hard-class detection, energy and traffic over outcomes.
+//! - [`calibration`]: threshold sweeps over cached logits, the Pareto frontier and target picking.
+//! - [`units`]: MACs, bytes, joules and seconds as types.
+//!
+//! It must not depend on anything that performs I/O: no tokio, no ONNX Runtime, no HTTP or QUIC
+//! stacks, no clocks, threads, files, environment variables or global random state. Adapters
+//! (`meanet-onnx`, `meanet-transport`, `meanet-energy`) implement the ports; the `meanet` binary
+//! composes them. CI checks that `cargo tree -p meanet-core` stays free of I/O crates.
+
+pub mod calibration;
+pub mod metrics;
+pub mod numerics;
+pub mod partition;
+pub mod pipeline;
+pub mod policy;
+pub mod ports;
+pub mod stats;
+pub mod units;
+
+pub use calibration::{
+    CalibrationCache, CalibrationError, CalibrationPoint, Calibrator, Grid, PointMetrics, Target,
+};
+pub use metrics::{ExitStats, MetricsError, Summary};
+pub use numerics::{Measure, NumericError, Scores};
+pub use partition::{
+    BelowAccuracy, ClassPartition, HardClassSelector, PartitionError, WorstByPrecision,
+    WorstByRecall,
+};
+pub use pipeline::{BlockCosts, EdgePass, Exit, Outcome, Pipeline, PipelineError};
+pub use policy::{
+    BranchyNet, CloudOnly, EdgeOnly, ExitPolicy, ExtensionRoute, MainExtension, MeaNet, Route,
+    RouteReason, Thresholds,
+};
+pub use ports::{
+    BlockError, BoxError, CloudError, CloudErrorKind, CloudLink, CloudReply, EnergyBreakdown,
+    EnergyModel, ExtensionBlock, MainBlock, MainOutput, SampleCost,
+};
+pub use stats::{ClassStats, ConfusionMatrix};
+pub use units::{Bytes, Joules, Macs, Seconds};

@@ -1,0 +1,202 @@
+//! The ports adapters implement. Tensors cross them as `ndarray` arrays with the batch first;
+//! no adapter type (ONNX Runtime values, HTTP requests, QUIC connections) appears here.
+//!
+//! Blocks are synchronous and take `&mut self` (ONNX Runtime sessions run that way); the cloud
+//! link is the one asynchronous port, since it is the one that waits on a network.
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+use ndarray::{Array2, ArrayD, ArrayViewD};
+
+use crate::units::{Bytes, Joules, Macs, Seconds};
+
+/// A boxed, thread-safe error from an adapter.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What the main block returns for a batch of N samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MainOutput {
+    /// Logits over all C classes, shape `(N, C)`.
+    pub logits: Array2<f32>,
+    /// The last feature map `F_M`, batch first, e.g. `(N, 64, 8, 8)`.
+    pub features: ArrayD<f32>,
+}
+
+/// A failure inside an inference block.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// The input did not have the shape or content the block needs.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The block returned something of the wrong shape or type.
+    #[error("invalid output: {0}")]
+    InvalidOutput(String),
+    /// The inference backend failed.
+    #[error("backend failed")]
+    Backend(#[source] BoxError),
+}
+
+/// The main block `M`: raw input -> (logits over C classes, feature map).
+pub trait MainBlock: Send {
+    /// Runs a batch `(N, ...)`.
+    fn infer(&mut self, input: ArrayViewD<'_, f32>) -> Result<MainOutput, BlockError>;
+}
+
+/// The adaptive + extension blocks `X(concat(F_M, A(x)))`: (raw input, `F_M`) -> logits over the
+/// H hard classes, in hard-label order.
+pub trait ExtensionBlock: Send {
+    /// Runs a batch: `input` is `(N, ...)`, `features` the main block's `(N, ...)` feature map.
+    fn infer(
+        &mut self,
+        input: ArrayViewD<'_, f32>,
+        features: ArrayViewD<'_, f32>,
+    ) -> Result<Array2<f32>, BlockError>;
+}
+
+/// What the cloud answered for an offloaded batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloudReply {
+    /// Logits over all C classes, shape `(N, C)`.
+    pub logits: Array2<f32>,
+    /// Bytes the edge sent for this batch (payload and protocol overhead).
+    pub bytes_sent: Bytes,
+    /// Bytes the edge received for this batch.
+    pub bytes_received: Bytes,
+    /// Wall time from sending to the complete answer, as measured by the adapter.
+    pub latency: Seconds,
+}
+
+/// Why the cloud could not answer. Every variant lets the pipeline answer on the edge instead.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    /// No connection could be made (refused, reset, DNS, TLS handshake).
+    #[error("cloud unreachable")]
+    Unreachable(#[source] BoxError),
+    /// No complete answer within the deadline.
+    #[error("cloud did not answer within {0}")]
+    Timeout(Seconds),
+    /// The server is shedding load (HTTP 503 or equivalent).
+    #[error("cloud overloaded")]
+    Overloaded {
+        /// The server's Retry-After, if it gave one.
+        retry_after: Option<Seconds>,
+    },
+    /// The server refused the request (4xx/5xx other than overload).
+    #[error("cloud rejected the request with status {status}: {message}")]
+    Rejected {
+        /// Protocol status code.
+        status: u16,
+        /// The server's error message.
+        message: String,
+    },
+    /// Recent failures opened the circuit breaker; the request was not sent.
+    #[error("cloud circuit breaker is open")]
+    CircuitOpen,
+    /// The answer could not be understood or had the wrong shape or non-finite logits.
+    #[error("invalid cloud reply: {0}")]
+    InvalidReply(String),
+    /// No cloud link is configured.
+    #[error("no cloud link configured")]
+    NotConfigured,
+}
+
+/// The matchable kind of a [`CloudError`], kept in outcomes (which must stay `Clone`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloudErrorKind {
+    /// See [`CloudError::Unreachable`].
+    Unreachable,
+    /// See [`CloudError::Timeout`].
+    Timeout,
+    /// See [`CloudError::Overloaded`].
+    Overloaded,
+    /// See [`CloudError::Rejected`].
+    Rejected,
+    /// See [`CloudError::CircuitOpen`].
+    CircuitOpen,
+    /// See [`CloudError::InvalidReply`].
+    InvalidReply,
+    /// See [`CloudError::NotConfigured`].
+    NotConfigured,
+}
+
+impl CloudError {
+    /// The kind of this error.
+    pub fn kind(&self) -> CloudErrorKind {
+        match self {
+            CloudError::Unreachable(_) => CloudErrorKind::Unreachable,
+            CloudError::Timeout(_) => CloudErrorKind::Timeout,
+            CloudError::Overloaded { .. } => CloudErrorKind::Overloaded,
+            CloudError::Rejected { .. } => CloudErrorKind::Rejected,
+            CloudError::CircuitOpen => CloudErrorKind::CircuitOpen,
+            CloudError::InvalidReply(_) => CloudErrorKind::InvalidReply,
+            CloudError::NotConfigured => CloudErrorKind::NotConfigured,
+        }
+    }
+}
+
+impl CloudErrorKind {
+    /// A stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloudErrorKind::Unreachable => "unreachable",
+            CloudErrorKind::Timeout => "timeout",
+            CloudErrorKind::Overloaded => "overloaded",
+            CloudErrorKind::Rejected => "rejected",
+            CloudErrorKind::CircuitOpen => "circuit_open",
+            CloudErrorKind::InvalidReply => "invalid_reply",
+            CloudErrorKind::NotConfigured => "not_configured",
+        }
+    }
+}
+
+/// The link to the cloud model: a batch of raw inputs -> logits over all classes.
+///
+/// Implementations own deadlines, retries and circuit breaking, and must return (never hang)
+/// within their configured deadline.
+#[async_trait]
+pub trait CloudLink: Send + Sync {
+    /// Classifies a batch `(N, ...)`.
+    async fn classify(&self, input: ArrayD<f32>) -> Result<CloudReply, CloudError>;
+}
+
+/// What ran for one sample, and what it moved. `None` means the block did not run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SampleCost {
+    /// MACs of the main block, if it ran.
+    pub main: Option<Macs>,
+    /// MACs of the adaptive + extension blocks, if they ran.
+    pub extension: Option<Macs>,
+    /// MACs of the cloud model, if it answered.
+    pub cloud: Option<Macs>,
+    /// This sample's share of the bytes sent to the cloud.
+    pub bytes_sent: Bytes,
+    /// This sample's share of the bytes received from the cloud.
+    pub bytes_received: Bytes,
+}
+
+/// Energy of one sample, split by where it was spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EnergyBreakdown {
+    /// Arithmetic on the edge.
+    pub edge_compute: Joules,
+    /// Memory traffic on the edge.
+    pub edge_memory: Joules,
+    /// Radio energy to send and receive offload traffic.
+    pub transmit: Joules,
+    /// Compute in the cloud (reported separately; not the edge's battery).
+    pub cloud: Joules,
+}
+
+impl EnergyBreakdown {
+    /// Energy spent by the edge device: compute, memory and radio.
+    pub fn edge(&self) -> Joules {
+        self.edge_compute + self.edge_memory + self.transmit
+    }
+}
+
+/// Prices what ran into joules (tract's idea: count work first, price it separately).
+pub trait EnergyModel: Send + Sync {
+    /// Energy of one sample given what ran for it.
+    fn price(&self, cost: &SampleCost) -> EnergyBreakdown;
+}
