@@ -2,10 +2,14 @@
 //! Runtime for blocks, HTTP or QUIC for the cloud link, the ONNX-graph energy model) and wires
 //! them into `meanet-core`'s pipeline.
 
+use std::path::PathBuf;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use meanet_onnx::{Provider, Runtime, RuntimeOptions};
+
+mod profile;
 
 /// Complexity-aware edge-cloud inference (MEANet).
 #[derive(Debug, Parser)]
@@ -23,12 +27,28 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         provider: String,
     },
+    /// Count MACs, parameters, bytes and energy per layer of an ONNX model.
+    ///
+    /// Prices use the 45 nm table of Horowitz (ISSCC 2014) with weights read from DRAM.
+    /// Operators that cannot be counted are listed, never counted as zero.
+    Profile {
+        /// The ONNX model file.
+        model: PathBuf,
+        /// Batch size to infer shapes for (the dynamic batch dimension).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        batch: u32,
+        /// Print one JSON object (keys: total_macs, total_params, total_energy_j,
+        /// unsupported_ops, layers[name, op_type, macs, params, energy_j], ...).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Runtime { provider } => runtime(&provider),
+        Command::Profile { model, batch, json } => profile::run(&model, batch as usize, json),
     }
 }
 

@@ -1,0 +1,140 @@
+//! Radio links: energy and time to move offload traffic.
+
+use meanet_core::{Bytes, Joules, Seconds};
+use serde::{Deserialize, Serialize};
+
+/// A named link model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// WiFi, power model of Huang et al., MobiSys 2012.
+    #[default]
+    Wifi,
+    /// 4G LTE, power model of Huang et al., MobiSys 2012.
+    Lte,
+    /// User-defined coefficients.
+    Custom,
+}
+
+/// A radio link with a linear power-throughput model (Huang et al., "A close examination of
+/// performance and power characteristics of 4G LTE networks", MobiSys 2012, Table 4):
+/// while sending at uplink throughput `t_u` (Mbps) the radio draws `alpha_up * t_u + beta` mW,
+/// while receiving at `t_d` it draws `alpha_down * t_d + beta` mW.
+///
+/// Energy per offload covers the bytes on the air only. Promotion and tail energy (LTE's RRC tail
+/// is ~11.6 s at ~1 W in the same paper) depend on the traffic pattern, not on one sample, and are
+/// not included; `rtt_s` adds to time, not energy. Throughputs are assumptions to override.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Link {
+    /// Which preset these numbers came from.
+    pub kind: LinkKind,
+    /// Uplink throughput, Mbps.
+    pub uplink_mbps: f64,
+    /// Downlink throughput, Mbps.
+    pub downlink_mbps: f64,
+    /// Round-trip time, seconds.
+    pub rtt_s: f64,
+    /// Uplink power slope, mW per Mbps.
+    pub alpha_up_mw_per_mbps: f64,
+    /// Downlink power slope, mW per Mbps.
+    pub alpha_down_mw_per_mbps: f64,
+    /// Base power while the radio is active, mW.
+    pub beta_mw: f64,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link::wifi()
+    }
+}
+
+impl Link {
+    /// WiFi: alpha_u = 283.17, alpha_d = 137.01 mW/Mbps, beta = 132.86 mW (Huang et al. 2012);
+    /// assumed 10 Mbps up, 20 Mbps down, 20 ms RTT.
+    pub fn wifi() -> Self {
+        Link {
+            kind: LinkKind::Wifi,
+            uplink_mbps: 10.0,
+            downlink_mbps: 20.0,
+            rtt_s: 0.020,
+            alpha_up_mw_per_mbps: 283.17,
+            alpha_down_mw_per_mbps: 137.01,
+            beta_mw: 132.86,
+        }
+    }
+
+    /// LTE: alpha_u = 438.39, alpha_d = 51.97 mW/Mbps, beta = 1288.04 mW (Huang et al. 2012);
+    /// throughputs 5.64 Mbps up, 12.74 Mbps down (the paper's medians), assumed 70 ms RTT.
+    pub fn lte() -> Self {
+        Link {
+            kind: LinkKind::Lte,
+            uplink_mbps: 5.64,
+            downlink_mbps: 12.74,
+            rtt_s: 0.070,
+            alpha_up_mw_per_mbps: 438.39,
+            alpha_down_mw_per_mbps: 51.97,
+            beta_mw: 1288.04,
+        }
+    }
+
+    /// A user-defined link: throughputs, RTT, and transmit/receive power in watts.
+    pub fn custom(uplink_mbps: f64, downlink_mbps: f64, rtt_s: f64, tx_w: f64, rx_w: f64) -> Self {
+        Link {
+            kind: LinkKind::Custom,
+            uplink_mbps,
+            downlink_mbps,
+            rtt_s,
+            alpha_up_mw_per_mbps: 0.0,
+            alpha_down_mw_per_mbps: 0.0,
+            beta_mw: 0.0,
+        }
+        .with_flat_power(tx_w, rx_w)
+    }
+
+    fn with_flat_power(mut self, tx_w: f64, rx_w: f64) -> Self {
+        // Flat power: encode as slope 0 and per-direction base via the slopes' intercepts.
+        self.alpha_up_mw_per_mbps = tx_w * 1e3 / self.uplink_mbps.max(f64::MIN_POSITIVE);
+        self.alpha_down_mw_per_mbps = rx_w * 1e3 / self.downlink_mbps.max(f64::MIN_POSITIVE);
+        self
+    }
+
+    /// Seconds on the air to send `up` and receive `down` bytes (RTT excluded).
+    pub fn airtime(&self, up: Bytes, down: Bytes) -> (Seconds, Seconds) {
+        let t = |b: Bytes, mbps: f64| Seconds(b.0 as f64 * 8.0 / (mbps * 1e6));
+        (t(up, self.uplink_mbps), t(down, self.downlink_mbps))
+    }
+
+    /// Time for one offload: RTT plus airtime both ways.
+    pub fn time(&self, up: Bytes, down: Bytes) -> Seconds {
+        let (u, d) = self.airtime(up, down);
+        Seconds(self.rtt_s) + u + d
+    }
+
+    /// Radio energy to send `up` and receive `down` bytes.
+    pub fn energy(&self, up: Bytes, down: Bytes) -> Joules {
+        let (u, d) = self.airtime(up, down);
+        let p_up = (self.alpha_up_mw_per_mbps * self.uplink_mbps + self.beta_mw) * 1e-3;
+        let p_down = (self.alpha_down_mw_per_mbps * self.downlink_mbps + self.beta_mw) * 1e-3;
+        Joules(p_up * u.0 + p_down * d.0)
+    }
+
+    /// Checks throughputs are positive and every number finite and non-negative.
+    pub fn validate(&self) -> Result<(), String> {
+        let fields = [
+            ("uplink_mbps", self.uplink_mbps),
+            ("downlink_mbps", self.downlink_mbps),
+            ("rtt_s", self.rtt_s),
+            ("alpha_up_mw_per_mbps", self.alpha_up_mw_per_mbps),
+            ("alpha_down_mw_per_mbps", self.alpha_down_mw_per_mbps),
+            ("beta_mw", self.beta_mw),
+        ];
+        if let Some((name, v)) = fields.iter().find(|(_, v)| !v.is_finite() || *v < 0.0) {
+            return Err(format!("link.{name} = {v} must be finite and >= 0"));
+        }
+        if self.uplink_mbps == 0.0 || self.downlink_mbps == 0.0 {
+            return Err("link throughputs must be > 0".to_string());
+        }
+        Ok(())
+    }
+}
