@@ -59,9 +59,9 @@ pub trait ExtensionBlock: Send {
 pub struct CloudReply {
     /// Logits over all C classes, shape `(N, C)`.
     pub logits: Array2<f32>,
-    /// Bytes the edge sent for this batch (payload and protocol overhead).
+    /// Bytes the edge sent for this batch (the request body or frame, headers excluded).
     pub bytes_sent: Bytes,
-    /// Bytes the edge received for this batch.
+    /// Bytes the edge received for this batch (the response body or frame).
     pub bytes_received: Bytes,
     /// Wall time from sending to the complete answer, as measured by the adapter.
     pub latency: Seconds,

@@ -1,0 +1,181 @@
+//! `HttpLink`: core's `CloudLink` over the Open Inference Protocol v2 (HTTP/1.1 or HTTP/2).
+
+use std::path::PathBuf;
+use std::time::Instant as StdInstant;
+
+use async_trait::async_trait;
+use meanet_core::{Bytes as ByteCount, CloudError, CloudLink, CloudReply, Seconds};
+use ndarray::ArrayD;
+
+use crate::protocol::{self, HEADER_LENGTH};
+use crate::resilience::{Attempt, Resilience};
+use crate::{RetryPolicy, server::DEADLINE_HEADER};
+
+/// Where and how to reach a v2 server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpLinkConfig {
+    /// Base URL, e.g. `http://127.0.0.1:8000` (or `https://...`).
+    pub url: String,
+    /// Model name on the server.
+    pub model: String,
+    /// Name of the model's input tensor.
+    pub input_name: String,
+    /// Use the binary tensor data extension (default) instead of JSON tensors.
+    pub binary: bool,
+    /// Bearer token.
+    pub token: Option<String>,
+    /// Extra CA certificate (PEM) to trust for `https://` (self-signed servers).
+    pub ca_cert: Option<PathBuf>,
+    /// Deadline, retries and circuit breaker.
+    pub retry: RetryPolicy,
+}
+
+impl HttpLinkConfig {
+    /// A config for `url` and `model` with defaults elsewhere.
+    pub fn new(url: impl Into<String>, model: impl Into<String>) -> Self {
+        HttpLinkConfig {
+            url: url.into(),
+            model: model.into(),
+            input_name: "input".into(),
+            binary: true,
+            token: None,
+            ca_cert: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// The HTTP cloud link. Cheap to share: the connection pool lives inside.
+#[derive(Debug)]
+pub struct HttpLink {
+    client: reqwest::Client,
+    infer_url: String,
+    config: HttpLinkConfig,
+    resilience: Resilience,
+}
+
+impl HttpLink {
+    /// Builds the client (no connection is made until the first call).
+    pub fn new(config: HttpLinkConfig) -> Result<Self, CloudError> {
+        let mut builder = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true);
+        if let Some(path) = &config.ca_cert {
+            let pem = std::fs::read(path).map_err(|e| {
+                CloudError::Unreachable(
+                    format!("reading CA certificate {}: {e}", path.display()).into(),
+                )
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| CloudError::Unreachable(Box::new(e)))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| CloudError::Unreachable(Box::new(e)))?;
+        let infer_url = format!(
+            "{}/v2/models/{}/infer",
+            config.url.trim_end_matches('/'),
+            config.model
+        );
+        Ok(HttpLink {
+            client,
+            infer_url,
+            resilience: Resilience::new(config.retry),
+            config,
+        })
+    }
+
+    async fn attempt(
+        &self,
+        body: bytes::Bytes,
+        header_len: Option<usize>,
+        remaining: std::time::Duration,
+    ) -> Result<(ndarray::Array2<f32>, u64), Attempt> {
+        let mut req = self
+            .client
+            .post(&self.infer_url)
+            .timeout(remaining)
+            .header(DEADLINE_HEADER, remaining.as_millis().max(1).to_string())
+            .body(body);
+        req = match header_len {
+            Some(n) => req
+                .header(HEADER_LENGTH, n.to_string())
+                .header("content-type", "application/octet-stream"),
+            None => req.header("content-type", "application/json"),
+        };
+        if let Some(t) = &self.config.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                Attempt::Fatal(CloudError::Timeout(Seconds(remaining.as_secs_f64())))
+            } else if e.is_connect() {
+                Attempt::Retry(CloudError::Unreachable(Box::new(e)), None)
+            } else {
+                Attempt::Fatal(CloudError::Unreachable(Box::new(e)))
+            }
+        })?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(std::time::Duration::from_secs_f64);
+        let header_len = resp
+            .headers()
+            .get(HEADER_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let body = resp.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                Attempt::Fatal(CloudError::Timeout(Seconds(remaining.as_secs_f64())))
+            } else {
+                Attempt::Fatal(CloudError::Unreachable(Box::new(e)))
+            }
+        })?;
+        match status {
+            200 => {
+                let logits = protocol::decode_response(&body, header_len)
+                    .map_err(|e| Attempt::Fatal(CloudError::InvalidReply(e.0)))?;
+                Ok((logits, body.len() as u64))
+            }
+            503 => Err(Attempt::Retry(
+                CloudError::Overloaded {
+                    retry_after: retry_after.map(|d| Seconds(d.as_secs_f64())),
+                },
+                retry_after,
+            )),
+            504 => Err(Attempt::Fatal(CloudError::Timeout(Seconds(
+                remaining.as_secs_f64(),
+            )))),
+            _ => {
+                let message = serde_json::from_slice::<protocol::ErrorBody>(&body)
+                    .map(|e| e.error)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+                Err(Attempt::Fatal(CloudError::Rejected { status, message }))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CloudLink for HttpLink {
+    async fn classify(&self, input: ArrayD<f32>) -> Result<CloudReply, CloudError> {
+        let (body, header_len) =
+            protocol::encode_request(&self.config.input_name, &input, self.config.binary);
+        let sent = body.len() as u64;
+        let start = StdInstant::now();
+        let (logits, received) = self
+            .resilience
+            .call(|remaining| self.attempt(body.clone(), header_len, remaining))
+            .await?;
+        Ok(CloudReply {
+            logits,
+            bytes_sent: ByteCount(sent),
+            bytes_received: ByteCount(received),
+            latency: Seconds(start.elapsed().as_secs_f64()),
+        })
+    }
+}
