@@ -7,3 +7,4 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 pub mod contract;
+pub mod load;

@@ -1,6 +1,4 @@
-//! The `meanet` binary: the composition root. It is the only crate that picks adapters (ONNX
-//! Runtime for blocks, HTTP or QUIC for the cloud link, the ONNX-graph energy model) and wires
-//! them into `meanet-core`'s pipeline.
+//! The `meanet` binary: command-line parsing over the `meanet_cli` composition root.
 
 use std::path::PathBuf;
 
@@ -9,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use meanet_onnx::{Provider, Runtime, RuntimeOptions};
 
-mod profile;
+use meanet_cli::{profile, serve};
 
 /// Complexity-aware edge-cloud inference (MEANet).
 #[derive(Debug, Parser)]
@@ -27,6 +25,9 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         provider: String,
     },
+    /// Serve an ONNX model (or a bundle's cloud model) over the Open Inference Protocol v2
+    /// (HTTP) and optionally QUIC, with dynamic batching.
+    Serve(Box<serve::ServeArgs>),
     /// Count MACs, parameters, bytes and energy per layer of an ONNX model.
     ///
     /// Prices use the 45 nm table of Horowitz (ISSCC 2014) with weights read from DRAM.
@@ -49,6 +50,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Runtime { provider } => runtime(&provider),
         Command::Profile { model, batch, json } => profile::run(&model, batch as usize, json),
+        Command::Serve(args) => serve::run(*args),
     }
 }
 

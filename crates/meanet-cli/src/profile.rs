@@ -8,7 +8,7 @@ use meanet_energy::{EnergyTable, Graph, MemoryModel};
 use serde_json::json;
 
 /// Profiles `model` at `batch` and prints a table, or one JSON object with `json`.
-pub(crate) fn run(model: &Path, batch: usize, json: bool) -> Result<()> {
+pub fn run(model: &Path, batch: usize, json: bool) -> Result<()> {
     let graph = Graph::read(model).with_context(|| format!("profiling {}", model.display()))?;
     let profile = graph
         .profile(batch)

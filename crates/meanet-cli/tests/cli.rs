@@ -28,7 +28,7 @@ fn help_lists_the_commands() {
     let out = meanet(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for cmd in ["profile", "runtime"] {
+    for cmd in ["profile", "runtime", "serve"] {
         assert!(help.contains(cmd), "{help}");
     }
 }
@@ -112,4 +112,76 @@ fn runtime_reports_the_library_and_refuses_missing_providers() {
         .unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("/nonexistent/libonnxruntime.so does not exist"));
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn serve_logs_its_address_serves_v2_and_stops_on_sigint() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meanet"))
+        .args([
+            "serve",
+            "--model",
+            fixture("cloud.onnx").to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    let meta = http_get(&addr, "/v2/models/cloud");
+    assert!(meta.starts_with("HTTP/1.1 200"), "{meta}");
+    assert!(meta.contains("\"platform\":\"onnxruntime_onnx\""), "{meta}");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn serve_refuses_a_missing_model_and_a_missing_choice() {
+    let out = meanet(&[
+        "serve",
+        "--model",
+        "/nonexistent/cloud.onnx",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("/nonexistent/cloud.onnx"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = meanet(&["serve"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nothing to serve"),
+        "{}",
+        text(&out.stderr)
+    );
 }

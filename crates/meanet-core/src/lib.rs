@@ -14,6 +14,7 @@
 //! - [`metrics`]: accuracy, exit shares, hard-class detection, energy and traffic over outcomes.
 //! - [`calibration`]: threshold sweeps over cached logits, the Pareto frontier and target picking.
 //! - [`units`]: MACs, bytes, joules and seconds as types.
+//! - [`manifest`]: the deployment bundle manifest (`meanet.toml`) and its validation.
 //!
 //! It must not depend on anything that performs I/O: no tokio, no ONNX Runtime, no HTTP or QUIC
 //! stacks, no clocks, threads, files, environment variables or global random state. Adapters
@@ -21,6 +22,7 @@
 //! composes them. CI checks that `cargo tree -p meanet-core` stays free of I/O crates.
 
 pub mod calibration;
+pub mod manifest;
 pub mod metrics;
 pub mod numerics;
 pub mod partition;
@@ -33,6 +35,7 @@ pub mod units;
 pub use calibration::{
     CalibrationCache, CalibrationError, CalibrationPoint, Calibrator, Grid, PointMetrics, Target,
 };
+pub use manifest::{Manifest, ManifestError};
 pub use metrics::{ExitStats, MetricsError, Summary};
 pub use numerics::{Measure, NumericError, Scores};
 pub use partition::{

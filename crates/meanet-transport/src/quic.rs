@@ -58,26 +58,33 @@ pub(crate) fn serve(
     addr: SocketAddr,
     tls: rustls::ServerConfig,
     shared: Arc<Shared>,
-) -> Result<quinn::Endpoint, ServerError> {
+) -> Result<(quinn::Endpoint, tokio::task::JoinHandle<()>), ServerError> {
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| ServerError::Tls(e.to_string()))?;
     let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let endpoint = quinn::Endpoint::server(config, addr)
         .map_err(|source| ServerError::Bind { addr, source })?;
     let ep = endpoint.clone();
-    tokio::spawn(async move {
+    // Connections and streams live in task sets owned by the accept loop, so aborting the loop
+    // (a killed server) drops every connection and frees the UDP port.
+    let accept = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
         while let Some(incoming) = ep.accept().await {
             let shared = Arc::clone(&shared);
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let Ok(conn) = incoming.await else { return };
+                let mut streams = tokio::task::JoinSet::new();
                 while let Ok((send, recv)) = conn.accept_bi().await {
-                    let shared = Arc::clone(&shared);
-                    tokio::spawn(handle_stream(shared, send, recv));
+                    streams.spawn(handle_stream(Arc::clone(&shared), send, recv));
+                    while streams.try_join_next().is_some() {}
                 }
+                while streams.join_next().await.is_some() {}
             });
+            while connections.try_join_next().is_some() {}
         }
+        while connections.join_next().await.is_some() {}
     });
-    Ok(endpoint)
+    Ok((endpoint, accept))
 }
 
 async fn handle_stream(

@@ -177,9 +177,11 @@ pub struct RunningServer {
     http_addr: Option<SocketAddr>,
     quic_addr: Option<SocketAddr>,
     quic_cert: Option<Vec<u8>>,
+    quic_generated_pem: Option<String>,
     handle: axum_server::Handle,
     http_task: Option<tokio::task::JoinHandle<()>>,
     quic_endpoint: Option<quinn::Endpoint>,
+    quic_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -198,12 +200,26 @@ impl RunningServer {
         self.quic_cert.as_deref()
     }
 
+    /// PEM of the self-signed QUIC certificate the server generated (when no TLS files were
+    /// configured), for clients to trust.
+    pub fn generated_quic_certificate_pem(&self) -> Option<&str> {
+        self.quic_generated_pem.as_deref()
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to `grace`), then returns.
     pub async fn shutdown(mut self, grace: Duration) {
         self.handle.graceful_shutdown(Some(grace));
         if let Some(ep) = self.quic_endpoint.take() {
+            // Stop accepting; streams in flight finish within the grace period.
+            ep.set_server_config(None);
+            if let Some(t) = self.quic_task.as_mut() {
+                let _ = tokio::time::timeout(grace, t).await;
+            }
             ep.close(0u32.into(), b"shutdown");
             let _ = tokio::time::timeout(grace, ep.wait_idle()).await;
+        }
+        if let Some(t) = self.quic_task.take() {
+            t.abort();
         }
         if let Some(t) = self.http_task.take() {
             let _ = tokio::time::timeout(grace + Duration::from_secs(1), t).await;
@@ -215,6 +231,9 @@ impl RunningServer {
         self.handle.shutdown();
         if let Some(ep) = self.quic_endpoint.take() {
             ep.close(0u32.into(), b"killed");
+        }
+        if let Some(t) = self.quic_task.take() {
+            t.abort();
         }
         if let Some(t) = self.http_task.take() {
             t.abort();
@@ -285,31 +304,74 @@ impl Server {
             http_task = Some(task);
         }
 
-        let (mut quic_addr, mut quic_cert, mut quic_endpoint) = (None, None, None);
-        if let Some(addr) = config.quic {
-            let (certs, key) = match &tls {
-                Some((c, k)) => (c.clone(), k.clone_key()),
-                None => {
-                    let s = quic::self_signed(&["localhost", "127.0.0.1"])
-                        .map_err(|e| ServerError::Tls(e.to_string()))?;
-                    (vec![s.cert_der.clone().into()], s.key_der())
+        let quic = match config.quic {
+            Some(addr) => match start_quic(addr, tls.as_ref(), &shared) {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    // Leave nothing running behind a failed start.
+                    handle.shutdown();
+                    if let Some(t) = http_task.take() {
+                        t.abort();
+                    }
+                    return Err(e);
                 }
-            };
-            quic_cert = certs.first().map(|c| c.to_vec());
-            let cfg = rustls_server_config(certs, key, vec![quic::ALPN.to_vec()])?;
-            let endpoint = quic::serve(addr, cfg, Arc::clone(&shared))?;
-            quic_addr = endpoint.local_addr().ok();
-            quic_endpoint = Some(endpoint);
-        }
+            },
+            None => None,
+        };
+        let (quic_addr, quic_cert, quic_generated_pem, quic_endpoint, quic_task) = match quic {
+            Some(q) => (
+                q.endpoint.local_addr().ok(),
+                q.cert,
+                q.generated_pem,
+                Some(q.endpoint),
+                Some(q.task),
+            ),
+            None => (None, None, None, None, None),
+        };
         Ok(RunningServer {
             http_addr,
             quic_addr,
             quic_cert,
+            quic_generated_pem,
             handle,
             http_task,
             quic_endpoint,
+            quic_task,
         })
     }
+}
+
+struct QuicParts {
+    endpoint: quinn::Endpoint,
+    task: tokio::task::JoinHandle<()>,
+    cert: Option<Vec<u8>>,
+    generated_pem: Option<String>,
+}
+
+fn start_quic(
+    addr: SocketAddr,
+    tls: Option<&CertKey>,
+    shared: &Arc<Shared>,
+) -> Result<QuicParts, ServerError> {
+    let mut generated_pem = None;
+    let (certs, key) = match tls {
+        Some((c, k)) => (c.clone(), k.clone_key()),
+        None => {
+            let s = quic::self_signed(&["localhost", "127.0.0.1"])
+                .map_err(|e| ServerError::Tls(e.to_string()))?;
+            generated_pem = Some(s.cert_pem.clone());
+            (vec![s.cert_der.clone().into()], s.key_der())
+        }
+    };
+    let cert = certs.first().map(|c| c.to_vec());
+    let cfg = rustls_server_config(certs, key, vec![quic::ALPN.to_vec()])?;
+    let (endpoint, task) = quic::serve(addr, cfg, Arc::clone(shared))?;
+    Ok(QuicParts {
+        endpoint,
+        task,
+        cert,
+        generated_pem,
+    })
 }
 
 type CertKey = (

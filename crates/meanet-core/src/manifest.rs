@@ -1,0 +1,336 @@
+//! The deployment bundle manifest (`meanet.toml`): what a bundle contains and how to use it.
+//!
+//! Pure data and validation; reading files and checking that models exist is the loader's job
+//! (the `meanet` binary). The format is documented in `docs/bundle.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::numerics::Measure;
+use crate::partition::{ClassPartition, PartitionError};
+use crate::policy::Thresholds;
+
+/// The current manifest format version.
+pub const FORMAT: u32 = 1;
+
+/// `meanet.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Format version (1).
+    pub format: u32,
+    /// A short name for the deployment.
+    pub name: String,
+    /// Class names, in label order.
+    pub classes: Vec<String>,
+    /// Hard classes (label indices), in hard-label order: `hard_classes[i]` has hard label `i`.
+    pub hard_classes: Vec<usize>,
+    /// The raw input.
+    pub input: InputSpec,
+    /// Model file names, relative to the bundle directory.
+    pub models: Models,
+    /// Tensor names inside the model files.
+    #[serde(default)]
+    pub tensors: Tensors,
+    /// MACs per sample of each network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macs: Option<MacsPerSample>,
+    /// Calibrated thresholds, if calibration ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<ThresholdSpec>,
+}
+
+/// Input shape and normalisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// `[C, H, W]` of one sample.
+    pub shape: Vec<usize>,
+    /// Per-channel mean, applied to pixels scaled to `[0, 1]`: `x = (p / 255 - mean) / std`.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation.
+    pub std: Vec<f32>,
+}
+
+/// Model file names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Models {
+    /// Main block: `input -> (logits, features)`.
+    pub main: String,
+    /// Adaptive + extension blocks: `(input, features) -> hard_logits`.
+    pub extension: String,
+    /// Cloud model: `input -> logits`.
+    pub cloud: String,
+}
+
+/// Tensor names in the model files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tensors {
+    /// Input of every network.
+    pub input: String,
+    /// Main block logits output.
+    pub main_logits: String,
+    /// Main block feature output, extension feature input.
+    pub features: String,
+    /// Extension output.
+    pub extension_logits: String,
+    /// Cloud output.
+    pub cloud_logits: String,
+}
+
+impl Default for Tensors {
+    fn default() -> Self {
+        Tensors {
+            input: "input".into(),
+            main_logits: "logits".into(),
+            features: "features".into(),
+            extension_logits: "hard_logits".into(),
+            cloud_logits: "logits".into(),
+        }
+    }
+}
+
+/// MACs per sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MacsPerSample {
+    /// Main block.
+    pub main: u64,
+    /// Adaptive + extension blocks.
+    pub extension: u64,
+    /// Cloud model.
+    pub cloud: u64,
+}
+
+/// Thresholds as stored in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdSpec {
+    /// `entropy`, `normalized-entropy` or `max-prob`.
+    pub measure: String,
+    /// `t_main` (absent: no check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main: Option<f64>,
+    /// `t_cloud_main`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_main: Option<f64>,
+    /// `t_ext`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<f64>,
+    /// The calibration target these were chosen for, as given (`offload=0.2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// Why a manifest is inconsistent.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ManifestError {
+    /// Unsupported format version.
+    #[error("unsupported manifest format {0} (this meanet reads format {FORMAT})")]
+    Format(u32),
+    /// The hard classes do not form a valid partition.
+    #[error("hard_classes: {0}")]
+    Partition(#[from] PartitionError),
+    /// The input section is inconsistent.
+    #[error("input: {0}")]
+    Input(String),
+    /// The thresholds section is invalid.
+    #[error("thresholds: {0}")]
+    Thresholds(String),
+    /// A model file name is empty or leaves the bundle directory.
+    #[error("models.{key}: {reason}")]
+    Model {
+        /// `main`, `extension` or `cloud`.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Manifest {
+    /// Checks everything that can be checked without the files.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        if self.format != FORMAT {
+            return Err(ManifestError::Format(self.format));
+        }
+        self.partition()?;
+        let i = &self.input;
+        if i.shape.len() != 3 || i.shape.contains(&0) {
+            return Err(ManifestError::Input(format!(
+                "shape must be [C, H, W] with no zero, got {:?}",
+                i.shape
+            )));
+        }
+        if i.mean.len() != i.shape[0] || i.std.len() != i.shape[0] {
+            return Err(ManifestError::Input(format!(
+                "mean and std need one value per channel ({}), got {} and {}",
+                i.shape[0],
+                i.mean.len(),
+                i.std.len()
+            )));
+        }
+        if i.std.iter().any(|s| !s.is_finite() || *s <= 0.0)
+            || i.mean.iter().any(|m| !m.is_finite())
+        {
+            return Err(ManifestError::Input(
+                "std must be finite and > 0, mean finite".into(),
+            ));
+        }
+        for (key, file) in [
+            ("main", &self.models.main),
+            ("extension", &self.models.extension),
+            ("cloud", &self.models.cloud),
+        ] {
+            if file.is_empty() || file.contains("..") || file.starts_with('/') {
+                return Err(ManifestError::Model {
+                    key,
+                    reason: format!("{file:?} must be a file name inside the bundle"),
+                });
+            }
+        }
+        if let Some(t) = &self.thresholds {
+            t.thresholds()?;
+        }
+        Ok(())
+    }
+
+    /// The class partition.
+    pub fn partition(&self) -> Result<ClassPartition, ManifestError> {
+        Ok(ClassPartition::try_new(
+            self.classes.len(),
+            self.hard_classes.clone(),
+        )?)
+    }
+
+    /// Values per sample.
+    pub fn sample_len(&self) -> usize {
+        self.input.shape.iter().product()
+    }
+}
+
+impl ThresholdSpec {
+    /// Converts to policy thresholds.
+    pub fn thresholds(&self) -> Result<Thresholds, ManifestError> {
+        let measure = Measure::parse(&self.measure).ok_or_else(|| {
+            ManifestError::Thresholds(format!(
+                "unknown measure {:?} (entropy, normalized-entropy, max-prob)",
+                self.measure
+            ))
+        })?;
+        for (k, v) in [
+            ("main", self.main),
+            ("cloud_main", self.cloud_main),
+            ("extension", self.extension),
+        ] {
+            if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                return Err(ManifestError::Thresholds(format!(
+                    "{k} must be finite and >= 0"
+                )));
+            }
+        }
+        Ok(Thresholds {
+            measure,
+            main: self.main,
+            cloud_main: self.cloud_main,
+            extension: self.extension,
+            hard_mass: None,
+        })
+    }
+
+    /// From policy thresholds.
+    pub fn from_thresholds(t: &Thresholds, target: Option<String>) -> Self {
+        ThresholdSpec {
+            measure: t.measure.name().to_string(),
+            main: t.main,
+            cloud_main: t.cloud_main,
+            extension: t.extension,
+            target,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Manifest {
+        Manifest {
+            format: 1,
+            name: "t".into(),
+            classes: (0..4).map(|c| format!("c{c}")).collect(),
+            hard_classes: vec![1, 3],
+            input: InputSpec {
+                shape: vec![1, 8, 8],
+                mean: vec![0.5],
+                std: vec![0.25],
+            },
+            models: Models {
+                main: "m.onnx".into(),
+                extension: "x.onnx".into(),
+                cloud: "c.onnx".into(),
+            },
+            tensors: Tensors::default(),
+            macs: None,
+            thresholds: None,
+        }
+    }
+
+    #[test]
+    fn valid_manifest_passes_and_yields_the_partition() {
+        let m = sample();
+        m.validate().unwrap();
+        assert_eq!(m.partition().unwrap().hard_classes(), &[1, 3]);
+        assert_eq!(m.sample_len(), 64);
+    }
+
+    #[test]
+    fn inconsistencies_name_the_key() {
+        type Edit = Box<dyn Fn(&mut Manifest)>;
+        let table: Vec<(Edit, &str)> = vec![
+            (
+                Box::new(|m| m.hard_classes = vec![9]),
+                "hard_classes: hard class 9 is out of range for 4 classes",
+            ),
+            (
+                Box::new(|m| m.hard_classes = vec![]),
+                "hard_classes: a partition needs at least one hard class",
+            ),
+            (
+                Box::new(|m| m.input.shape = vec![1, 8]),
+                "input: shape must be [C, H, W]",
+            ),
+            (
+                Box::new(|m| m.input.mean = vec![0.1, 0.2]),
+                "input: mean and std need one value per channel",
+            ),
+            (
+                Box::new(|m| m.input.std = vec![0.0]),
+                "input: std must be finite and > 0",
+            ),
+            (
+                Box::new(|m| m.models.cloud = "../x.onnx".into()),
+                "models.cloud",
+            ),
+            (Box::new(|m| m.format = 7), "unsupported manifest format 7"),
+            (
+                Box::new(|m| {
+                    m.thresholds = Some(ThresholdSpec {
+                        measure: "vibes".into(),
+                        main: None,
+                        cloud_main: None,
+                        extension: None,
+                        target: None,
+                    })
+                }),
+                "thresholds: unknown measure",
+            ),
+        ];
+        for (edit, want) in table {
+            let mut m = sample();
+            edit(&mut m);
+            let err = m.validate().unwrap_err().to_string();
+            assert!(err.starts_with(want), "{err:?} should start with {want:?}");
+        }
+    }
+}
