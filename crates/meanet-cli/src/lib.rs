@@ -4,5 +4,12 @@
 //! end-to-end tests use it too.
 
 pub mod bundle;
+pub mod calibrate;
+pub mod commands;
+pub mod deploy;
+pub mod eval;
 pub mod profile;
+pub mod report;
 pub mod serve;
+pub mod settings;
+pub mod train;

@@ -1,0 +1,182 @@
+//! `meanet calibrate`: thresholds for a target, from the networks' logits on the validation split.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use meanet_core::calibration::{Grid, pareto_frontier, pick};
+use meanet_core::manifest::ThresholdSpec;
+use meanet_core::{CalibrationCache, CalibrationPoint, Calibrator, Measure, Target, Thresholds};
+use meanet_train::data::{Dataset, stratified_split};
+use ndarray::{Array2, Axis, concatenate};
+use serde::{Deserialize, Serialize};
+
+use crate::deploy::Deployment;
+use crate::settings::Settings;
+
+/// What calibration found, saved as `calibration.json` in the bundle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationReport {
+    /// The target, as given.
+    pub target: String,
+    /// Validation samples used.
+    pub samples: usize,
+    /// Chosen MEANet thresholds and their validation metrics.
+    pub chosen: PointJson,
+    /// The Pareto frontier (accuracy up, edge energy down, cloud share down).
+    pub frontier: Vec<PointJson>,
+    /// Entropy-exit (class-agnostic) threshold chosen for the same target.
+    pub entropy_exit_threshold: f64,
+    /// Its validation metrics.
+    pub entropy_exit: PointJson,
+}
+
+/// One point, flattened for JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointJson {
+    /// `t_main` (null: no check).
+    pub t_main: Option<f64>,
+    /// `t_cloud_main`.
+    pub t_cloud_main: Option<f64>,
+    /// `t_ext`.
+    pub t_ext: Option<f64>,
+    /// Validation accuracy.
+    pub accuracy: f64,
+    /// Edge energy per sample, joules.
+    pub edge_energy_j: f64,
+    /// Cloud share.
+    pub cloud_share: f64,
+    /// Extension share.
+    pub extension_share: f64,
+}
+
+impl From<&CalibrationPoint> for PointJson {
+    fn from(p: &CalibrationPoint) -> Self {
+        PointJson {
+            t_main: p.thresholds.main,
+            t_cloud_main: p.thresholds.cloud_main,
+            t_ext: p.thresholds.extension,
+            accuracy: p.metrics.accuracy,
+            edge_energy_j: p.metrics.edge_energy.0,
+            cloud_share: p.metrics.cloud_share,
+            extension_share: p.metrics.extension_share,
+        }
+    }
+}
+
+/// Runs the three networks over `idx` of `ds` and builds the calibration cache.
+pub fn cache(dep: &Deployment, ds: &Dataset, idx: &[usize]) -> Result<CalibrationCache> {
+    let mut nets = dep.networks()?;
+    let (mut main, mut ext, mut cloud) = (Vec::new(), Vec::new(), Vec::new());
+    for chunk in idx.chunks(256) {
+        let x = dep.batch(ds, chunk);
+        let out = nets.main.run(x.view())?;
+        ext.push(nets.extension.run(x.view(), out.features.view())?);
+        cloud.push(nets.cloud.run(x.view())?);
+        main.push(out.logits);
+    }
+    let cat = |v: Vec<Array2<f32>>| -> Result<Array2<f32>> {
+        let views: Vec<_> = v.iter().map(|a| a.view()).collect();
+        Ok(concatenate(Axis(0), &views)?)
+    };
+    let labels: Vec<usize> = idx.iter().map(|&i| usize::from(ds.labels[i])).collect();
+    Ok(CalibrationCache::try_new(
+        cat(main)?.view(),
+        cat(ext)?.view(),
+        cat(cloud)?.view(),
+        &labels,
+        dep.partition.clone(),
+    )?)
+}
+
+/// Calibrates `dep` on the validation split of `train` for `target`.
+pub fn calibrate(
+    dep: &Deployment,
+    train: &Dataset,
+    settings: &Settings,
+    target: Target,
+) -> Result<(Thresholds, CalibrationReport)> {
+    dep.check_data(train)?;
+    let c = &settings.calibration;
+    let (_, val) = stratified_split(&train.labels, c.validation, c.seed);
+    let cache = cache(dep, train, &val)?;
+    let calibrator = Calibrator::new(dep.costs, dep.offload_bytes(), &dep.energy);
+    let measure = Measure::parse(&settings.policy.measure).unwrap_or_default();
+    let base = Thresholds {
+        measure,
+        ..Thresholds::default()
+    };
+    let grid = Grid::quantiles(&cache, measure, c.steps);
+    let points = calibrator.sweep(&cache, base, &grid);
+    let chosen = pick(&points, target)?;
+    let frontier = pareto_frontier(&points);
+    // The class-agnostic baseline, held to the same target.
+    let mut values = cache.main_uncertainties(measure);
+    values.sort_by(f64::total_cmp);
+    let candidates: Vec<f64> = (0..=200)
+        .map(|k| values[k * (values.len() - 1) / 200])
+        .collect();
+    let entropy = calibrator.sweep_entropy_exit(&cache, measure, &candidates);
+    let as_points: Vec<CalibrationPoint> = entropy
+        .iter()
+        .map(|(t, m)| CalibrationPoint {
+            thresholds: Thresholds {
+                main: Some(*t),
+                cloud_main: None,
+                extension: None,
+                ..base
+            },
+            metrics: *m,
+        })
+        .collect();
+    let ee = pick(&as_points, target).or_else(|_| pick(&as_points, Target::MaxOffload(1.0)))?;
+    let report = CalibrationReport {
+        target: target.to_string(),
+        samples: cache.len(),
+        chosen: (&chosen).into(),
+        frontier: frontier.iter().map(PointJson::from).collect(),
+        entropy_exit_threshold: ee.thresholds.main.unwrap_or(0.0),
+        entropy_exit: (&ee).into(),
+    };
+    Ok((chosen.thresholds, report))
+}
+
+/// Writes the thresholds into the manifest and the report beside it.
+pub fn save(bundle: &Path, thresholds: &Thresholds, report: &CalibrationReport) -> Result<()> {
+    let path = bundle.join("meanet.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let mut manifest: meanet_core::Manifest =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    manifest.thresholds = Some(ThresholdSpec::from_thresholds(
+        thresholds,
+        Some(report.target.clone()),
+    ));
+    std::fs::write(&path, toml::to_string_pretty(&manifest)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let path = bundle.join("calibration.json");
+    std::fs::write(&path, serde_json::to_string_pretty(report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Prints what calibration chose.
+pub fn describe(report: &CalibrationReport) -> String {
+    let c = &report.chosen;
+    let t = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.4}"));
+    format!(
+        "calibrated for {} on {} validation samples: t_main {}, t_cloud_main {}, t_ext {} -> accuracy {:.4}, offload {:.3}, extension {:.3}, edge energy {:.3e} J/sample ({} frontier points; entropy exit at {:.4}: accuracy {:.4}, offload {:.3})",
+        report.target,
+        report.samples,
+        t(c.t_main),
+        t(c.t_cloud_main),
+        t(c.t_ext),
+        c.accuracy,
+        c.cloud_share,
+        c.extension_share,
+        c.edge_energy_j,
+        report.frontier.len(),
+        report.entropy_exit_threshold,
+        report.entropy_exit.accuracy,
+        report.entropy_exit.cloud_share
+    )
+}

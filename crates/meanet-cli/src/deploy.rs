@@ -1,0 +1,159 @@
+//! A loaded deployment: the bundle, its networks' costs and energy model, and data handling.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use meanet_core::{BlockCosts, ClassPartition, ExitPolicy, Macs, Pipeline, Thresholds};
+use meanet_energy::{BlockProfiles, Graph, OnnxEnergyModel};
+use meanet_onnx::Runtime;
+use meanet_train::data::Dataset;
+use ndarray::{ArrayD, IxDyn};
+
+use crate::bundle::{Bundle, Networks};
+use crate::settings::Settings;
+
+/// A bundle ready to run.
+pub struct Deployment {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// The partition from the manifest.
+    pub partition: ClassPartition,
+    /// MACs per sample of each network (counted from the ONNX graphs).
+    pub costs: BlockCosts,
+    /// Energy model of the three networks and the link.
+    pub energy: OnnxEnergyModel,
+    /// ONNX Runtime.
+    pub runtime: Runtime,
+}
+
+impl std::fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployment")
+            .field("bundle", &self.bundle.dir)
+            .field("costs", &self.costs)
+            .finish()
+    }
+}
+
+impl Deployment {
+    /// Loads and checks the bundle at `dir`, profiles its networks and builds the energy model.
+    pub fn load(dir: &Path, settings: &Settings) -> Result<Self> {
+        let bundle = Bundle::load(dir)?;
+        let partition = bundle.manifest.partition()?;
+        let profile = |file: &str| -> Result<meanet_energy::Profile> {
+            let path = bundle.dir.join(file);
+            let p = Graph::read(&path)?
+                .profile(1)
+                .with_context(|| format!("profiling {}", path.display()))?;
+            if !p.is_complete() {
+                bail!("{}: cannot count {:?}", path.display(), p.unsupported_ops);
+            }
+            Ok(p)
+        };
+        let m = &bundle.manifest.models;
+        let profiles = BlockProfiles {
+            main: profile(&m.main)?,
+            extension: Some(profile(&m.extension)?),
+            cloud: Some(profile(&m.cloud)?),
+        };
+        let per = |p: &meanet_energy::Profile| p.macs_per_sample();
+        let costs = BlockCosts {
+            main: per(&profiles.main),
+            extension: profiles.extension.as_ref().map_or(Macs(0), per),
+            cloud: profiles.cloud.as_ref().map_or(Macs(0), per),
+        };
+        let energy =
+            OnnxEnergyModel::new(&profiles, &settings.energy, settings.memory, settings.link);
+        let runtime = Runtime::new(settings.runtime_options()).context("loading ONNX Runtime")?;
+        Ok(Deployment {
+            bundle,
+            partition,
+            costs,
+            energy,
+            runtime,
+        })
+    }
+
+    /// Loads the three networks.
+    pub fn networks(&self) -> Result<Networks> {
+        self.bundle.networks(&self.runtime)
+    }
+
+    /// A pipeline with `policy` over freshly loaded main and extension blocks.
+    pub fn pipeline(&self, policy: Box<dyn ExitPolicy>) -> Result<Pipeline> {
+        let n = self.networks()?;
+        Ok(Pipeline::new(
+            Box::new(n.main),
+            Some(Box::new(n.extension)),
+            self.partition.clone(),
+            policy,
+            self.costs,
+        ))
+    }
+
+    /// The bundle's calibrated thresholds, or the configured fallback.
+    pub fn thresholds(&self, settings: &Settings) -> Result<(Thresholds, bool)> {
+        match &self.bundle.manifest.thresholds {
+            Some(t) => Ok((t.thresholds()?, true)),
+            None => Ok((settings.fallback_thresholds(), false)),
+        }
+    }
+
+    /// Checks a data set fits the bundle (shape, classes).
+    pub fn check_data(&self, ds: &Dataset) -> Result<()> {
+        let m = &self.bundle.manifest;
+        if ds.shape.as_slice() != m.input.shape.as_slice() {
+            bail!(
+                "data samples are {:?} but the bundle takes {:?}",
+                ds.shape,
+                m.input.shape
+            );
+        }
+        if ds.classes.len() != m.classes.len() {
+            bail!(
+                "data has {} classes but the bundle {}",
+                ds.classes.len(),
+                m.classes.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// Normalised input batch `(n, C, H, W)` of the samples `idx`.
+    pub fn batch(&self, ds: &Dataset, idx: &[usize]) -> ArrayD<f32> {
+        let m = &self.bundle.manifest;
+        let plane = m.input.shape[1] * m.input.shape[2];
+        let mut out = Vec::with_capacity(idx.len() * ds.sample_len());
+        for &i in idx {
+            for (k, &p) in ds.sample(i).iter().enumerate() {
+                let c = k / plane;
+                out.push((f32::from(p) / 255.0 - m.input.mean[c]) / m.input.std[c]);
+            }
+        }
+        let mut shape = vec![idx.len()];
+        shape.extend(&m.input.shape);
+        // The length matches the shape by construction.
+        ArrayD::from_shape_vec(IxDyn(&shape), out).unwrap_or_else(|_| ArrayD::zeros(IxDyn(&shape)))
+    }
+
+    /// Bytes one offloaded sample sends and receives with the binary v2 protocol.
+    pub fn offload_bytes(&self) -> (meanet_core::Bytes, meanet_core::Bytes) {
+        let m = &self.bundle.manifest;
+        let mut shape = vec![1];
+        shape.extend(&m.input.shape);
+        let x = ArrayD::<f32>::zeros(IxDyn(&shape));
+        let (req, _) = meanet_transport::protocol::encode_request(&m.tensors.input, &x, true);
+        let logits = ndarray::Array2::<f32>::zeros((1, m.classes.len()));
+        let (resp, _) = meanet_transport::protocol::encode_response(
+            "cloud",
+            None,
+            &m.tensors.cloud_logits,
+            &logits,
+            true,
+        );
+        (
+            meanet_core::Bytes(req.len() as u64),
+            meanet_core::Bytes(resp.len() as u64),
+        )
+    }
+}

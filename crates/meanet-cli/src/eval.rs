@@ -1,0 +1,164 @@
+//! `meanet eval`: MEANet and every baseline of MEANET.md on the same test samples, through a real
+//! cloud link, priced with the energy model.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use meanet_core::{
+    BranchyNet, CloudLink, CloudOnly, EdgeOnly, ExitPolicy, MainExtension, MeaNet, Measure,
+    Outcome, Summary, Thresholds,
+};
+use meanet_train::data::Dataset;
+use serde::{Deserialize, Serialize};
+
+use crate::deploy::Deployment;
+
+/// One method's results on the test samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodReport {
+    /// `meanet`, `main_only`, `cloud_only`, `main_extension` or `entropy_exit`.
+    pub name: String,
+    /// Accuracy.
+    pub accuracy: f64,
+    /// Share of samples answered at each exit.
+    pub exit_share: ExitShare,
+    /// Edge energy (compute, memory, radio) per sample, joules.
+    pub edge_energy_j: f64,
+    /// Cloud compute energy per sample, joules.
+    pub cloud_energy_j: f64,
+    /// Bytes sent to the cloud per sample.
+    pub bytes_per_sample: f64,
+    /// Mean latency per sample (the wall time of the batch it was routed in), ms.
+    pub latency_ms_mean: f64,
+    /// 99th percentile latency, ms.
+    pub latency_ms_p99: f64,
+    /// Samples answered on the edge because the cloud failed.
+    pub degraded: usize,
+    /// Samples.
+    pub samples: usize,
+    /// Of the samples leaving the main block, the fraction with a hard label.
+    pub hard_detection_precision: f64,
+    /// Of the hard-label samples, the fraction leaving the main block.
+    pub hard_detection_recall: f64,
+}
+
+/// Exit shares.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ExitShare {
+    /// Main block.
+    pub main: f64,
+    /// Extension block.
+    pub extension: f64,
+    /// Cloud.
+    pub cloud: f64,
+}
+
+/// Outcomes of one method, kept for plots.
+#[derive(Debug, Clone)]
+pub struct MethodRun {
+    /// Summary figures.
+    pub report: MethodReport,
+    /// Every outcome, in test order.
+    pub outcomes: Vec<Outcome>,
+    /// The true label of each outcome.
+    pub labels: Vec<usize>,
+}
+
+/// The methods of an evaluation, MEANet last.
+pub fn methods(meanet: Thresholds, entropy_exit: f64) -> Vec<(&'static str, Box<dyn ExitPolicy>)> {
+    vec![
+        ("main_only", Box::new(EdgeOnly)),
+        ("cloud_only", Box::new(CloudOnly)),
+        ("main_extension", Box::new(MainExtension)),
+        (
+            "entropy_exit",
+            Box::new(BranchyNet {
+                measure: meanet.measure,
+                threshold: entropy_exit,
+            }),
+        ),
+        ("meanet", Box::new(MeaNet { thresholds: meanet })),
+    ]
+}
+
+/// Which samples of a data set to route.
+#[derive(Debug, Clone, Copy)]
+pub struct Samples<'a> {
+    /// The data set.
+    pub data: &'a Dataset,
+    /// Indices into it.
+    pub idx: &'a [usize],
+}
+
+/// Routes `samples` through `policy`, offloading over `cloud`, in batches of `batch`.
+pub async fn run_method(
+    dep: &Deployment,
+    name: &str,
+    policy: Box<dyn ExitPolicy>,
+    samples: Samples<'_>,
+    batch: usize,
+    cloud: &dyn CloudLink,
+    progress: &indicatif::ProgressBar,
+) -> Result<MethodRun> {
+    let (test, idx) = (samples.data, samples.idx);
+    let mut pipeline = dep.pipeline(policy)?;
+    let mut outcomes = Vec::with_capacity(idx.len());
+    let mut latencies = Vec::with_capacity(idx.len());
+    for chunk in idx.chunks(batch.max(1)) {
+        let x = dep.batch(test, chunk);
+        let start = Instant::now();
+        // The edge path is synchronous: run it on the blocking pool, never on an async worker.
+        let (pass, p) = tokio::task::spawn_blocking(move || {
+            let pass = pipeline.run_edge(x.view()).map(|pass| (pass, x));
+            (pass, pipeline)
+        })
+        .await
+        .context("edge worker")?;
+        pipeline = p;
+        let (pass, x) = pass.with_context(|| format!("routing a batch with {name}"))?;
+        let out = pass.complete(x.view(), Some(cloud)).await;
+        let took = start.elapsed();
+        latencies.extend(std::iter::repeat_n(took, chunk.len()));
+        for (mut o, &i) in out.into_iter().zip(chunk) {
+            o.index = i;
+            outcomes.push(o);
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    let labels: Vec<usize> = idx.iter().map(|&i| usize::from(test.labels[i])).collect();
+    let s = Summary::from_outcomes(&outcomes, &labels, &dep.partition, &dep.energy)?;
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mean = latencies.iter().map(|d| ms(*d)).sum::<f64>() / latencies.len().max(1) as f64;
+    let p99 = latencies
+        .get(((latencies.len() as f64 - 1.0) * 0.99).round() as usize)
+        .map_or(0.0, |d| ms(*d));
+    let share = |e| s.exit(e).share;
+    Ok(MethodRun {
+        report: MethodReport {
+            name: name.to_string(),
+            accuracy: s.accuracy,
+            exit_share: ExitShare {
+                main: share(meanet_core::Exit::Main),
+                extension: share(meanet_core::Exit::Extension),
+                cloud: share(meanet_core::Exit::Cloud),
+            },
+            edge_energy_j: s.edge_energy_per_sample().0,
+            cloud_energy_j: s.cloud_energy_per_sample().0,
+            bytes_per_sample: s.bytes_per_sample(),
+            latency_ms_mean: mean,
+            latency_ms_p99: p99,
+            degraded: s.degraded,
+            samples: s.samples,
+            hard_detection_precision: s.hard_detection_precision,
+            hard_detection_recall: s.hard_detection_recall,
+        },
+        outcomes,
+        labels,
+    })
+}
+
+/// The measure of a set of thresholds, as a name.
+pub fn measure_name(m: Measure) -> &'static str {
+    m.name()
+}

@@ -1,0 +1,333 @@
+//! The evaluation report: `report.json` (stable keys), `report.md`, and SVG plots.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use plotters::style::full_palette::{BLUE_600, CYAN_800, GREEN_600, GREEN_700, ORANGE_600};
+use serde::{Deserialize, Serialize};
+
+use crate::calibrate::{CalibrationReport, PointJson};
+use crate::eval::{MethodReport, MethodRun};
+
+/// `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The bundle evaluated.
+    pub bundle: String,
+    /// Test samples.
+    pub samples: usize,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Hard classes (label indices).
+    pub hard_classes: Vec<usize>,
+    /// The MEANet thresholds used.
+    pub thresholds: Thresholds,
+    /// The link model.
+    pub link: String,
+    /// One entry per method.
+    pub methods: Vec<MethodReport>,
+}
+
+/// Thresholds, for the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Measure.
+    pub measure: String,
+    /// `t_main`.
+    pub main: Option<f64>,
+    /// `t_cloud_main`.
+    pub cloud_main: Option<f64>,
+    /// `t_ext`.
+    pub extension: Option<f64>,
+    /// Entropy-exit threshold.
+    pub entropy_exit: f64,
+    /// Calibration target, if the thresholds were calibrated.
+    pub target: Option<String>,
+}
+
+/// The Markdown table of the methods.
+pub fn table(methods: &[MethodReport]) -> String {
+    let mut s = String::from(
+        "| method | accuracy | main / ext / cloud exits | edge energy / sample | cloud energy / sample | bytes / sample | latency mean / p99 | degraded |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for m in methods {
+        s.push_str(&format!(
+            "| {} | {:.2}% | {:.1}% / {:.1}% / {:.1}% | {} | {} | {:.0} | {:.2} / {:.2} ms | {} |\n",
+            m.name,
+            100.0 * m.accuracy,
+            100.0 * m.exit_share.main,
+            100.0 * m.exit_share.extension,
+            100.0 * m.exit_share.cloud,
+            meanet_core::Joules(m.edge_energy_j),
+            meanet_core::Joules(m.cloud_energy_j),
+            m.bytes_per_sample,
+            m.latency_ms_mean,
+            m.latency_ms_p99,
+            m.degraded
+        ));
+    }
+    s
+}
+
+/// Writes report.json, report.md and the plots into `out`.
+pub fn write(
+    out: &Path,
+    report: &Report,
+    runs: &[MethodRun],
+    calibration: Option<&CalibrationReport>,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join("report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let frontier: &[PointJson] = calibration.map_or(&[], |c| &c.frontier);
+    plot_tradeoff(
+        &out.join("accuracy_vs_energy.svg"),
+        &report.methods,
+        frontier,
+    )?;
+    if let Some(meanet) = runs.iter().find(|r| r.report.name == "meanet") {
+        plot_exits_per_class(&out.join("exits_per_class.svg"), meanet, report)?;
+    }
+    if let Some(main_only) = runs.iter().find(|r| r.report.name == "main_only") {
+        plot_entropy(&out.join("main_entropy.svg"), main_only, report)?;
+    }
+    let t = &report.thresholds;
+    let f = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.4}"));
+    let md = format!(
+        "# meanet evaluation\n\nBundle `{}`, {} test samples, hard classes {:?} ({}).\n\nMEANet thresholds ({}): t_main {}, t_cloud_main {}, t_ext {}{}. Entropy exit at {:.4}. Link: {}.\n\n{}\n![accuracy vs edge energy](accuracy_vs_energy.svg)\n![exits per class](exits_per_class.svg)\n![main-block entropy](main_entropy.svg)\n",
+        report.bundle,
+        report.samples,
+        report.hard_classes,
+        report
+            .hard_classes
+            .iter()
+            .map(|&c| report.classes[c].as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        t.measure,
+        f(t.main),
+        f(t.cloud_main),
+        f(t.extension),
+        t.target.as_ref().map_or(String::new(), |x| format!(
+            ", calibrated for {x} on the validation split"
+        )),
+        t.entropy_exit,
+        report.link,
+        table(&report.methods)
+    );
+    let path = out.join("report.md");
+    std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("drawing a plot: {e}")
+}
+
+fn plot_tradeoff(path: &Path, methods: &[MethodReport], frontier: &[PointJson]) -> Result<()> {
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let xs = methods
+        .iter()
+        .map(|m| m.edge_energy_j)
+        .chain(frontier.iter().map(|p| p.edge_energy_j))
+        .filter(|v| *v > 0.0);
+    let (lo, hi) = xs.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo < hi {
+        (lo / 2.0, hi * 2.0)
+    } else {
+        (1e-9, 1e-1)
+    };
+    let accs = methods
+        .iter()
+        .map(|m| m.accuracy)
+        .chain(frontier.iter().map(|p| p.accuracy));
+    let (alo, ahi) = accs.fold((1.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Accuracy vs edge energy per sample (log scale)",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(
+            (lo..hi).log_scale(),
+            (alo - 0.01).max(0.0)..(ahi + 0.01).min(1.0),
+        )
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("edge energy per sample (J)")
+        .y_desc("accuracy")
+        .x_label_formatter(&|v| format!("{v:.0e}"))
+        .draw()
+        .map_err(err)?;
+    if !frontier.is_empty() {
+        chart
+            .draw_series(LineSeries::new(
+                frontier.iter().map(|p| (p.edge_energy_j, p.accuracy)),
+                BLUE.mix(0.5),
+            ))
+            .map_err(err)?
+            .label("calibration frontier (validation)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.mix(0.5)));
+    }
+    let palette = [RED, GREEN_700, MAGENTA, CYAN_800, BLACK];
+    for (m, color) in methods.iter().zip(palette.iter().cycle()) {
+        let c = *color;
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                (m.edge_energy_j.max(lo), m.accuracy),
+                6,
+                c.filled(),
+            )))
+            .map_err(err)?
+            .label(format!("{} ({:.2}%)", m.name, 100.0 * m.accuracy))
+            .legend(move |(x, y)| Circle::new((x + 10, y), 5, c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn plot_exits_per_class(path: &Path, run: &MethodRun, report: &Report) -> Result<()> {
+    let c = report.classes.len();
+    let mut counts = vec![[0usize; 3]; c];
+    for (o, &label) in run.outcomes.iter().zip(&run.labels) {
+        let e = match o.exit {
+            meanet_core::Exit::Main => 0,
+            meanet_core::Exit::Extension => 1,
+            meanet_core::Exit::Cloud => 2,
+        };
+        if label < c {
+            counts[label][e] += 1;
+        }
+    }
+    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "MEANet: share of exits per true class (hard classes marked *)",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(60)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..c as f64, 0f64..1f64)
+        .map_err(err)?;
+    let names: Vec<String> = report
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            if report.hard_classes.contains(&i) {
+                format!("{n}*")
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(c)
+        .x_label_formatter(&|v| names.get(v.floor() as usize).cloned().unwrap_or_default())
+        .y_desc("share of the class's samples")
+        .draw()
+        .map_err(err)?;
+    let colors = [GREEN_600, ORANGE_600, BLUE_600];
+    let labels = ["main", "extension", "cloud"];
+    for e in 0..3 {
+        let color = colors[e];
+        chart
+            .draw_series(counts.iter().enumerate().map(|(k, row)| {
+                let total = row.iter().sum::<usize>().max(1) as f64;
+                let below: f64 = row[..e].iter().sum::<usize>() as f64 / total;
+                let top = below + row[e] as f64 / total;
+                Rectangle::new(
+                    [(k as f64 + 0.15, below), (k as f64 + 0.85, top)],
+                    color.filled(),
+                )
+            }))
+            .map_err(err)?
+            .label(labels[e])
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn plot_entropy(path: &Path, run: &MethodRun, report: &Report) -> Result<()> {
+    let bins = 30usize;
+    let max = (report.classes.len() as f64).ln();
+    let mut hist = [vec![0usize; bins], vec![0usize; bins]];
+    for (o, label) in run.outcomes.iter().zip(&run.labels) {
+        let hard = report.hard_classes.contains(label);
+        let b = ((o.main.entropy / max) * bins as f64)
+            .floor()
+            .clamp(0.0, bins as f64 - 1.0) as usize;
+        hist[usize::from(hard)][b] += 1;
+    }
+    let norm: Vec<Vec<f64>> = hist
+        .iter()
+        .map(|h| {
+            let t = h.iter().sum::<usize>().max(1) as f64;
+            h.iter().map(|&v| v as f64 / t).collect()
+        })
+        .collect();
+    let ymax = norm.iter().flatten().copied().fold(0.0, f64::max).max(0.01) * 1.1;
+    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Main-block entropy (nats) of test samples, easy vs hard classes",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0f64..max, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("entropy of the main block's softmax (nats)")
+        .y_desc("share of samples")
+        .draw()
+        .map_err(err)?;
+    for (k, (name, color)) in [("easy classes", GREEN_700), ("hard classes", RED)]
+        .into_iter()
+        .enumerate()
+    {
+        let w = max / bins as f64;
+        chart
+            .draw_series(norm[k].iter().enumerate().map(|(b, &v)| {
+                let x0 = b as f64 * w;
+                Rectangle::new([(x0, 0.0), (x0 + w, v)], color.mix(0.45).filled())
+            }))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.mix(0.45).filled())
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}

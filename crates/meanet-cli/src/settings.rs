@@ -1,0 +1,373 @@
+//! Configuration, layered with the `config` crate: built-in defaults < a TOML file (`--config`)
+//! < environment (`MEANET_<SECTION>__<KEY>`, e.g. `MEANET_CLOUD__URL`) < command-line overrides
+//! (`--set section.key=value` and the commands' own flags). Unknown keys and invalid values are
+//! errors that name the key. `meanet.example.toml` lists every key with its default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use meanet_energy::{EnergyTable, Link, MemoryModel};
+use meanet_transport::RetryPolicy;
+use serde::{Deserialize, Serialize};
+
+/// All settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// ONNX Runtime.
+    pub runtime: RuntimeSettings,
+    /// The cloud link used by `run` (and by `eval` when no server is started).
+    pub cloud: CloudSettings,
+    /// `meanet serve` and the loopback server of `eval`/`demo`.
+    pub server: ServerSettings,
+    /// Routing.
+    pub policy: PolicySettings,
+    /// Energy prices (45 nm, Horowitz 2014 defaults).
+    pub energy: EnergyTable,
+    /// The memory model.
+    pub memory: MemoryModel,
+    /// The radio link model.
+    pub link: Link,
+    /// Calibration.
+    pub calibration: CalibrationSettings,
+}
+
+/// ONNX Runtime settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// Library path ("" searches: ORT_DYLIB_PATH, .cache, Python onnxruntime).
+    pub library: String,
+    /// Execution provider: cpu, cuda, tensorrt, coreml, openvino.
+    pub provider: String,
+    /// Intra-op threads (0: ONNX Runtime's default).
+    pub threads: usize,
+}
+
+/// Cloud link settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudSettings {
+    /// http, quic or none.
+    pub transport: String,
+    /// Base URL of a v2 server (meanet serve, Triton, KServe).
+    pub url: String,
+    /// Model name on the server.
+    pub model: String,
+    /// Input tensor name on the server.
+    pub input_name: String,
+    /// Send tensors with the binary extension (false: JSON tensors).
+    pub binary: bool,
+    /// Bearer token ("" for none).
+    pub token: String,
+    /// Extra CA certificate (PEM) for https ("" for none).
+    pub ca_cert: String,
+    /// QUIC server address.
+    pub quic_addr: String,
+    /// Name in the QUIC server's certificate.
+    pub quic_server_name: String,
+    /// PEM certificate to trust for QUIC.
+    pub quic_cert: String,
+    /// Deadline of one offload, retries included, in milliseconds.
+    pub deadline_ms: u64,
+    /// Retries of failures that are safe to retry.
+    pub retries: u32,
+    /// First backoff, milliseconds.
+    pub backoff_base_ms: u64,
+    /// Largest backoff, milliseconds.
+    pub backoff_max_ms: u64,
+    /// Consecutive failures that open the circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open, milliseconds.
+    pub breaker_cooldown_ms: u64,
+}
+
+impl Default for CloudSettings {
+    fn default() -> Self {
+        let r = RetryPolicy::default();
+        CloudSettings {
+            transport: "http".into(),
+            url: "http://127.0.0.1:8000".into(),
+            model: "cloud".into(),
+            input_name: "input".into(),
+            binary: true,
+            token: String::new(),
+            ca_cert: String::new(),
+            quic_addr: "127.0.0.1:8001".into(),
+            quic_server_name: "localhost".into(),
+            quic_cert: "meanet-quic-cert.pem".into(),
+            deadline_ms: r.deadline.as_millis() as u64,
+            retries: r.retries,
+            backoff_base_ms: r.backoff_base.as_millis() as u64,
+            backoff_max_ms: r.backoff_max.as_millis() as u64,
+            breaker_threshold: r.breaker_threshold,
+            breaker_cooldown_ms: r.breaker_cooldown.as_millis() as u64,
+        }
+    }
+}
+
+impl CloudSettings {
+    /// The retry policy these settings describe.
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            deadline: Duration::from_millis(self.deadline_ms),
+            retries: self.retries,
+            backoff_base: Duration::from_millis(self.backoff_base_ms),
+            backoff_max: Duration::from_millis(self.backoff_max_ms),
+            breaker_threshold: self.breaker_threshold.max(1),
+            breaker_cooldown: Duration::from_millis(self.breaker_cooldown_ms),
+        }
+    }
+}
+
+/// Server settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Most samples per model run (1: batching off).
+    pub max_batch: usize,
+    /// Longest wait for a batch to fill, milliseconds.
+    pub max_delay_ms: u64,
+    /// Queue capacity before 503.
+    pub queue: usize,
+    /// Largest request body, bytes.
+    pub max_body: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            max_batch: 32,
+            max_delay_ms: 2,
+            queue: 256,
+            max_body: 16 << 20,
+        }
+    }
+}
+
+/// Routing settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// Samples routed together on the edge.
+    pub batch_size: usize,
+    /// Thresholds used when the bundle has none: entropy, normalized-entropy or max-prob.
+    pub measure: String,
+    /// t_main when the bundle has none (negative: no check).
+    pub main: f64,
+    /// t_cloud_main when the bundle has none (negative: no check).
+    pub cloud_main: f64,
+    /// t_ext when the bundle has none (negative: no check).
+    pub extension: f64,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings {
+            batch_size: 64,
+            measure: "entropy".into(),
+            main: -1.0,
+            cloud_main: 0.8,
+            extension: 0.8,
+        }
+    }
+}
+
+/// Calibration settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalibrationSettings {
+    /// Target: offload=F, energy=JOULES or accuracy=F.
+    pub target: String,
+    /// Threshold candidates per axis.
+    pub steps: usize,
+    /// Seed of the train/validation split the bundle was trained with.
+    pub seed: u64,
+    /// Validation fraction of that split.
+    pub validation: f64,
+}
+
+impl Default for CalibrationSettings {
+    fn default() -> Self {
+        CalibrationSettings {
+            target: "offload=0.2".into(),
+            steps: 50,
+            seed: 20211,
+            validation: 0.1,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers: defaults, `file`, environment, then `overrides` (`key=value`).
+    pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Self> {
+        let defaults =
+            config::Config::try_from(&Settings::default()).context("building the defaults")?;
+        let mut b = config::Config::builder().add_source(defaults);
+        if let Some(f) = file {
+            if !f.is_file() {
+                bail!("configuration file {} does not exist", f.display());
+            }
+            b = b.add_source(config::File::from(f).format(config::FileFormat::Toml));
+        }
+        // Only MEANET_<SECTION>__<KEY> variables are configuration; others such as
+        // MEANET_SERVE_TOKEN belong to single commands.
+        let vars: config::Map<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("MEANET_") && k.contains("__"))
+            .collect();
+        b = b.add_source(
+            config::Environment::with_prefix("MEANET")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(vars)),
+        );
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .with_context(|| format!("--set {o:?}: expected section.key=value"))?;
+            b = b
+                .set_override(k.trim(), v.trim())
+                .with_context(|| format!("--set {o:?}"))?;
+        }
+        let origin = file.map_or_else(
+            || "defaults and environment".to_string(),
+            |f| f.display().to_string(),
+        );
+        let s: Settings = b
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .with_context(|| {
+                format!("invalid configuration (from {origin}, MEANET_* variables and --set)")
+            })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        self.energy.validate().map_err(anyhow::Error::msg)?;
+        self.link.validate().map_err(anyhow::Error::msg)?;
+        if !matches!(self.cloud.transport.as_str(), "http" | "quic" | "none") {
+            bail!(
+                "cloud.transport = {:?} must be http, quic or none",
+                self.cloud.transport
+            );
+        }
+        if meanet_core::Measure::parse(&self.policy.measure).is_none() {
+            bail!(
+                "policy.measure = {:?} must be entropy, normalized-entropy or max-prob",
+                self.policy.measure
+            );
+        }
+        if self.policy.batch_size == 0 {
+            bail!("policy.batch_size must be at least 1");
+        }
+        if self.server.max_batch == 0 || self.server.queue == 0 {
+            bail!("server.max_batch and server.queue must be at least 1");
+        }
+        if self.cloud.deadline_ms == 0 {
+            bail!("cloud.deadline_ms must be at least 1");
+        }
+        if !(self.calibration.validation > 0.0 && self.calibration.validation < 1.0) {
+            bail!(
+                "calibration.validation = {} must be in (0, 1)",
+                self.calibration.validation
+            );
+        }
+        meanet_core::Target::parse(&self.calibration.target).context("calibration.target")?;
+        if !self.runtime.provider.is_empty()
+            && meanet_onnx::Provider::parse(&self.runtime.provider).is_none()
+        {
+            bail!(
+                "runtime.provider = {:?} must be cpu, cuda, tensorrt, coreml or openvino",
+                self.runtime.provider
+            );
+        }
+        Ok(())
+    }
+
+    /// ONNX Runtime options.
+    pub fn runtime_options(&self) -> meanet_onnx::RuntimeOptions {
+        meanet_onnx::RuntimeOptions {
+            library: (!self.runtime.library.is_empty())
+                .then(|| PathBuf::from(&self.runtime.library)),
+            provider: meanet_onnx::Provider::parse(&self.runtime.provider).unwrap_or_default(),
+            intra_threads: (self.runtime.threads > 0).then_some(self.runtime.threads),
+            inter_threads: None,
+        }
+    }
+
+    /// Fallback thresholds for bundles that were not calibrated.
+    pub fn fallback_thresholds(&self) -> meanet_core::Thresholds {
+        let opt = |v: f64| (v >= 0.0).then_some(v);
+        meanet_core::Thresholds {
+            measure: meanet_core::Measure::parse(&self.policy.measure).unwrap_or_default(),
+            main: opt(self.policy.main),
+            cloud_main: opt(self.policy.cloud_main),
+            extension: opt(self.policy.extension),
+            hard_mass: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_unknown_keys_are_named() {
+        let dir = std::env::temp_dir().join(format!("meanet-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("m.toml");
+        std::fs::write(
+            &f,
+            "[cloud]\nurl = \"http://file:1\"\ndeadline_ms = 900\n[energy]\nfp32_mult_pj = 1.5\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&f), &["cloud.deadline_ms=700".into()]).unwrap();
+        assert_eq!(s.cloud.url, "http://file:1");
+        assert_eq!(s.cloud.deadline_ms, 700, "--set beats the file");
+        assert_eq!(s.energy.fp32_mult_pj, 1.5);
+        assert_eq!(s.energy.fp32_add_pj, 0.9, "defaults fill the rest");
+        std::fs::write(&f, "[cloud]\nurll = \"x\"\n").unwrap();
+        let e = format!("{:#}", Settings::load(Some(&f), &[]).unwrap_err());
+        assert!(e.contains("urll"), "{e}");
+        std::fs::write(&f, "[energy]\nfp32_mult_pj = -3.0\n").unwrap();
+        let e = format!("{:#}", Settings::load(Some(&f), &[]).unwrap_err());
+        assert!(e.contains("fp32_mult_pj"), "{e}");
+        let e = format!(
+            "{:#}",
+            Settings::load(None, &["policy.measure=vibes".into()]).unwrap_err()
+        );
+        assert!(e.contains("policy.measure"), "{e}");
+        let e = format!(
+            "{:#}",
+            Settings::load(Some(&dir.join("none.toml")), &[]).unwrap_err()
+        );
+        assert!(e.contains("none.toml"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_example_file_lists_every_key_with_its_default() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../meanet.example.toml");
+        let s = Settings::load(Some(&example), &[]).unwrap();
+        assert_eq!(s, Settings::default());
+        let text = std::fs::read_to_string(&example).unwrap();
+        let value: toml::Value = toml::Value::try_from(Settings::default()).unwrap();
+        for (section, table) in value.as_table().unwrap() {
+            assert!(
+                text.contains(&format!("[{section}]")),
+                "missing [{section}]"
+            );
+            for key in table.as_table().unwrap().keys() {
+                assert!(
+                    text.contains(&format!("\n{key} =")),
+                    "missing {section}.{key}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The whole user workflow on a small generated Fashion-MNIST-shaped data set, as CI can afford:
+//! `meanet train` (every stage, one epoch, tiny networks, a few hundred samples) through ONNX
+//! export and the ONNX Runtime comparison, then `calibrate`, `eval` (real loopback cloud server)
+//! and `run`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn meanet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meanet"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run meanet")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}\nstdout: {}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+/// Learnable synthetic images: class k is a bright horizontal band at row 2k + noise.
+fn write_data(dir: &Path, train: u32, test: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rng = 12345u64;
+    let mut next = || {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (rng >> 33) as u32
+    };
+    for (prefix, n) in [("train", train), ("t10k", test)] {
+        let mut pixels = Vec::with_capacity((n * 784) as usize);
+        let mut labels = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let k = (i % 10) as usize;
+            labels.push(k as u8);
+            for y in 0..28 {
+                for _x in 0..28 {
+                    let band = y / 2 == k + 2;
+                    pixels.push(if band { 200 } else { 0 } + (next() % 40) as u8);
+                }
+            }
+        }
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte")),
+            idx(&[n, 28, 28], &pixels),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            idx(&[n], &labels),
+        )
+        .unwrap();
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("meanet-workflow-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn train_calibrate_eval_and_run_on_a_small_data_set() {
+    let root = tmp("all");
+    let data = root.join("data");
+    write_data(&data, 400, 120);
+    let bundle = root.join("bundle");
+    let (d, b) = (data.to_str().unwrap(), bundle.to_str().unwrap());
+    let start = std::time::Instant::now();
+    ok(&meanet(&[
+        "train",
+        "--data",
+        d,
+        "--out",
+        b,
+        "--preset",
+        "tiny",
+        "--limit-train",
+        "400",
+        "--epochs-main",
+        "1",
+        "--epochs-extension",
+        "1",
+        "--epochs-cloud",
+        "1",
+        "--quiet",
+    ]));
+    eprintln!("train took {:?}", start.elapsed());
+    for f in [
+        "main.onnx",
+        "extension.onnx",
+        "cloud.onnx",
+        "meanet.toml",
+        "results.json",
+        "train.log",
+    ] {
+        assert!(bundle.join(f).is_file(), "{f} missing");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("results.json")).unwrap())
+            .unwrap();
+    let diff = results["onnx_max_abs_diff"].as_f64().unwrap();
+    assert!(diff <= 1e-4, "ONNX Runtime differs from burn by {diff}");
+    assert!(
+        results["macs_per_sample"]["cloud"].as_u64().unwrap()
+            > results["macs_per_sample"]["main"].as_u64().unwrap()
+    );
+    let manifest = std::fs::read_to_string(bundle.join("meanet.toml")).unwrap();
+    for key in [
+        "classes",
+        "hard_classes",
+        "[input]",
+        "shape",
+        "mean",
+        "std",
+        "[models]",
+        "main = \"main.onnx\"",
+        "[macs]",
+    ] {
+        assert!(manifest.contains(key), "manifest lacks {key}:\n{manifest}");
+    }
+    let log = std::fs::read_to_string(bundle.join("train.log")).unwrap();
+    for stage in [
+        "stage=main",
+        "stage=partition",
+        "stage=extension",
+        "stage=cloud",
+        "test:",
+    ] {
+        assert!(log.contains(stage), "log lacks {stage}:\n{log}");
+    }
+
+    // Calibrate for a target, then evaluate every method through a loopback cloud server.
+    let out = ok(&meanet(&[
+        "calibrate",
+        b,
+        "--data",
+        d,
+        "--target",
+        "offload=0.3",
+        "--json",
+    ]));
+    let cal: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(cal["chosen"]["cloud_share"].as_f64().unwrap() <= 0.3);
+    assert!(
+        std::fs::read_to_string(bundle.join("meanet.toml"))
+            .unwrap()
+            .contains("[thresholds]")
+    );
+    let report_dir = root.join("report");
+    ok(&meanet(&[
+        "eval",
+        "--bundle",
+        b,
+        "--data",
+        d,
+        "--limit",
+        "60",
+        "--out",
+        report_dir.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
+            .unwrap();
+    let names: Vec<&str> = report["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "main_only",
+            "cloud_only",
+            "main_extension",
+            "entropy_exit",
+            "meanet"
+        ]
+    );
+    for m in report["methods"].as_array().unwrap() {
+        for key in [
+            "accuracy",
+            "exit_share",
+            "edge_energy_j",
+            "cloud_energy_j",
+            "bytes_per_sample",
+            "latency_ms_mean",
+            "latency_ms_p99",
+            "degraded",
+            "samples",
+        ] {
+            assert!(m.get(key).is_some(), "{} lacks {key}", m["name"]);
+        }
+        assert_eq!(m["samples"], 60);
+        assert_eq!(m["degraded"], 0);
+    }
+    let cloud = &report["methods"][1];
+    assert_eq!(cloud["exit_share"]["cloud"], 1.0);
+    assert!(
+        cloud["bytes_per_sample"].as_f64().unwrap() > 3136.0,
+        "real bytes on the wire"
+    );
+    for f in [
+        "report.md",
+        "accuracy_vs_energy.svg",
+        "exits_per_class.svg",
+        "main_entropy.svg",
+    ] {
+        assert!(report_dir.join(f).is_file(), "{f} missing");
+    }
+
+    // The edge runtime on an IDX file, with no cloud: offloads degrade, nothing is lost.
+    let out = ok(&meanet(&[
+        "run",
+        b,
+        "--input",
+        data.join("t10k-images-idx3-ubyte").to_str().unwrap(),
+        "--json",
+        "--set",
+        "cloud.transport=none",
+    ]));
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 120);
+    assert!(lines.iter().all(|l| l["exit"] != "cloud"));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn stages_run_alone_and_say_what_is_missing() {
+    let root = tmp("stages");
+    let data = root.join("data");
+    write_data(&data, 200, 50);
+    let b = root.join("b");
+    let (d, bs) = (data.to_str().unwrap(), b.to_str().unwrap());
+    let common = ["--data", d, "--out", bs, "--preset", "tiny", "--quiet"];
+    let out = meanet(&[&["train", "--stage", "export"][..], &common].concat());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("main.bpk") && err.contains("run the earlier stages first"),
+        "{err}"
+    );
+    ok(&meanet(
+        &[
+            &["train", "--stage", "main", "--epochs-main", "1"][..],
+            &common,
+        ]
+        .concat(),
+    ));
+    assert!(b.join("work/main.bpk").is_file());
+    ok(&meanet(
+        &[&["train", "--stage", "partition"][..], &common].concat(),
+    ));
+    assert!(b.join("work/partition.json").is_file());
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let root = tmp("bad");
+    let data = root.join("data");
+    write_data(&data, 20, 10);
+    std::fs::write(
+        data.join("t10k-images-idx3-ubyte"),
+        idx(&[10, 28, 28], &[0; 100]),
+    )
+    .unwrap();
+    let out = meanet(&[
+        "data",
+        "fetch",
+        "fashion-mnist",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("t10k-images-idx3-ubyte") && err.contains("truncated"),
+        "{err}"
+    );
+    let out = meanet(&[
+        "eval",
+        "--bundle",
+        root.join("nope").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("meanet.toml"));
+    let out = meanet(&["data", "fetch", "cifar-100"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown data set"));
+    std::fs::remove_dir_all(&root).unwrap();
+}

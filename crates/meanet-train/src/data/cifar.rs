@@ -1,0 +1,153 @@
+//! The CIFAR-10 / CIFAR-100 binary formats.
+//!
+//! CIFAR-10 records: 1 label byte + 3072 pixel bytes (R, G, B planes of 32x32).
+//! CIFAR-100 records: 1 coarse label byte + 1 fine label byte + 3072 pixel bytes.
+
+use std::path::Path;
+
+use super::{DataError, Dataset};
+
+/// Which CIFAR binary layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CifarKind {
+    /// 10 classes, one label byte per record.
+    Cifar10,
+    /// 100 fine classes, coarse + fine label bytes per record (the fine label is used).
+    Cifar100,
+}
+
+const PIXELS: usize = 3 * 32 * 32;
+
+/// Reads CIFAR binary batch files (in order) into one data set with `classes` names.
+pub fn load_cifar(
+    files: &[&Path],
+    kind: CifarKind,
+    classes: &[String],
+) -> Result<Dataset, DataError> {
+    let (label_bytes, n_classes) = match kind {
+        CifarKind::Cifar10 => (1, 10),
+        CifarKind::Cifar100 => (2, 100),
+    };
+    if classes.len() != n_classes {
+        return Err(DataError::Mismatch(format!(
+            "{kind:?} has {n_classes} classes but {} names were given",
+            classes.len()
+        )));
+    }
+    let record = label_bytes + PIXELS;
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    for path in files {
+        let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if bytes.is_empty() || bytes.len() % record != 0 {
+            let whole = bytes.len() / record;
+            return Err(DataError::Corrupt {
+                path: path.to_path_buf(),
+                offset: (whole * record) as u64,
+                reason: format!(
+                    "{} bytes is not a whole number of {record}-byte records (record {whole} is incomplete)",
+                    bytes.len()
+                ),
+            });
+        }
+        for (i, r) in bytes.chunks_exact(record).enumerate() {
+            let label = r[label_bytes - 1];
+            if usize::from(label) >= n_classes {
+                return Err(DataError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: (i * record + label_bytes - 1) as u64,
+                    reason: format!("record {i} has label {label}, not below {n_classes}"),
+                });
+            }
+            labels.push(label);
+            pixels.extend_from_slice(&r[label_bytes..]);
+        }
+    }
+    Ok(Dataset {
+        pixels,
+        labels,
+        shape: [3, 32, 32],
+        classes: classes.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    fn write(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("meanet-cifar-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn reads_generated_cifar10_and_cifar100_files() {
+        let mut c10 = Vec::new();
+        for l in [3u8, 7] {
+            c10.push(l);
+            c10.extend((0..PIXELS).map(|i| (i % 251) as u8 ^ l));
+        }
+        let d = load_cifar(
+            &[&write("data_batch_1.bin", &c10)],
+            CifarKind::Cifar10,
+            &names(10),
+        )
+        .unwrap();
+        assert_eq!(d.labels, vec![3, 7]);
+        assert_eq!(d.shape, [3, 32, 32]);
+        assert_eq!(d.sample(1)[0], 7);
+        let mut c100 = Vec::new();
+        for (coarse, fine) in [(1u8, 42u8), (19, 99)] {
+            c100.extend([coarse, fine]);
+            c100.extend(std::iter::repeat_n(fine, PIXELS));
+        }
+        let d = load_cifar(
+            &[&write("train.bin", &c100)],
+            CifarKind::Cifar100,
+            &names(100),
+        )
+        .unwrap();
+        assert_eq!(d.labels, vec![42, 99]);
+        assert_eq!(d.sample(0)[5], 42);
+    }
+
+    #[test]
+    fn truncated_and_bad_records_are_named() {
+        let mut c10 = vec![1u8];
+        c10.extend(vec![0u8; PIXELS]);
+        c10.extend([2u8, 0, 0]);
+        let e = load_cifar(&[&write("cut.bin", &c10)], CifarKind::Cifar10, &names(10))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cut.bin")
+                && e.contains("record 1 is incomplete")
+                && e.contains("at byte 3073"),
+            "{e}"
+        );
+        let mut bad = vec![12u8];
+        bad.extend(vec![0u8; PIXELS]);
+        let e = load_cifar(&[&write("bad.bin", &bad)], CifarKind::Cifar10, &names(10))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("record 0 has label 12"), "{e}");
+        assert!(
+            load_cifar(
+                &[&write("ok.bin", &[0u8; 3073])],
+                CifarKind::Cifar10,
+                &names(3)
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! Getting Fashion-MNIST: from a directory the user gives, else Debian's
+//! `/usr/share/datasets/fashion-mnist`, else `apt-get download dataset-fashion-mnist` and
+//! `dpkg-deb -x` into a cache directory. Idempotent.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{DataError, Dataset, load_idx_pair};
+
+/// Fashion-MNIST class names in label order.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+fn file(dir: &Path, stem: &str) -> Option<PathBuf> {
+    [format!("{stem}.gz"), stem.to_string()]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+fn complete(dir: &Path) -> bool {
+    [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
+    .iter()
+    .all(|s| file(dir, s).is_some())
+}
+
+/// Finds (fetching if needed) Fashion-MNIST and returns the directory holding its IDX files.
+pub fn locate_fashion_mnist(user_dir: Option<&Path>, cache: &Path) -> Result<PathBuf, DataError> {
+    let fail = |reason: String| DataError::Fetch {
+        name: "fashion-mnist".into(),
+        reason,
+    };
+    if let Some(d) = user_dir {
+        return if complete(d) {
+            Ok(d.to_path_buf())
+        } else {
+            Err(fail(format!(
+                "{} does not hold the four IDX files (train-images-idx3-ubyte[.gz], ...)",
+                d.display()
+            )))
+        };
+    }
+    let debian = Path::new(DEBIAN_DIR);
+    if complete(debian) {
+        return Ok(debian.to_path_buf());
+    }
+    let extracted = cache.join("fashion-mnist").join("root");
+    let dir = extracted.join("usr/share/datasets/fashion-mnist");
+    if complete(&dir) {
+        return Ok(dir);
+    }
+    let download = cache.join("fashion-mnist").join("deb");
+    std::fs::create_dir_all(&download)
+        .map_err(|e| fail(format!("creating {}: {e}", download.display())))?;
+    let run = |cmd: &mut Command, what: &str| -> Result<(), DataError> {
+        let out = cmd.output().map_err(|e| fail(format!("{what}: {e}")))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(fail(format!(
+                "{what} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    };
+    run(
+        Command::new("apt-get")
+            .args(["download", "dataset-fashion-mnist"])
+            .current_dir(&download),
+        "apt-get download dataset-fashion-mnist (no directory given and none in /usr/share/datasets)",
+    )?;
+    let deb = std::fs::read_dir(&download)
+        .map_err(|e| fail(e.to_string()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .ok_or_else(|| {
+            fail(format!(
+                "no .deb in {} after apt-get download",
+                download.display()
+            ))
+        })?;
+    run(
+        Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&extracted),
+        "dpkg-deb -x",
+    )?;
+    if complete(&dir) {
+        Ok(dir)
+    } else {
+        Err(fail(format!(
+            "the package did not contain the IDX files under {}",
+            dir.display()
+        )))
+    }
+}
+
+/// Loads Fashion-MNIST `(train, test)` (see [`locate_fashion_mnist`] for where from).
+pub fn fashion_mnist(
+    user_dir: Option<&Path>,
+    cache: &Path,
+) -> Result<(Dataset, Dataset), DataError> {
+    let dir = locate_fashion_mnist(user_dir, cache)?;
+    let f = |s: &str| file(&dir, s).unwrap_or_else(|| dir.join(s));
+    let train = load_idx_pair(
+        &f("train-images-idx3-ubyte"),
+        &f("train-labels-idx1-ubyte"),
+        &FASHION_MNIST_CLASSES,
+    )?;
+    let test = load_idx_pair(
+        &f("t10k-images-idx3-ubyte"),
+        &f("t10k-labels-idx1-ubyte"),
+        &FASHION_MNIST_CLASSES,
+    )?;
+    Ok((train, test))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_directory_with_generated_idx_files_is_used() {
+        let dir = std::env::temp_dir().join(format!("meanet-fm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let idx = |dims: &[u32], data: Vec<u8>| {
+            let mut v = vec![0, 0, 8, dims.len() as u8];
+            for d in dims {
+                v.extend_from_slice(&d.to_be_bytes());
+            }
+            v.extend(data);
+            v
+        };
+        for (prefix, n) in [("train", 20u32), ("t10k", 10)] {
+            std::fs::write(
+                dir.join(format!("{prefix}-images-idx3-ubyte")),
+                idx(&[n, 28, 28], vec![9; (n * 784) as usize]),
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join(format!("{prefix}-labels-idx1-ubyte")),
+                idx(&[n], (0..n).map(|i| (i % 10) as u8).collect()),
+            )
+            .unwrap();
+        }
+        let (train, test) = fashion_mnist(Some(&dir), &dir.join("cache")).unwrap();
+        assert_eq!((train.len(), test.len()), (20, 10));
+        assert_eq!(train.classes[9], "Ankle boot");
+        let missing = fashion_mnist(Some(&dir.join("nope")), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("does not hold the four IDX files"),
+            "{missing}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
