@@ -6,24 +6,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn meanet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meanet"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("run meanet")
-}
+mod common;
+use common::{meanet, text};
 
 fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "stderr: {}\nstdout: {}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
+        text(&out.stderr),
+        text(&out.stdout)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    text(&out.stdout)
 }
 
 fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
@@ -258,7 +253,7 @@ fn stages_run_alone_and_say_what_is_missing() {
     let common = ["--data", d, "--out", bs, "--preset", "tiny", "--quiet"];
     let out = meanet(&[&["train", "--stage", "export"][..], &common].concat());
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(
         err.contains("main.bpk") && err.contains("run the earlier stages first"),
         "{err}"
@@ -296,7 +291,7 @@ fn bad_inputs_are_clear_errors() {
         data.to_str().unwrap(),
     ]);
     assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = text(&out.stderr);
     assert!(
         err.contains("t10k-images-idx3-ubyte") && err.contains("truncated"),
         "{err}"
@@ -309,8 +304,8 @@ fn bad_inputs_are_clear_errors() {
         data.to_str().unwrap(),
     ]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("meanet.toml"));
+    assert!(text(&out.stderr).contains("meanet.toml"));
     let out = meanet(&["data", "fetch", "cifar-100"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown data set"));
+    assert!(text(&out.stderr).contains("unknown data set"));
     std::fs::remove_dir_all(&root).unwrap();
 }

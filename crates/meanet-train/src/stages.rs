@@ -268,26 +268,39 @@ impl Run {
         idx.iter().map(|&i| i64::from(set.labels[i])).collect()
     }
 
-    /// Stage 1: the main block (loaded from its checkpoint when `resume` and present).
-    pub fn main(&mut self, resume: bool) -> Result<MainNet, TrainError> {
-        let fresh = MainNet::new(&self.arch, &Self::device());
-        if resume && self.has("main") {
-            self.report.line("stage=main resumed from checkpoint");
-            return self.load(fresh, "main", "main");
+    /// Trains a classifier over all classes on the training split (or loads its checkpoint
+    /// when `resume` and present), validating each epoch.
+    #[allow(clippy::too_many_arguments)]
+    fn classifier<M: Module>(
+        &mut self,
+        fresh: M,
+        name: &'static str,
+        seed: u64,
+        hyper: Hyper,
+        resume: bool,
+        forward: &dyn Fn(&M, burn::tensor::Tensor<4>) -> burn::tensor::Tensor<2>,
+    ) -> Result<M, TrainError> {
+        if resume && self.has(name) {
+            self.report
+                .line(&format!("stage={name} resumed from checkpoint"));
+            return self.load(fresh, name, name);
         }
-        let (train, val_idx, norm) = (self.train.clone(), self.val_idx.clone(), self.norm.clone());
+        let (train, val_idx, norm, train_idx) = (
+            self.train.clone(),
+            self.val_idx.clone(),
+            self.norm.clone(),
+            self.train_idx.clone(),
+        );
         let val_y = Self::labels(&train, &val_idx);
         let target = |i: usize| i64::from(train.labels[i]);
-        let mut validate = |m: &MainNet| {
+        let mut validate = |m: &M| {
             let v = m.valid();
-            let (l, c) = infer(&train, &val_idx, &norm, &|x, _| v.forward(x).0);
+            let (l, c) = infer(&train, &val_idx, &norm, &|x, _| forward(&v, x));
             accuracy(&l, c, &val_y)
         };
-        let (hyper, seed, train_idx) =
-            (self.cfg.main.clone(), self.cfg.seed, self.train_idx.clone());
         let m = fit(
             fresh,
-            "main",
+            name,
             &train,
             &train_idx,
             &target,
@@ -295,11 +308,18 @@ impl Run {
             &hyper,
             seed,
             &mut self.report,
-            &|m, x, _| m.forward(x).0,
+            &|m, x, _| forward(m, x),
             &mut validate,
         );
-        self.save(&m, "main")?;
+        self.save(&m, name)?;
         Ok(m)
+    }
+
+    /// Stage 1: the main block (loaded from its checkpoint when `resume` and present).
+    pub fn main(&mut self, resume: bool) -> Result<MainNet, TrainError> {
+        let fresh = MainNet::new(&self.arch, &Self::device());
+        let (seed, hyper) = (self.cfg.seed, self.cfg.main.clone());
+        self.classifier(fresh, "main", seed, hyper, resume, &|m, x| m.forward(x).0)
     }
 
     /// Stage 2: M's confusion matrix on the validation split, and the hard classes it implies.
@@ -432,38 +452,8 @@ impl Run {
     /// Stage 4: the cloud model.
     pub fn cloud(&mut self, resume: bool) -> Result<CloudNet, TrainError> {
         let fresh = CloudNet::new(&self.arch, &Self::device());
-        if resume && self.has("cloud") {
-            self.report.line("stage=cloud resumed from checkpoint");
-            return self.load(fresh, "cloud", "cloud");
-        }
-        let (train, val_idx, norm) = (self.train.clone(), self.val_idx.clone(), self.norm.clone());
-        let val_y = Self::labels(&train, &val_idx);
-        let target = |i: usize| i64::from(train.labels[i]);
-        let mut validate = |m: &CloudNet| {
-            let v = m.valid();
-            let (l, c) = infer(&train, &val_idx, &norm, &|x, _| v.forward(x));
-            accuracy(&l, c, &val_y)
-        };
-        let (hyper, seed, train_idx) = (
-            self.cfg.cloud.clone(),
-            self.cfg.seed + 2,
-            self.train_idx.clone(),
-        );
-        let m = fit(
-            fresh,
-            "cloud",
-            &train,
-            &train_idx,
-            &target,
-            &norm,
-            &hyper,
-            seed,
-            &mut self.report,
-            &|m, x, _| m.forward(x),
-            &mut validate,
-        );
-        self.save(&m, "cloud")?;
-        Ok(m)
+        let (seed, hyper) = (self.cfg.seed + 2, self.cfg.cloud.clone());
+        self.classifier(fresh, "cloud", seed, hyper, resume, &|m, x| m.forward(x))
     }
 
     /// Loads a stage's checkpoint (for stages run alone).

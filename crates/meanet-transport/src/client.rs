@@ -8,7 +8,7 @@ use meanet_core::{Bytes as ByteCount, CloudError, CloudLink, CloudReply, Seconds
 use ndarray::ArrayD;
 
 use crate::protocol::{self, HEADER_LENGTH};
-use crate::resilience::{Attempt, Resilience};
+use crate::resilience::{Attempt, Resilience, server_failure};
 use crate::{RetryPolicy, server::DEADLINE_HEADER};
 
 /// Where and how to reach a v2 server.
@@ -141,20 +141,11 @@ impl HttpLink {
                     .map_err(|e| Attempt::Fatal(CloudError::InvalidReply(e.0)))?;
                 Ok((logits, body.len() as u64))
             }
-            503 => Err(Attempt::Retry(
-                CloudError::Overloaded {
-                    retry_after: retry_after.map(|d| Seconds(d.as_secs_f64())),
-                },
-                retry_after,
-            )),
-            504 => Err(Attempt::Fatal(CloudError::Timeout(Seconds(
-                remaining.as_secs_f64(),
-            )))),
             _ => {
                 let message = serde_json::from_slice::<protocol::ErrorBody>(&body)
                     .map(|e| e.error)
                     .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-                Err(Attempt::Fatal(CloudError::Rejected { status, message }))
+                Err(server_failure(status, message, retry_after, remaining))
             }
         }
     }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::RetryPolicy;
 use crate::protocol;
-use crate::resilience::{Attempt, Resilience};
+use crate::resilience::{Attempt, Resilience, server_failure};
 use crate::server::{ServerError, Shared};
 
 /// ALPN protocol id of meanet's QUIC inference protocol.
@@ -274,16 +274,12 @@ impl QuicLink {
             && let Some(error) = v.get("error").and_then(Value::as_str)
         {
             let status = v.get("status").and_then(Value::as_u64).unwrap_or(500) as u16;
-            return Err(match status {
-                503 => Attempt::Retry(CloudError::Overloaded { retry_after: None }, None),
-                504 => Attempt::Fatal(CloudError::Timeout(Seconds(
-                    self.config.retry.deadline.as_secs_f64(),
-                ))),
-                _ => Attempt::Fatal(CloudError::Rejected {
-                    status,
-                    message: error.to_string(),
-                }),
-            });
+            return Err(server_failure(
+                status,
+                error.to_string(),
+                None,
+                self.config.retry.deadline,
+            ));
         }
         let mut body = Vec::with_capacity(header.len() + payload.len());
         body.extend_from_slice(header);

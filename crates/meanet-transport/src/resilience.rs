@@ -46,6 +46,27 @@ pub(crate) enum Attempt {
     Fatal(CloudError),
 }
 
+/// Classifies a server's error status the same way for every transport: 503 is load shedding
+/// (retried, honouring `retry_after`), 504 a deadline the server gave up on, anything else a
+/// rejection that retrying would not change.
+pub(crate) fn server_failure(
+    status: u16,
+    message: String,
+    retry_after: Option<Duration>,
+    deadline: Duration,
+) -> Attempt {
+    match status {
+        503 => Attempt::Retry(
+            CloudError::Overloaded {
+                retry_after: retry_after.map(|d| Seconds(d.as_secs_f64())),
+            },
+            retry_after,
+        ),
+        504 => Attempt::Fatal(CloudError::Timeout(Seconds(deadline.as_secs_f64()))),
+        _ => Attempt::Fatal(CloudError::Rejected { status, message }),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Breaker {
     Closed { failures: u32 },

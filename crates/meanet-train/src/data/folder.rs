@@ -34,32 +34,8 @@ pub fn load_image_folder(root: &Path, size: u32, channels: usize) -> Result<Data
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     for (label, (_, dir)) in classes.iter().enumerate() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io(dir))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
-                })
-            })
-            .collect();
-        files.sort();
-        for f in files {
-            let img = image::open(&f).map_err(|source| DataError::Image {
-                path: f.clone(),
-                source,
-            })?;
-            let img = img.resize_exact(size, size, image::imageops::FilterType::Triangle);
-            let (plane, raw) = match channels {
-                1 => (1, img.to_luma8().into_raw()),
-                _ => (3, img.to_rgb8().into_raw()),
-            };
-            // HWC -> CHW
-            let hw = (size * size) as usize;
-            for c in 0..plane {
-                pixels.extend((0..hw).map(|i| raw[i * plane + c]));
-            }
+        for f in image_files(dir)? {
+            pixels.extend(decode_chw(&f, size, size, channels)?);
             labels.push(label as u8);
         }
     }
@@ -75,13 +51,25 @@ pub fn load_image_folder(root: &Path, size: u32, channels: usize) -> Result<Data
     })
 }
 
-/// Reads every PNG/JPEG directly in `dir` (sorted by name), resized to `h x w`, unlabelled.
-pub fn load_image_folder_flat(
-    dir: &Path,
-    h: u32,
-    w: u32,
-    channels: usize,
-) -> Result<Dataset, DataError> {
+/// Decodes an image, resized to `h x w`, as `channels` (1: grayscale, else RGB) planes, CHW.
+fn decode_chw(path: &Path, h: u32, w: u32, channels: usize) -> Result<Vec<u8>, DataError> {
+    let img = image::open(path).map_err(|source| DataError::Image {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let img = img.resize_exact(w, h, image::imageops::FilterType::Triangle);
+    let (plane, raw) = match channels {
+        1 => (1, img.to_luma8().into_raw()),
+        _ => (3, img.to_rgb8().into_raw()),
+    };
+    let hw = (h * w) as usize;
+    Ok((0..plane)
+        .flat_map(|c| raw.iter().skip(c).step_by(plane).take(hw).copied())
+        .collect())
+}
+
+/// The PNG/JPEG files directly in `dir`, sorted by name.
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|source| DataError::Io {
             path: dir.to_path_buf(),
@@ -96,21 +84,20 @@ pub fn load_image_folder_flat(
         })
         .collect();
     files.sort();
+    Ok(files)
+}
+
+/// Reads every PNG/JPEG directly in `dir` (sorted by name), resized to `h x w`, unlabelled.
+pub fn load_image_folder_flat(
+    dir: &Path,
+    h: u32,
+    w: u32,
+    channels: usize,
+) -> Result<Dataset, DataError> {
+    let files = image_files(dir)?;
     let mut pixels = Vec::new();
     for f in &files {
-        let img = image::open(f).map_err(|source| DataError::Image {
-            path: f.clone(),
-            source,
-        })?;
-        let img = img.resize_exact(w, h, image::imageops::FilterType::Triangle);
-        let (plane, raw) = match channels {
-            1 => (1, img.to_luma8().into_raw()),
-            _ => (3, img.to_rgb8().into_raw()),
-        };
-        let hw = (h * w) as usize;
-        for c in 0..plane {
-            pixels.extend((0..hw).map(|i| raw[i * plane + c]));
-        }
+        pixels.extend(decode_chw(f, h, w, channels)?);
     }
     Ok(Dataset {
         pixels,
