@@ -1,0 +1,149 @@
+//! End to end on the committed reference bundle and real Fashion-MNIST test samples, with a real
+//! cloud server on loopback (needs `scripts/setup` for the data and ONNX Runtime).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meanet_cli::commands::{self, Output};
+use meanet_cli::deploy::Deployment;
+use meanet_cli::eval;
+use meanet_cli::settings::Settings;
+use meanet_core::MeaNet;
+use meanet_train::data::{Dataset, fashion_mnist};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn test_set() -> Dataset {
+    let cache = root().join(".cache/datasets");
+    let dir = cache.join("fashion-mnist/root/usr/share/datasets/fashion-mnist");
+    let dir = if dir.is_dir() { Some(dir) } else { None };
+    fashion_mnist(dir.as_deref(), &cache)
+        .expect("Fashion-MNIST (run scripts/setup)")
+        .1
+}
+
+const SAMPLES: usize = 500;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meanet_beats_main_only_and_spends_less_than_cloud_only() {
+    let settings = Settings::default();
+    let dep = Deployment::load(&root().join("models/fashion-mnist"), &settings).unwrap();
+    let test = test_set();
+    let idx: Vec<usize> = (0..SAMPLES).collect();
+    let server = commands::loopback_cloud(&dep, &settings, false)
+        .await
+        .unwrap();
+    let link = commands::link(&settings, Some(&server)).unwrap();
+    let quiet = Output {
+        quiet: true,
+        json: false,
+    };
+    let (report, _, _) = commands::evaluate(&dep, &settings, &test, &idx, link.as_deref(), quiet)
+        .await
+        .unwrap();
+    server.shutdown(Duration::from_secs(2)).await;
+    let m = |name: &str| {
+        report
+            .methods
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap()
+            .clone()
+    };
+    let (meanet, main, cloud) = (m("meanet"), m("main_only"), m("cloud_only"));
+    eprintln!("{}", meanet_cli::report::table(&report.methods));
+    assert!(
+        report.thresholds.target.is_some(),
+        "the reference bundle is calibrated"
+    );
+    assert!(
+        meanet.accuracy >= main.accuracy,
+        "MEANet {} < main only {}",
+        meanet.accuracy,
+        main.accuracy
+    );
+    assert!(
+        meanet.edge_energy_j < cloud.edge_energy_j,
+        "MEANet {} J >= cloud only {} J",
+        meanet.edge_energy_j,
+        cloud.edge_energy_j
+    );
+    assert!(
+        report
+            .methods
+            .iter()
+            .all(|m| m.samples == SAMPLES && m.degraded == 0)
+    );
+    let edge = meanet.exit_share.main + meanet.exit_share.extension;
+    assert!(edge > 0.5, "most samples are answered on the edge ({edge})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloud_killed_mid_run_still_gives_every_sample_an_outcome() {
+    let settings = Settings::default();
+    let dep = Deployment::load(&root().join("models/fashion-mnist"), &settings).unwrap();
+    let (thresholds, _) = dep.thresholds(&settings).unwrap();
+    let test = test_set();
+    let idx: Vec<usize> = (0..SAMPLES).collect();
+    let server = commands::loopback_cloud(&dep, &settings, false)
+        .await
+        .unwrap();
+    let link = commands::link(&settings, Some(&server)).unwrap().unwrap();
+    let bar = indicatif::ProgressBar::hidden();
+    let half = SAMPLES / 2;
+    let first = eval::run_method(
+        &dep,
+        "meanet",
+        Box::new(MeaNet { thresholds }),
+        eval::Samples {
+            data: &test,
+            idx: &idx[..half],
+        },
+        32,
+        link.as_ref(),
+        &bar,
+    )
+    .await
+    .unwrap();
+    server.abort();
+    let start = std::time::Instant::now();
+    let second = eval::run_method(
+        &dep,
+        "meanet",
+        Box::new(MeaNet { thresholds }),
+        eval::Samples {
+            data: &test,
+            idx: &idx[half..],
+        },
+        32,
+        link.as_ref(),
+        &bar,
+    )
+    .await
+    .unwrap();
+    let took = start.elapsed();
+    let outcomes: Vec<_> = first.outcomes.iter().chain(&second.outcomes).collect();
+    assert_eq!(outcomes.len(), SAMPLES);
+    let mut seen: Vec<usize> = outcomes.iter().map(|o| o.index).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, idx, "every sample exactly once");
+    assert_eq!(first.report.degraded, 0);
+    let offloads = second.outcomes.iter().filter(|o| o.is_degraded()).count();
+    assert_eq!(second.report.degraded, offloads);
+    assert!(offloads > 0, "some samples wanted the cloud after it died");
+    assert!(
+        second
+            .outcomes
+            .iter()
+            .all(|o| o.exit != meanet_core::Exit::Cloud)
+    );
+    let batches = half.div_ceil(32) as u32;
+    assert!(
+        took < settings.cloud.retry().deadline * batches + Duration::from_secs(5),
+        "took {took:?}"
+    );
+}
