@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use meanet_core::{
-    BranchyNet, CloudLink, CloudOnly, EdgeOnly, ExitPolicy, MainExtension, MeaNet, Measure,
-    Outcome, Summary, Thresholds,
+    BranchyNet, CloudLink, CloudOnly, EdgeOnly, ExitPolicy, MainExtension, MeaNet, Outcome,
+    Summary, Thresholds,
 };
 use meanet_train::data::Dataset;
 use serde::{Deserialize, Serialize};
@@ -156,9 +156,4 @@ pub async fn run_method(
         outcomes,
         labels,
     })
-}
-
-/// The measure of a set of thresholds, as a name.
-pub fn measure_name(m: Measure) -> &'static str {
-    m.name()
 }

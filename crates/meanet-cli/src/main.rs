@@ -115,7 +115,7 @@ enum Command {
 #[derive(Debug, Args)]
 struct EvalArgs {
     /// The bundle directory.
-    #[arg(long, default_value = "models/fashion-mnist")]
+    #[arg(default_value = "models/fashion-mnist")]
     bundle: PathBuf,
     /// Report directory.
     #[arg(long, default_value = "meanet-report")]

@@ -163,7 +163,6 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
     let report_dir = root.join("report");
     ok(&meanet(&[
         "eval",
-        "--bundle",
         b,
         "--data",
         d,
@@ -298,7 +297,6 @@ fn bad_inputs_are_clear_errors() {
     );
     let out = meanet(&[
         "eval",
-        "--bundle",
         root.join("nope").to_str().unwrap(),
         "--data",
         data.to_str().unwrap(),

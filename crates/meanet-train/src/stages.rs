@@ -65,7 +65,7 @@ impl Default for TrainConfig {
             preset: "reference".into(),
             main: h(10, 3e-3),
             extension: h(10, 3e-3),
-            cloud: h(5, 3e-3),
+            cloud: h(10, 3e-3),
             limit_train: None,
             limit_test: None,
         }
