@@ -238,8 +238,16 @@ fn plot_exits_per_class(path: &Path, run: &MethodRun, report: &Report) -> Result
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(c)
-        .x_label_formatter(&|v| names.get(v.floor() as usize).cloned().unwrap_or_default())
+        .x_labels(2 * c + 1)
+        .x_label_formatter(&|v| {
+            // One label per bar, at its centre (k + 0.5).
+            let k = v.floor();
+            if ((v - k) - 0.5).abs() < 1e-6 {
+                names.get(k as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
         .y_desc("share of the class's samples")
         .draw()
         .map_err(err)?;
