@@ -342,7 +342,8 @@ async fn server_down_is_unreachable_then_the_breaker_fails_fast() {
         Err(CloudError::CircuitOpen)
     ));
     assert!(
-        start.elapsed() < Duration::from_millis(5),
+        // Nothing is sent: far below the 300 ms an attempt may take (slack for a loaded machine).
+        start.elapsed() < Duration::from_millis(50),
         "open breaker costs nothing"
     );
 }
