@@ -16,7 +16,7 @@ use meanet_onnx::{Provider, Runtime, RuntimeOptions};
 #[command(name = "meanet", version, about, long_about = None)]
 struct Cli {
     /// Configuration file (TOML; see meanet.example.toml). Layers: defaults < file <
-    /// MEANET_<SECTION>__<KEY> environment variables < --set.
+    /// MEANET_SECTION__KEY environment variables < --set.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Override one setting, e.g. --set cloud.deadline_ms=300 (repeatable).
