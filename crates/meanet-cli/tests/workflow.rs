@@ -223,6 +223,29 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
         assert!(report_dir.join(f).is_file(), "{f} missing");
     }
 
+    // The same evaluation with the cloud link switched to QUIC by configuration.
+    let quic_dir = root.join("report-quic");
+    ok(&meanet(&[
+        "eval",
+        b,
+        "--data",
+        d,
+        "--limit",
+        "30",
+        "--out",
+        quic_dir.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "cloud.transport=quic",
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(quic_dir.join("report.json")).unwrap())
+            .unwrap();
+    let cloud = &report["methods"][1];
+    assert_eq!(cloud["name"], "cloud_only");
+    assert_eq!(cloud["degraded"], 0, "every offload answered over QUIC");
+    assert!(cloud["bytes_per_sample"].as_f64().unwrap() > 3136.0);
+
     // The edge runtime on an IDX file, with no cloud: offloads degrade, nothing is lost.
     let out = ok(&meanet(&[
         "run",
