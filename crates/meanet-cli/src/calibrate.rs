@@ -97,7 +97,12 @@ pub fn calibrate(
 ) -> Result<(Thresholds, CalibrationReport)> {
     dep.check_data(train)?;
     let c = &settings.calibration;
-    let (_, val) = stratified_split(&train.labels, c.validation, c.seed);
+    // The split recorded in the bundle wins over the configured one.
+    let (seed, fraction) = match dep.bundle.manifest.split {
+        Some(s) => (s.seed, s.validation),
+        None => (c.seed, c.validation),
+    };
+    let (_, val) = stratified_split(&train.labels, fraction, seed);
     let cache = cache(dep, train, &val)?;
     let calibrator = Calibrator::new(dep.costs, dep.offload_bytes(), &dep.energy);
     let measure = Measure::parse(&settings.policy.measure).unwrap_or_default();

@@ -129,6 +129,7 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
         "[models]",
         "main = \"main.onnx\"",
         "[macs]",
+        "[split]",
     ] {
         assert!(manifest.contains(key), "manifest lacks {key}:\n{manifest}");
     }

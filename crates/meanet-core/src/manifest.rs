@@ -37,6 +37,20 @@ pub struct Manifest {
     /// Calibrated thresholds, if calibration ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<ThresholdSpec>,
+    /// The train/validation split the networks were trained with (calibration must use the
+    /// same validation samples, never training or test ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitSpec>,
+}
+
+/// A seeded, stratified train/validation split of a training set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSpec {
+    /// Seed of the split.
+    pub seed: u64,
+    /// Fraction held out for validation.
+    pub validation: f64,
 }
 
 /// Input shape and normalisation.
@@ -138,6 +152,9 @@ pub enum ManifestError {
     /// The thresholds section is invalid.
     #[error("thresholds: {0}")]
     Thresholds(String),
+    /// The split section is invalid.
+    #[error("split: {0}")]
+    Split(String),
     /// A model file name is empty or leaves the bundle directory.
     #[error("models.{key}: {reason}")]
     Model {
@@ -191,6 +208,14 @@ impl Manifest {
         }
         if let Some(t) = &self.thresholds {
             t.thresholds()?;
+        }
+        if let Some(sp) = &self.split
+            && !(sp.validation > 0.0 && sp.validation < 1.0)
+        {
+            return Err(ManifestError::Split(format!(
+                "validation = {} must be in (0, 1)",
+                sp.validation
+            )));
         }
         Ok(())
     }
@@ -273,6 +298,7 @@ mod tests {
             tensors: Tensors::default(),
             macs: None,
             thresholds: None,
+            split: None,
         }
     }
 
@@ -313,6 +339,15 @@ mod tests {
                 "models.cloud",
             ),
             (Box::new(|m| m.format = 7), "unsupported manifest format 7"),
+            (
+                Box::new(|m| {
+                    m.split = Some(SplitSpec {
+                        seed: 1,
+                        validation: 1.5,
+                    })
+                }),
+                "split: validation = 1.5",
+            ),
             (
                 Box::new(|m| {
                     m.thresholds = Some(ThresholdSpec {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Device;
-use meanet_core::manifest::{InputSpec, Manifest, Models, Tensors};
+use meanet_core::manifest::{InputSpec, Manifest, Models, SplitSpec, Tensors};
 use meanet_core::{
     ClassPartition, ConfusionMatrix, HardClassSelector, WorstByPrecision, WorstByRecall,
 };
@@ -540,6 +540,10 @@ impl Run {
             tensors: Tensors::default(),
             macs: None,
             thresholds: None,
+            split: Some(SplitSpec {
+                seed: self.cfg.seed,
+                validation: self.cfg.validation,
+            }),
         };
         let path = bundle.join("meanet.toml");
         let text =
