@@ -357,11 +357,12 @@ fn read_input(dep: &Deployment, input: &str) -> Result<Dataset> {
             ds.pixels
         } else {
             let (dims, data) = load_idx(p)?;
-            if dims.iter().skip(1).product::<usize>() != per {
+            let sample: &[usize] = dims.get(1..).unwrap_or_default();
+            if dims.is_empty() || sample.iter().product::<usize>() != per {
                 bail!(
                     "{}: samples are {:?}, the bundle takes {c}x{h}x{w}",
                     p.display(),
-                    &dims[1..]
+                    sample
                 );
             }
             data

@@ -327,6 +327,28 @@ fn bad_inputs_are_clear_errors() {
     ]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("meanet.toml"));
+    // `meanet run` on inputs that do not fit the reference bundle.
+    let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fashion-mnist");
+    let scalar = root.join("scalar.idx");
+    std::fs::write(&scalar, idx(&[], &[7])).unwrap();
+    let wrong = root.join("wrong.idx");
+    std::fs::write(&wrong, idx(&[2, 5, 5], &[0; 50])).unwrap();
+    for (input, want) in [
+        (&scalar, "scalar.idx: samples are []"),
+        (&wrong, "wrong.idx: samples are [5, 5]"),
+    ] {
+        let out = meanet(&[
+            "run",
+            bundle.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--set",
+            "cloud.transport=none",
+        ]);
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(err.contains(want) && !err.contains("panicked"), "{err}");
+    }
     let out = meanet(&["data", "fetch", "cifar-100"]);
     assert!(text(&out.stderr).contains("unknown data set"));
     std::fs::remove_dir_all(&root).unwrap();
