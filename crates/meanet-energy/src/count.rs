@@ -73,7 +73,7 @@ pub struct Profile {
 impl Profile {
     /// Total MACs for the batch.
     pub fn total_macs(&self) -> Macs {
-        Macs(self.layers.iter().map(|l| l.macs).sum())
+        Macs(sum(self.layers.iter().map(|l| l.macs)))
     }
 
     /// Total MACs per sample.
@@ -83,27 +83,25 @@ impl Profile {
 
     /// Total other FLOPs for the batch.
     pub fn total_flops(&self) -> u64 {
-        self.layers.iter().map(|l| l.flops).sum()
+        sum(self.layers.iter().map(|l| l.flops))
     }
 
     /// Parameter elements (each initializer counted once, even if read by several nodes).
     pub fn total_params(&self) -> u64 {
-        self.layers.iter().map(|l| l.params).sum()
+        sum(self.layers.iter().map(|l| l.params))
     }
 
     /// Weight bytes.
     pub fn weight_bytes(&self) -> Bytes {
-        Bytes(self.layers.iter().map(|l| l.weight_bytes).sum())
+        Bytes(sum(self.layers.iter().map(|l| l.weight_bytes)))
     }
 
     /// Activation bytes read and written, for the batch.
     pub fn activation_bytes(&self) -> Bytes {
-        Bytes(
-            self.layers
-                .iter()
-                .map(|l| l.activation_read_bytes + l.activation_write_bytes)
-                .sum(),
-        )
+        Bytes(sum(self.layers.iter().map(|l| {
+            l.activation_read_bytes
+                .saturating_add(l.activation_write_bytes)
+        })))
     }
 
     /// Whether every node was counted.
@@ -120,8 +118,19 @@ struct Tensor {
     param: bool,
 }
 
+/// Element count; saturates instead of overflowing on absurd declared shapes.
 fn numel(s: &[usize]) -> u64 {
-    s.iter().map(|&d| d as u64).product()
+    s.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64))
+}
+
+/// A saturating sum.
+fn sum(values: impl IntoIterator<Item = u64>) -> u64 {
+    values.into_iter().fold(0, u64::saturating_add)
+}
+
+/// `a * b * c` saturating.
+fn mul3(a: usize, b: usize, c: usize) -> u64 {
+    (a as u64).saturating_mul(b as u64).saturating_mul(c as u64)
 }
 
 impl Graph {
@@ -225,22 +234,21 @@ impl Graph {
             let (mut params, mut weight_bytes, mut read) = (0, 0, 0);
             for (name, t) in node.inputs.iter().zip(&ins) {
                 let Some(t) = t else { continue };
-                let bytes = numel(&t.shape) * t.dtype.size();
+                let bytes = numel(&t.shape).saturating_mul(t.dtype.size());
                 if t.param {
                     if counted_params.insert(name) {
-                        params += numel(&t.shape);
-                        weight_bytes += bytes;
+                        params = sum([params, numel(&t.shape)]);
+                        weight_bytes = sum([weight_bytes, bytes]);
                     }
                 } else {
-                    read += bytes;
+                    read = sum([read, bytes]);
                 }
             }
             let out_dtype = result.dtype.unwrap_or(dtype);
-            let written: u64 = result
+            let written = sum(result
                 .outputs
                 .iter()
-                .map(|s| numel(s) * out_dtype.size())
-                .sum();
+                .map(|s| numel(s).saturating_mul(out_dtype.size())));
             profile.layers.push(LayerCost {
                 name: node.name.clone(),
                 op_type: node.op.clone(),
@@ -381,7 +389,7 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
     let same = |flops_per: u64| -> Result<Inferred, Infer> {
         let s = x(0)?.shape.clone();
         let n = numel(&s);
-        out(s, 0, n * flops_per)
+        out(s, 0, n.saturating_mul(flops_per))
     };
     match node.op.as_str() {
         "Conv" => {
@@ -413,7 +421,7 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
             } else {
                 0
             };
-            out(shape, outputs * per_out, bias)
+            out(shape, outputs.saturating_mul(per_out), bias)
         }
         "ConvTranspose" => {
             let (xi, w) = (x(0)?, x(1)?);
@@ -444,7 +452,7 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
                 }
                 shape.push(v as usize);
             }
-            let macs = numel(&xi.shape) * numel(&w.shape[1..]);
+            let macs = numel(&xi.shape).saturating_mul(numel(&w.shape[1..]));
             out(shape, macs, 0)
         }
         "Gemm" => {
@@ -466,11 +474,11 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
                 return bad(node, format!("inner dimensions {k} and {k2} differ"));
             }
             let bias = if ins.get(2).copied().flatten().is_some() {
-                (m * n) as u64
+                mul3(m, n, 1)
             } else {
                 0
             };
-            out(vec![m, n], (m * k * n) as u64, bias)
+            out(vec![m, n], mul3(m, k, n), bias)
         }
         "MatMul" => {
             let (a, b) = (&x(0)?.shape, &x(1)?.shape);
@@ -500,7 +508,7 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
             if b.len() > 1 {
                 shape.push(n);
             }
-            out(shape, numel(&batch) * (m * k * n) as u64, 0)
+            out(shape, numel(&batch).saturating_mul(mul3(m, k, n)), 0)
         }
         "BatchNormalization" | "InstanceNormalization" => same(2),
         "LayerNormalization" => same(5),
@@ -540,7 +548,7 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
             }
             let terms = ins.iter().flatten().count().saturating_sub(1).max(1) as u64;
             let n = numel(&shape);
-            out(shape, 0, n * terms)
+            out(shape, 0, n.saturating_mul(terms))
         }
         "MaxPool" | "AveragePool" | "LpPool" => {
             let xi = x(0)?;
@@ -552,11 +560,7 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
             let mut shape = xi.shape[..2].to_vec();
             shape.extend(spatial);
             let n = numel(&shape);
-            out(
-                shape,
-                0,
-                n * kernel.iter().map(|&k| k as u64).product::<u64>(),
-            )
+            out(shape, 0, n.saturating_mul(numel(&kernel)))
         }
         "GlobalAveragePool" | "GlobalMaxPool" => {
             let xi = x(0)?;

@@ -163,7 +163,16 @@ pub fn decode_request(
         ));
     }
     let dims: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
-    let count: usize = dims.iter().product();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|c| c.checked_mul(4).is_some())
+        .ok_or_else(|| {
+            DecodeError(format!(
+                "input {:?} has an impossibly large shape {:?}",
+                t.name, t.shape
+            ))
+        })?;
     let data = match (binary_size(t), &t.data) {
         (Some(size), None) => {
             if size != count * 4 {
@@ -318,6 +327,12 @@ pub fn decode_response(body: &[u8], header_len: Option<usize>) -> Result<Array2<
         ));
     }
     let (n, c) = (t.shape[0] as usize, t.shape[1] as usize);
+    if n.checked_mul(c).and_then(|v| v.checked_mul(4)).is_none() {
+        return err(format!(
+            "output {:?} has an impossibly large shape {:?}",
+            t.name, t.shape
+        ));
+    }
     let data: Vec<f32> = match (binary_size(t), &t.data) {
         (Some(size), _) if size == n * c * 4 && binary.len() >= size => binary[..size]
             .chunks_exact(4)

@@ -78,3 +78,15 @@ fn corrupt_truncated_and_empty_bytes_are_errors() {
     let g = Graph::parse(&bytes, "m").unwrap();
     assert!(g.profile(0).is_err());
 }
+
+#[test]
+fn absurd_declared_shapes_saturate_instead_of_overflowing() {
+    let mut b = common::Builder::new(false);
+    let c = b.conv("input", 3, 8, 3, 1, 1, 1);
+    let bytes = b.finish(3, 1 << 30, 1 << 30, c);
+    let p = Graph::parse(&bytes, "huge")
+        .unwrap()
+        .profile(1 << 20)
+        .unwrap();
+    assert_eq!(p.total_macs().0, u64::MAX);
+}

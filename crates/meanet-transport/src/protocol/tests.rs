@@ -61,6 +61,20 @@ fn malformed_requests_say_what_is_wrong() {
 }
 
 #[test]
+fn absurd_shapes_are_errors_not_overflows() {
+    let body = br#"{"inputs":[{"name":"x","shape":[1099511627776,1099511627776],"datatype":"FP32","data":[1]}]}"#;
+    let e = decode_request(body, None).unwrap_err();
+    assert!(e.0.contains("impossibly large shape"), "{}", e.0);
+    let resp = br#"{"model_name":"m","outputs":[{"name":"y","shape":[4611686018427387904,8],"datatype":"FP32","data":[1]}]}"#;
+    assert!(
+        decode_response(resp, None)
+            .unwrap_err()
+            .0
+            .contains("impossibly large")
+    );
+}
+
+#[test]
 fn frames_round_trip_and_reject_truncation() {
     let f = frame(b"{}", b"abc");
     assert_eq!(unframe(&f).unwrap(), (&b"{}"[..], &b"abc"[..]));
