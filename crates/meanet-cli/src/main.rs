@@ -13,7 +13,7 @@ use meanet_onnx::{Provider, Runtime, RuntimeOptions};
 /// Complexity-aware edge-cloud inference (MEANet): easy classes exit at a small main block,
 /// hard classes go on to an extension block, and what the edge is unsure of goes to the cloud.
 #[derive(Debug, Parser)]
-#[command(name = "meanet", version, about, long_about = None)]
+#[command(name = "meanet", version)]
 struct Cli {
     /// Configuration file (TOML; see meanet.example.toml). Layers: defaults < file <
     /// MEANET_SECTION__KEY environment variables < --set.
