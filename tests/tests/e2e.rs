@@ -95,10 +95,11 @@ async fn the_cloud_killed_mid_run_still_gives_every_sample_an_outcome() {
     let link = commands::link(&settings, Some(&server)).unwrap().unwrap();
     let bar = indicatif::ProgressBar::hidden();
     let half = SAMPLES / 2;
-    let first = eval::run_method(
+    // The same pipeline (edge blocks) runs before and after the cloud dies.
+    let pipeline = dep.pipeline(Box::new(MeaNet { thresholds })).unwrap();
+    let (first, pipeline) = eval::run_method(
         &dep,
-        "meanet",
-        Box::new(MeaNet { thresholds }),
+        pipeline,
         eval::Samples {
             data: &test,
             idx: &idx[..half],
@@ -111,10 +112,9 @@ async fn the_cloud_killed_mid_run_still_gives_every_sample_an_outcome() {
     .unwrap();
     server.abort();
     let start = std::time::Instant::now();
-    let second = eval::run_method(
+    let (second, _) = eval::run_method(
         &dep,
-        "meanet",
-        Box::new(MeaNet { thresholds }),
+        pipeline,
         eval::Samples {
             data: &test,
             idx: &idx[half..],

@@ -216,18 +216,21 @@ pub async fn evaluate(
     let none = NoCloud;
     let cloud: &dyn CloudLink = cloud.unwrap_or(&none);
     let mut runs = Vec::new();
-    for (name, policy) in eval::methods(thresholds, entropy_exit) {
-        let b = bar(out, idx.len() as u64, name);
-        let run = eval::run_method(
+    // One set of loaded blocks serves every method; only the policy changes.
+    let mut pipeline = dep.pipeline(Box::new(meanet_core::EdgeOnly))?;
+    for policy in eval::methods(thresholds, entropy_exit) {
+        let b = bar(out, idx.len() as u64, policy.name());
+        pipeline.set_policy(policy);
+        let (run, p) = eval::run_method(
             dep,
-            name,
-            policy,
+            pipeline,
             eval::Samples { data: test, idx },
             settings.policy.batch_size,
             cloud,
             &b,
         )
         .await?;
+        pipeline = p;
         b.finish_and_clear();
         runs.push(run);
     }
@@ -388,15 +391,14 @@ pub fn run(opts: &RunOptions, settings: &Settings, out: Output) -> Result<()> {
     let idx: Vec<usize> = (0..data.len()).collect();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let link = link(settings, None)?;
-    let run = rt.block_on(async {
+    let (run, _) = rt.block_on(async {
         let b = bar(out, idx.len() as u64, "meanet");
         let none = NoCloud;
         let cloud: &dyn CloudLink = link.as_deref().unwrap_or(&none);
-        let policy = Box::new(meanet_core::MeaNet { thresholds });
+        let pipeline = dep.pipeline(Box::new(meanet_core::MeaNet { thresholds }))?;
         eval::run_method(
             &dep,
-            "meanet",
-            policy,
+            pipeline,
             eval::Samples {
                 data: &data,
                 idx: &idx,

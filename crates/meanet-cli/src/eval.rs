@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use meanet_core::{
     BranchyNet, CloudLink, CloudOnly, EdgeOnly, ExitPolicy, MainExtension, MeaNet, Outcome,
-    Summary, Thresholds,
+    Pipeline, Summary, Thresholds,
 };
 use meanet_train::data::Dataset;
 use serde::{Deserialize, Serialize};
@@ -64,20 +64,17 @@ pub struct MethodRun {
     pub labels: Vec<usize>,
 }
 
-/// The methods of an evaluation, MEANet last.
-pub fn methods(meanet: Thresholds, entropy_exit: f64) -> Vec<(&'static str, Box<dyn ExitPolicy>)> {
+/// The methods of an evaluation, MEANet last; each policy's `name()` is the method's name.
+pub fn methods(meanet: Thresholds, entropy_exit: f64) -> Vec<Box<dyn ExitPolicy>> {
     vec![
-        ("main_only", Box::new(EdgeOnly)),
-        ("cloud_only", Box::new(CloudOnly)),
-        ("main_extension", Box::new(MainExtension)),
-        (
-            "entropy_exit",
-            Box::new(BranchyNet {
-                measure: meanet.measure,
-                threshold: entropy_exit,
-            }),
-        ),
-        ("meanet", Box::new(MeaNet { thresholds: meanet })),
+        Box::new(EdgeOnly),
+        Box::new(CloudOnly),
+        Box::new(MainExtension),
+        Box::new(BranchyNet {
+            measure: meanet.measure,
+            threshold: entropy_exit,
+        }),
+        Box::new(MeaNet { thresholds: meanet }),
     ]
 }
 
@@ -90,18 +87,19 @@ pub struct Samples<'a> {
     pub idx: &'a [usize],
 }
 
-/// Routes `samples` through `policy`, offloading over `cloud`, in batches of `batch`.
+/// Routes `samples` through `pipeline` (its policy names the method), offloading over `cloud`,
+/// in batches of `batch`; hands the pipeline back so one set of loaded blocks serves every
+/// method (`Pipeline::set_policy`).
 pub async fn run_method(
     dep: &Deployment,
-    name: &str,
-    policy: Box<dyn ExitPolicy>,
+    mut pipeline: Pipeline,
     samples: Samples<'_>,
     batch: usize,
     cloud: &dyn CloudLink,
     progress: &indicatif::ProgressBar,
-) -> Result<MethodRun> {
+) -> Result<(MethodRun, Pipeline)> {
     let (test, idx) = (samples.data, samples.idx);
-    let mut pipeline = dep.pipeline(policy)?;
+    let name = pipeline.policy_name();
     let mut outcomes = Vec::with_capacity(idx.len());
     let mut latencies = Vec::with_capacity(idx.len());
     for chunk in idx.chunks(batch.max(1)) {
@@ -134,26 +132,29 @@ pub async fn run_method(
         .get(((latencies.len() as f64 - 1.0) * 0.99).round() as usize)
         .map_or(0.0, |d| ms(*d));
     let share = |e| s.exit(e).share;
-    Ok(MethodRun {
-        report: MethodReport {
-            name: name.to_string(),
-            accuracy: s.accuracy,
-            exit_share: ExitShare {
-                main: share(meanet_core::Exit::Main),
-                extension: share(meanet_core::Exit::Extension),
-                cloud: share(meanet_core::Exit::Cloud),
+    Ok((
+        MethodRun {
+            report: MethodReport {
+                name: name.to_string(),
+                accuracy: s.accuracy,
+                exit_share: ExitShare {
+                    main: share(meanet_core::Exit::Main),
+                    extension: share(meanet_core::Exit::Extension),
+                    cloud: share(meanet_core::Exit::Cloud),
+                },
+                edge_energy_j: s.edge_energy_per_sample().0,
+                cloud_energy_j: s.cloud_energy_per_sample().0,
+                bytes_per_sample: s.bytes_per_sample(),
+                latency_ms_mean: mean,
+                latency_ms_p99: p99,
+                degraded: s.degraded,
+                samples: s.samples,
+                hard_detection_precision: s.hard_detection_precision,
+                hard_detection_recall: s.hard_detection_recall,
             },
-            edge_energy_j: s.edge_energy_per_sample().0,
-            cloud_energy_j: s.cloud_energy_per_sample().0,
-            bytes_per_sample: s.bytes_per_sample(),
-            latency_ms_mean: mean,
-            latency_ms_p99: p99,
-            degraded: s.degraded,
-            samples: s.samples,
-            hard_detection_precision: s.hard_detection_precision,
-            hard_detection_recall: s.hard_detection_recall,
+            outcomes,
+            labels,
         },
-        outcomes,
-        labels,
-    })
+        pipeline,
+    ))
 }
