@@ -82,7 +82,16 @@ pub enum CloudError {
         /// The server's Retry-After, if it gave one.
         retry_after: Option<Seconds>,
     },
-    /// The server refused the request (4xx/5xx other than overload).
+    /// The server did not accept the link's credentials (HTTP 401/403 or the QUIC equivalent):
+    /// the token is missing, wrong or not allowed. Retrying will not help.
+    #[error("cloud refused the credentials with status {status}: {message}")]
+    Unauthorized {
+        /// Protocol status code (401 or 403).
+        status: u16,
+        /// The server's error message.
+        message: String,
+    },
+    /// The server refused the request (4xx/5xx other than overload and auth).
     #[error("cloud rejected the request with status {status}: {message}")]
     Rejected {
         /// Protocol status code.
@@ -94,8 +103,8 @@ pub enum CloudError {
     #[error("cloud circuit breaker is open")]
     CircuitOpen,
     /// The answer could not be understood or had the wrong shape or non-finite logits.
-    #[error("invalid cloud reply: {0}")]
-    InvalidReply(String),
+    #[error("invalid cloud reply")]
+    InvalidReply(#[source] BoxError),
     /// No cloud link is configured.
     #[error("no cloud link configured")]
     NotConfigured,
@@ -110,6 +119,8 @@ pub enum CloudErrorKind {
     Timeout,
     /// See [`CloudError::Overloaded`].
     Overloaded,
+    /// See [`CloudError::Unauthorized`].
+    Unauthorized,
     /// See [`CloudError::Rejected`].
     Rejected,
     /// See [`CloudError::CircuitOpen`].
@@ -127,6 +138,7 @@ impl CloudError {
             CloudError::Unreachable(_) => CloudErrorKind::Unreachable,
             CloudError::Timeout(_) => CloudErrorKind::Timeout,
             CloudError::Overloaded { .. } => CloudErrorKind::Overloaded,
+            CloudError::Unauthorized { .. } => CloudErrorKind::Unauthorized,
             CloudError::Rejected { .. } => CloudErrorKind::Rejected,
             CloudError::CircuitOpen => CloudErrorKind::CircuitOpen,
             CloudError::InvalidReply(_) => CloudErrorKind::InvalidReply,
@@ -142,6 +154,7 @@ impl CloudErrorKind {
             CloudErrorKind::Unreachable => "unreachable",
             CloudErrorKind::Timeout => "timeout",
             CloudErrorKind::Overloaded => "overloaded",
+            CloudErrorKind::Unauthorized => "unauthorized",
             CloudErrorKind::Rejected => "rejected",
             CloudErrorKind::CircuitOpen => "circuit_open",
             CloudErrorKind::InvalidReply => "invalid_reply",

@@ -48,7 +48,7 @@ impl CloudLink for LocalCloud {
         })
         .await
         .map_err(|e| CloudError::Unreachable(Box::new(e)))?
-        .map_err(|e| CloudError::InvalidReply(format!("{}: {e}", self.path.display())))?;
+        .map_err(|e| CloudError::InvalidReply(format!("{}: {e}", self.path.display()).into()))?;
         let received = Bytes((logits.len() * 4) as u64);
         Ok(CloudReply {
             logits,

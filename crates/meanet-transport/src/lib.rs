@@ -6,28 +6,35 @@
 //!   tensor data extension), with dynamic batching on a worker thread that owns the model, a
 //!   bounded queue that answers 503 + Retry-After when full, body size limits, per-request
 //!   deadlines, optional bearer-token auth, TLS, Prometheus metrics and graceful shutdown. It can
-//!   listen on QUIC at the same time.
+//!   listen on QUIC at the same time. One transport-neutral request service owns auth, limits,
+//!   decoding against the model and the deadline; HTTP and QUIC only frame it, so every check
+//!   holds on both ([`ServiceError`] carries the status code).
 //! - Clients ([`HttpLink`], [`QuicLink`]) implement `meanet_core::CloudLink`: connection reuse,
 //!   per-call deadline, jittered exponential backoff on failures that are safe to retry, and a
 //!   circuit breaker so a dead cloud costs nothing after the first failures. Every failure is a
 //!   matchable `CloudError`, so the pipeline answers on the edge and marks the sample degraded.
 //!
+//! Layout: `protocol/` (v2 messages and QUIC frames, decoders of hostile bytes), `server/`
+//! (`service`, `http`, `quic`, `batcher`, `metrics`), `client/` (`http`, `quic`, `resilience`),
+//! `tls`.
+//!
 //! The served model is the sync [`ServedModel`] port; the `meanet` binary plugs an ONNX Runtime
 //! classifier into it. This crate depends on `meanet-core` and on no other adapter.
 
-mod batcher;
 mod client;
-mod metrics;
 pub mod protocol;
-mod quic;
-mod resilience;
 mod server;
+mod tls;
 
-pub use batcher::{BatchConfig, Batcher, InferError};
-pub use client::{HttpLink, HttpLinkConfig};
-pub use quic::{ALPN, QuicLink, QuicLinkConfig, SelfSigned, Trust, self_signed};
-pub use resilience::RetryPolicy;
-pub use server::{DEADLINE_HEADER, RunningServer, Server, ServerConfig, ServerError, TlsFiles};
+pub use client::{
+    BreakerState, CircuitBreaker, HttpLink, HttpLinkConfig, MAX_RETRY_AFTER, QuicLink,
+    QuicLinkConfig, RetryPolicy, backoff, parse_retry_after,
+};
+pub use server::{
+    BatchConfig, Batcher, DEADLINE_HEADER, InferError, MAX_DEADLINE, RunningServer, Server,
+    ServerConfig, ServerError, ServiceError,
+};
+pub use tls::{ALPN, SelfSigned, TlsError, TlsFiles, Trust, self_signed};
 
 use meanet_core::BoxError;
 use ndarray::{Array2, ArrayViewD};

@@ -2,82 +2,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use meanet_core::{BoxError, CloudError, CloudLink};
+use meanet_core::{CloudError, CloudLink};
 use meanet_transport::{
-    BatchConfig, HttpLink, HttpLinkConfig, QuicLink, QuicLinkConfig, RetryPolicy, ServedModel,
-    Server, ServerConfig, TensorInfo, Trust,
+    BatchConfig, HttpLink, HttpLinkConfig, QuicLink, QuicLinkConfig, RetryPolicy, Server,
+    ServerConfig, Trust,
 };
-use ndarray::{Array2, ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use serde_json::{Value, json};
 
-/// Input [N, 1, 2, 2] -> logits [N, 3]: (sum, -sum, 2*first). Optionally slow.
-struct Toy {
-    delay: Duration,
-}
-
-impl ServedModel for Toy {
-    fn input(&self) -> TensorInfo {
-        TensorInfo {
-            name: "input".into(),
-            shape: vec![None, Some(1), Some(2), Some(2)],
-        }
-    }
-    fn output(&self) -> TensorInfo {
-        TensorInfo {
-            name: "logits".into(),
-            shape: vec![None, Some(3)],
-        }
-    }
-    fn infer(&mut self, x: ArrayViewD<'_, f32>) -> Result<Array2<f32>, BoxError> {
-        std::thread::sleep(self.delay);
-        let n = x.shape()[0];
-        let flat = x.to_shape((n, 4))?;
-        Ok(Array2::from_shape_fn((n, 3), |(i, k)| {
-            let s: f32 = flat.row(i).sum();
-            [s, -s, 2.0 * flat[[i, 0]]][k]
-        }))
-    }
-}
-
-fn loopback() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-async fn start(delay: Duration, config: ServerConfig) -> meanet_transport::RunningServer {
-    Server::start(Box::new(Toy { delay }), config)
-        .await
-        .unwrap()
-}
-
-fn config() -> ServerConfig {
-    ServerConfig {
-        model_name: "toy".into(),
-        http: Some(loopback()),
-        quic: Some(loopback()),
-        ..ServerConfig::default()
-    }
-}
-
-fn batch(n: usize) -> ArrayD<f32> {
-    ArrayD::from_shape_fn(IxDyn(&[n, 1, 2, 2]), |ix| {
-        (ix[0] * 4 + ix[2] * 2 + ix[3]) as f32
-    })
-}
-
-fn expected(x: &ArrayD<f32>) -> Array2<f32> {
-    Toy {
-        delay: Duration::ZERO,
-    }
-    .infer(x.view())
-    .unwrap()
-}
-
-fn url(s: &meanet_transport::RunningServer) -> String {
-    format!("http://{}", s.http_addr().unwrap())
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_json_and_binary_round_trips_and_metadata() {
@@ -176,13 +112,13 @@ async fn bad_requests_get_clear_4xx_in_the_v2_error_shape() {
             http.post(&infer)
                 .json(&input(json!([1, 1, 3, 3]), "FP32", json!(vec![0.0; 9]))),
             400,
-            "does not match model input",
+            "does not match the model input",
         ),
         (
             http.post(&infer)
                 .json(&input(json!([1, 1, 2, 2]), "INT32", json!([1, 2, 3, 4]))),
             400,
-            "expected FP32",
+            "the model takes FP32",
         ),
         (
             http.post(&infer).body(vec![b' '; 10_000]),
@@ -224,7 +160,7 @@ async fn auth_rejects_missing_and_wrong_tokens() {
         .unwrap();
         let err = link.classify(x.clone()).await.unwrap_err();
         assert!(
-            matches!(err, CloudError::Rejected { status: 401, .. }),
+            matches!(err, CloudError::Unauthorized { status: 401, .. }),
             "{err}"
         );
     }
@@ -278,7 +214,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
 async fn quic_round_trip_and_errors() {
     let s = start(Duration::ZERO, config()).await;
     let trust = Trust::Der(s.quic_certificate().unwrap().to_vec());
-    let link = QuicLink::new(QuicLinkConfig::new(s.quic_addr().unwrap(), trust.clone())).unwrap();
+    let link = QuicLink::new(quic_config(s.quic_addr().unwrap(), trust.clone())).unwrap();
     for n in [1, 7, 3] {
         let x = batch(n);
         assert_eq!(link.classify(x.clone()).await.unwrap().logits, expected(&x));
@@ -296,7 +232,7 @@ async fn quic_round_trip_and_errors() {
             retries: 0,
             ..RetryPolicy::default()
         },
-        ..QuicLinkConfig::new(s.quic_addr().unwrap(), Trust::Der(other.cert_der))
+        ..quic_config(s.quic_addr().unwrap(), Trust::Der(other.cert_der))
     })
     .unwrap();
     assert!(matches!(
@@ -359,7 +295,7 @@ async fn a_slow_server_is_cut_off_at_the_deadline_over_http_and_quic() {
     let trust = Trust::Der(s.quic_certificate().unwrap().to_vec());
     let quic = QuicLink::new(QuicLinkConfig {
         retry: fast_policy(),
-        ..QuicLinkConfig::new(s.quic_addr().unwrap(), trust)
+        ..quic_config(s.quic_addr().unwrap(), trust)
     })
     .unwrap();
     for link in [&http as &dyn CloudLink, &quic] {
@@ -382,7 +318,7 @@ async fn quic_reconnects_after_a_server_restart() {
     let cert = s.quic_certificate().unwrap().to_vec();
     let link = QuicLink::new(QuicLinkConfig {
         retry: fast_policy(),
-        ..QuicLinkConfig::new(addr, Trust::Der(cert.clone()))
+        ..quic_config(addr, Trust::Der(cert.clone()))
     })
     .unwrap();
     assert!(link.classify(batch(2)).await.is_ok());
@@ -431,7 +367,7 @@ async fn quic_reconnects_after_a_server_restart() {
     let s2 = s2.expect("restarted on the same port");
     let link2 = QuicLink::new(QuicLinkConfig {
         retry: fast_policy(),
-        ..QuicLinkConfig::new(addr, Trust::PemFile(cert_path))
+        ..quic_config(addr, Trust::PemFile(cert_path))
     })
     .unwrap();
     let x = batch(3);

@@ -1,13 +1,33 @@
 use super::*;
-use ndarray::array;
+use crate::TensorInfo;
+use ndarray::{Array2, array};
+use proptest::prelude::*;
+
+fn model() -> (TensorInfo, TensorInfo) {
+    (
+        TensorInfo {
+            name: "input".into(),
+            shape: vec![None, Some(1), Some(2), Some(2)],
+        },
+        TensorInfo {
+            name: "logits".into(),
+            shape: vec![None, Some(3)],
+        },
+    )
+}
+
+fn decode(body: &[u8], n: Option<usize>) -> Result<DecodedRequest, DecodeError> {
+    let (i, o) = model();
+    decode_request(body, n, &i, &o)
+}
 
 #[test]
 fn binary_and_json_requests_round_trip() {
-    let x = array![[[1.0f32, -2.5], [3.0, 4.25]]].into_dyn();
+    let x = array![[[[1.0f32, -2.5], [3.0, 4.25]]]].into_dyn();
     for binary in [true, false] {
         let (body, header_len) = encode_request("input", &x, binary);
         assert_eq!(header_len.is_some(), binary);
-        let req = decode_request(&body, header_len).unwrap();
+        let req = decode(&body, header_len).unwrap();
         assert_eq!(req.input, x);
         assert_eq!(req.binary_output, binary);
     }
@@ -18,66 +38,209 @@ fn responses_round_trip_both_ways() {
     let logits = array![[0.5f32, -1.0, 2.0], [1.0, 1.0, 1.0]];
     for binary in [true, false] {
         let (body, n) = encode_response("m", Some("7".into()), "logits", &logits, binary);
-        assert_eq!(decode_response(&body, n).unwrap(), logits);
+        assert_eq!(decode_response(&body, n, 2).unwrap(), logits);
     }
 }
 
 #[test]
 fn nested_json_data_is_accepted() {
-    let body =
-        br#"{"inputs":[{"name":"input","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4]]}]}"#;
-    let req = decode_request(body, None).unwrap();
+    let body = br#"{"inputs":[{"name":"input","shape":[1,1,2,2],"datatype":"FP32","data":[[[1,2],[3,4]]]}]}"#;
+    let req = decode(body, None).unwrap();
     assert_eq!(
         req.input.into_raw_vec_and_offset().0,
         vec![1.0, 2.0, 3.0, 4.0]
     );
 }
 
+/// Each malformed request names its field.
 #[test]
-fn malformed_requests_say_what_is_wrong() {
-    let table: [(&[u8], Option<usize>, &str); 8] = [
-        (b"{not json", None, "malformed inference request"),
-        (br#"{"inputs":[]}"#, None, "expected exactly 1 input tensor, got 0"),
-        (br#"{"inputs":[{"name":"x","shape":[2],"datatype":"INT64","data":[1,2]}]}"#, None, "datatype INT64, expected FP32"),
-        (br#"{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]}"#, None, "has 2 elements but shape [3] needs 3"),
-        (br#"{"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]}"#, None, "invalid shape"),
-        (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["a"]}]}"#, None, "is not a number"),
-        (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#, None, "has no data"),
-        (br#"{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":8}}]}"#, Some(500), "but the body has only"),
+fn malformed_requests_name_the_field() {
+    let x = |rest: &str| {
+        format!(r#"{{"inputs":[{{"name":"input","shape":[1,1,2,2],"datatype":"FP32"{rest}}}]}}"#)
+    };
+    let table: Vec<(String, Option<usize>, Option<&str>, &str)> = vec![
+        ("{not json".into(), None, None, "malformed inference request"),
+        (r#"{"inputs":[]}"#.into(), None, Some("inputs"), "exactly 1 input"),
+        (r#"{"inputs":[{"name":"x","shape":[1,1,2,2],"datatype":"FP32","data":[1,2,3,4]}]}"#.into(), None, Some("inputs[0].name"), "unknown input \"x\""),
+        (x(r#","data":[1,2,3,4]}],"outputs":[{"name":"probs""#).replace("}]}]}", "}]}"), None, Some("outputs[0].name"), "unknown output \"probs\""),
+        (r#"{"inputs":[{"name":"input","shape":[1,1,2,2],"datatype":"INT64","data":[1,2,3,4]}]}"#.into(), None, Some("inputs[0].datatype"), "INT64"),
+        (x(r#","data":[1,2,3]"#), None, Some("inputs[0].data"), "has 3 elements"),
+        (r#"{"inputs":[{"name":"input","shape":[-1,1,2,2],"datatype":"FP32","data":[1]}]}"#.into(), None, Some("inputs[0].shape"), "does not match"),
+        (r#"{"inputs":[{"name":"input","shape":[0,1,2,2],"datatype":"FP32","data":[]}]}"#.into(), None, Some("inputs[0].shape"), "does not match"),
+        (r#"{"inputs":[{"name":"input","shape":[1,3,2,2],"datatype":"FP32","data":[1]}]}"#.into(), None, Some("inputs[0].shape"), "does not match"),
+        (x(r#","data":["a",2,3,4]"#), None, None, "is not a number"),
+        (x(""), None, Some("inputs[0].data"), "missing"),
+        (x(r#","parameters":{"binary_data_size":16}"#), Some(500), Some(HEADER_LENGTH), "only"),
+        (x(r#","parameters":{"binary_data_size":-16}"#), None, Some("inputs[0].parameters.binary_data_size"), "byte count"),
+        (x(r#","parameters":{"binary_data_size":12}"#), None, Some("inputs[0].parameters.binary_data_size"), "needs 16"),
+        (x(r#","data":[1,2,3,4],"parameters":{"binary_data_size":16}"#), None, Some("inputs[0].data"), "both"),
+        (r#"{"inputs":[{"name":"input","shape":[1,1,2,2],"datatype":"FP32","data":[1,2,3,4]}],"parameters":{"binary_data_output":"yes"}}"#.into(), None, Some("parameters.binary_data_output"), "true or false"),
     ];
-    for (body, n, want) in table {
-        let e = decode_request(body, n).unwrap_err();
-        assert!(e.0.contains(want), "{} does not contain {want:?}", e.0);
+    for (body, n, field, want) in table {
+        let e = decode(body.as_bytes(), n).unwrap_err();
+        let text = format!(
+            "{e}: {}",
+            std::error::Error::source(&e).map_or(String::new(), |s| s.to_string())
+        );
+        assert_eq!(e.field(), field, "{body} -> {text}");
+        assert!(
+            text.contains(want),
+            "{body}: {text:?} does not contain {want:?}"
+        );
     }
-    let header = br#"{"inputs":[{"name":"x","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":8}}]}"#;
-    let mut body = header.to_vec();
-    body.extend_from_slice(&[0u8; 4]);
-    let e = decode_request(&body, Some(header.len())).unwrap_err();
-    assert!(
-        e.0.contains("binary data is 4 bytes, expected 8"),
-        "{}",
-        e.0
-    );
+    let header = x(r#","parameters":{"binary_data_size":16}"#);
+    let mut body = header.as_bytes().to_vec();
+    body.extend_from_slice(&[0u8; 12]);
+    let e = decode(&body, Some(header.len())).unwrap_err();
+    assert_eq!(e.field(), Some("binary data"), "{e}");
+}
+
+/// The request of issue 9: 90 bytes whose shape declares 2^61 - 1 elements. It must be an
+/// error found before any allocation, not an abort.
+#[test]
+fn the_90_byte_exabyte_request_is_a_field_error() {
+    let body = br#"{"inputs":[{"name":"input","shape":[2305843009213693951],"datatype":"FP32","data":[1]}]}"#;
+    let e = decode(body, None).unwrap_err();
+    assert_eq!(e.field(), Some("inputs[0].shape"), "{e}");
+    // Even against a model that takes such a rank, the data count is compared, not reserved.
+    let flat = TensorInfo {
+        name: "input".into(),
+        shape: vec![None],
+    };
+    let (_, o) = model();
+    let e = decode_request(body, None, &flat, &o).unwrap_err();
+    assert_eq!(e.field(), Some("inputs[0].data"), "{e}");
+    let big = br#"{"inputs":[{"name":"input","shape":[4611686018427387904],"datatype":"FP32","parameters":{"binary_data_size":16}}]}"#;
+    let e = decode_request(big, Some(big.len()), &flat, &o).unwrap_err();
+    assert_eq!(e.field(), Some("inputs[0].shape"), "{e}");
 }
 
 #[test]
-fn absurd_shapes_are_errors_not_overflows() {
-    let body = br#"{"inputs":[{"name":"x","shape":[1099511627776,1099511627776],"datatype":"FP32","data":[1]}]}"#;
-    let e = decode_request(body, None).unwrap_err();
-    assert!(e.0.contains("impossibly large shape"), "{}", e.0);
-    let resp = br#"{"model_name":"m","outputs":[{"name":"y","shape":[4611686018427387904,8],"datatype":"FP32","data":[1]}]}"#;
+fn hostile_responses_are_field_errors() {
+    let table: [(&[u8], Option<usize>, usize, Option<&str>); 6] = [
+        (br#"{"model_name":"m","outputs":[{"name":"y","shape":[4611686018427387904,8],"datatype":"FP32","data":[1]}]}"#, None, 1, Some("outputs[0].shape")),
+        (br#"{"model_name":"m","outputs":[{"name":"y","shape":[1,2305843009213693951],"datatype":"FP32","data":[1]}]}"#, None, 1, Some("outputs[0].data")),
+        (br#"{"model_name":"m","outputs":[{"name":"y","shape":[1,3],"datatype":"FP32","parameters":{"binary_data_size":18446744073709551615}}]}"#, None, 1, Some("binary data")),
+        (br#"{"model_name":"m","outputs":[]}"#, None, 1, Some("outputs")),
+        (br#"{"model_name":"m","outputs":[{"name":"y","shape":[2,3],"datatype":"FP32","data":[1,2,3,4,5,6]}]}"#, None, 1, Some("outputs[0].shape")),
+        (br#"{"model_name":"m","outputs":[{"name":"y","shape":[1,3],"datatype":"BYTES","data":[1,2,3]}]}"#, None, 1, Some("outputs[0].datatype")),
+    ];
+    for (body, n, rows, field) in table {
+        let e = decode_response(body, n, rows).unwrap_err();
+        assert_eq!(e.field(), field, "{e}");
+    }
+}
+
+#[test]
+fn frames_round_trip_and_reject_lies() {
+    let mut meta = Meta::new();
+    meta.insert("status".into(), "200".into());
+    let f = encode_frame(&meta, b"abc");
+    let (m, body) = decode_frame(&f).unwrap();
+    assert_eq!((m, body), (meta, &b"abc"[..]));
+    for bad in [&f[..3], &f[..6]] {
+        assert_eq!(decode_frame(bad).unwrap_err().field(), Some("frame length"));
+    }
+    let mut huge = u32::MAX.to_le_bytes().to_vec();
+    huge.extend_from_slice(b"{}");
     assert!(
-        decode_response(resp, None)
+        decode_frame(&huge)
             .unwrap_err()
-            .0
-            .contains("impossibly large")
+            .to_string()
+            .contains("more than")
     );
+    let mut not_strings = 9u32.to_le_bytes().to_vec();
+    not_strings.extend_from_slice(br#"{"a":[1]}"#);
+    assert!(matches!(
+        decode_frame(&not_strings),
+        Err(DecodeError::Json { .. })
+    ));
 }
 
-#[test]
-fn frames_round_trip_and_reject_truncation() {
-    let f = frame(b"{}", b"abc");
-    assert_eq!(unframe(&f).unwrap(), (&b"{}"[..], &b"abc"[..]));
-    assert!(unframe(&f[..3]).is_err());
-    assert!(unframe(&f[..5]).is_err());
+fn v2_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::{Value, json};
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        "[a-z_]{0,12}".prop_map(Value::from),
+        Just(json!("FP32")),
+        Just(json!("input")),
+        Just(json!(2305843009213693951u64)),
+        Just(json!(-1)),
+    ];
+    let value = leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("inputs".to_string()),
+                    Just("outputs".to_string()),
+                    Just("name".to_string()),
+                    Just("shape".to_string()),
+                    Just("datatype".to_string()),
+                    Just("data".to_string()),
+                    Just("parameters".to_string()),
+                    Just("binary_data_size".to_string()),
+                    Just("model_name".to_string()),
+                    "[a-z]{1,6}",
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    });
+    value
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Any bytes, with any declared header length: an answer, never a panic.
+    #[test]
+    fn request_decoder_survives_arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..512), n in prop::option::of(0usize..600)) {
+        let _ = decode(&body, n);
+    }
+
+    #[test]
+    fn response_decoder_survives_arbitrary_bytes(body in prop::collection::vec(any::<u8>(), 0..512), n in prop::option::of(0usize..600), rows in 0usize..4) {
+        if let Ok(l) = decode_response(&body, n, rows) {
+            prop_assert_eq!(l.nrows(), rows);
+        }
+    }
+
+    #[test]
+    fn frame_reader_survives_arbitrary_bytes(msg in prop::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode_frame(&msg);
+    }
+
+    /// Arbitrary JSON shaped like v2 messages, plain and followed by binary bytes.
+    #[test]
+    fn decoders_survive_arbitrary_json(v in v2_json(), tail in prop::collection::vec(any::<u8>(), 0..64)) {
+        let header = serde_json::to_vec(&v).unwrap();
+        let mut body = header.clone();
+        body.extend_from_slice(&tail);
+        for n in [None, Some(header.len())] {
+            if let Ok(r) = decode(&body, n) {
+                prop_assert_eq!(&r.input.shape()[1..], &[1, 2, 2]);
+            }
+            let _ = decode_response(&body, n, 1);
+        }
+    }
+
+    /// Valid requests of any batch decode to exactly what was encoded.
+    #[test]
+    fn valid_requests_round_trip(n in 1usize..5, binary: bool, seed in any::<u32>()) {
+        let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[n, 1, 2, 2]), |ix| {
+            (seed as usize ^ (ix[0] * 4 + ix[2] * 2 + ix[3])) as f32 / 7.0
+        });
+        let (body, h) = encode_request("input", &x, binary);
+        prop_assert_eq!(decode(&body, h).unwrap().input, x);
+        let logits = Array2::from_shape_fn((n, 3), |(i, k)| (i * 3 + k) as f32);
+        let (body, h) = encode_response("m", None, "logits", &logits, binary);
+        prop_assert_eq!(decode_response(&body, h, n).unwrap(), logits);
+    }
 }

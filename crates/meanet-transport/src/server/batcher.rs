@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use ndarray::{Array2, ArrayD, Axis};
 use tokio::sync::oneshot;
 
+use super::metrics::Metrics;
 use crate::ServedModel;
-use crate::metrics::Metrics;
 
 /// Batching limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,7 @@ fn worker(
     };
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![take(first)];
-        let mut rows = jobs[0].input.shape().first().copied().unwrap_or(0);
+        let mut rows = self::rows(&jobs[0].input);
         let until = Instant::now() + config.max_delay;
         while rows < config.max_batch {
             let now = Instant::now();
@@ -151,7 +151,7 @@ fn worker(
             match rx.recv_timeout(until - now) {
                 Ok(job) => {
                     let job = take(job);
-                    rows += job.input.shape().first().copied().unwrap_or(0);
+                    rows += self::rows(&job.input);
                     jobs.push(job);
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
@@ -172,7 +172,7 @@ fn run_batch(model: &mut dyn ServedModel, jobs: Vec<Job>, metrics: &Metrics) {
     if live.is_empty() {
         return;
     }
-    let sizes: Vec<usize> = live.iter().map(|j| j.input.shape()[0]).collect();
+    let sizes: Vec<usize> = live.iter().map(|j| rows(&j.input)).collect();
     let views: Vec<_> = live.iter().map(|j| j.input.view()).collect();
     let batch = match ndarray::concatenate(Axis(0), &views) {
         Ok(b) => b,
@@ -221,4 +221,9 @@ fn run_batch(model: &mut dyn ServedModel, jobs: Vec<Job>, metrics: &Metrics) {
             }
         }
     }
+}
+
+/// Samples in a request (its first dimension; the service only submits rank >= 1).
+fn rows(input: &ArrayD<f32>) -> usize {
+    input.shape().first().copied().unwrap_or(0)
 }

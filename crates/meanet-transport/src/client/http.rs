@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use meanet_core::{Bytes as ByteCount, CloudError, CloudLink, CloudReply, Seconds};
 use ndarray::ArrayD;
 
+use super::{Attempt, RawReply, Resilience, RetryPolicy, interpret, too_large};
 use crate::protocol::{self, HEADER_LENGTH};
-use crate::resilience::{Attempt, Resilience, server_failure};
-use crate::{RetryPolicy, server::DEADLINE_HEADER};
+use crate::server::DEADLINE_HEADER;
 
 /// Where and how to reach a v2 server.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +26,8 @@ pub struct HttpLinkConfig {
     pub token: Option<String>,
     /// Extra CA certificate (PEM) to trust for `https://` (self-signed servers).
     pub ca_cert: Option<PathBuf>,
+    /// Largest response body accepted; a larger one is an invalid reply, never read whole.
+    pub max_response_bytes: usize,
     /// Deadline, retries and circuit breaker.
     pub retry: RetryPolicy,
 }
@@ -40,6 +42,7 @@ impl HttpLinkConfig {
             binary: true,
             token: None,
             ca_cert: None,
+            max_response_bytes: 64 << 20,
             retry: RetryPolicy::default(),
         }
     }
@@ -86,10 +89,16 @@ impl HttpLink {
         })
     }
 
+    /// The circuit breaker's state.
+    pub fn breaker_state(&self) -> super::BreakerState {
+        self.resilience.breaker_state()
+    }
+
     async fn attempt(
         &self,
         body: bytes::Bytes,
         header_len: Option<usize>,
+        rows: usize,
         remaining: std::time::Duration,
     ) -> Result<(ndarray::Array2<f32>, u64), Attempt> {
         let mut req = self
@@ -107,47 +116,46 @@ impl HttpLink {
         if let Some(t) = &self.config.token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.map_err(|e| {
+        let failed = |e: reqwest::Error, retry_connect: bool| {
             if e.is_timeout() {
                 Attempt::Fatal(CloudError::Timeout(Seconds(remaining.as_secs_f64())))
-            } else if e.is_connect() {
+            } else if retry_connect && e.is_connect() {
                 Attempt::Retry(CloudError::Unreachable(Box::new(e)), None)
             } else {
                 Attempt::Fatal(CloudError::Unreachable(Box::new(e)))
             }
-        })?;
+        };
+        let mut resp = req.send().await.map_err(|e| failed(e, true))?;
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let (retry_after, header_length) = (header("retry-after"), header(HEADER_LENGTH));
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<f64>().ok())
-            .map(std::time::Duration::from_secs_f64);
-        let header_len = resp
-            .headers()
-            .get(HEADER_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        let body = resp.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                Attempt::Fatal(CloudError::Timeout(Seconds(remaining.as_secs_f64())))
-            } else {
-                Attempt::Fatal(CloudError::Unreachable(Box::new(e)))
-            }
-        })?;
-        match status {
-            200 => {
-                let logits = protocol::decode_response(&body, header_len)
-                    .map_err(|e| Attempt::Fatal(CloudError::InvalidReply(e.0)))?;
-                Ok((logits, body.len() as u64))
-            }
-            _ => {
-                let message = serde_json::from_slice::<protocol::ErrorBody>(&body)
-                    .map(|e| e.error)
-                    .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-                Err(server_failure(status, message, retry_after, remaining))
-            }
+        let limit = self.config.max_response_bytes;
+        if resp
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+        {
+            return Err(too_large(limit));
         }
+        // Read the body in chunks, so a server that lies about (or omits) its length cannot
+        // make the client hold more than the limit.
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| failed(e, false))? {
+            if body.len().saturating_add(chunk.len()) > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let reply = RawReply {
+            status,
+            retry_after,
+            header_length,
+            body: body.freeze(),
+        };
+        interpret(reply, rows, remaining)
     }
 }
 
@@ -156,11 +164,12 @@ impl CloudLink for HttpLink {
     async fn classify(&self, input: ArrayD<f32>) -> Result<CloudReply, CloudError> {
         let (body, header_len) =
             protocol::encode_request(&self.config.input_name, &input, self.config.binary);
-        let sent = body.len() as u64;
+        let sent = u64::try_from(body.len()).unwrap_or(u64::MAX);
+        let rows = input.shape().first().copied().unwrap_or(0);
         let start = StdInstant::now();
         let (logits, received) = self
             .resilience
-            .call(|remaining| self.attempt(body.clone(), header_len, remaining))
+            .call(|remaining| self.attempt(body.clone(), header_len, rows, remaining))
             .await?;
         Ok(CloudReply {
             logits,

@@ -1,0 +1,192 @@
+//! Open Inference Protocol v2 messages, the binary tensor data extension, and meanet's QUIC
+//! framing.
+//!
+//! Every decoder here reads bytes from the outside world: a client's request on the server, a
+//! server's reply on the client. They share three rules:
+//! - a declared size (a shape, `binary_data_size`, a header length) is checked against the
+//!   model and against the bytes actually present before anything is allocated for it;
+//! - all size arithmetic is checked;
+//! - a failure is a [`DecodeError`] that names the field at fault, never a panic.
+//!
+//! JSON tensor data is read straight into a flat `Vec<f32>` ([`TensorData`]), so a request
+//! never costs more memory than a small multiple of its own size.
+
+mod data;
+mod frame;
+mod request;
+mod response;
+
+pub use data::TensorData;
+pub use frame::{MAX_META_BYTES, Meta, decode_frame, encode_frame};
+pub use request::{DecodedRequest, decode_request, encode_request};
+pub use response::{decode_response, encode_response};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The HTTP header carrying the JSON header's length in a binary-extension body.
+pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// A tensor in a v2 request or response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tensor {
+    /// Tensor name.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<i64>,
+    /// Element type (`FP32`, ...).
+    pub datatype: String,
+    /// Extension parameters (`binary_data_size`, `binary_data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+    /// Row-major elements (flat or nested), absent when the data travels as binary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<TensorData>,
+}
+
+/// An output the client asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestedOutput {
+    /// Output name.
+    pub name: String,
+    /// Extension parameters (`binary_data: true` asks for binary output).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+}
+
+/// A v2 inference request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferRequest {
+    /// Optional request id, echoed back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Request parameters (`binary_data_output`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Map<String, Value>>,
+    /// Input tensors.
+    pub inputs: Vec<Tensor>,
+    /// Requested outputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Vec<RequestedOutput>>,
+}
+
+/// A v2 inference response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferResponse {
+    /// The model's name.
+    pub model_name: String,
+    /// The model's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    /// The request id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Output tensors.
+    pub outputs: Vec<Tensor>,
+}
+
+/// The v2 error body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+}
+
+/// Why a message from outside could not be decoded. Every variant names the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The JSON header is not a well-formed v2 message (syntax, types, unknown keys, nesting).
+    #[error("malformed {what}")]
+    Json {
+        /// The message being read (`inference request`, `QUIC frame metadata`, ...).
+        what: &'static str,
+        /// The parser's error, with line and column.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A field holds a value that the model, the protocol or the bytes present do not allow.
+    #[error("{field}: {problem}")]
+    Field {
+        /// The field, as a path: `inputs[0].shape`, `inference-header-content-length`, ...
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl DecodeError {
+    /// The field at fault (`None` for a malformed JSON header).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            DecodeError::Json { .. } => None,
+            DecodeError::Field { field, .. } => Some(field),
+        }
+    }
+
+    pub(crate) fn field_err(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        DecodeError::Field {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+fn fail<T>(field: impl Into<String>, problem: impl Into<String>) -> Result<T, DecodeError> {
+    Err(DecodeError::field_err(field, problem))
+}
+
+/// Splits a body into its JSON header and binary part, using the header length if given.
+pub fn split_body(body: &[u8], header_len: Option<usize>) -> Result<(&[u8], &[u8]), DecodeError> {
+    match header_len {
+        None => Ok((body, &[])),
+        Some(n) if n <= body.len() => Ok(body.split_at(n)),
+        Some(n) => fail(
+            HEADER_LENGTH,
+            format!("is {n} but the body has only {} bytes", body.len()),
+        ),
+    }
+}
+
+/// Reads an optional boolean parameter; present but not a boolean is an error naming it.
+fn flag(params: Option<&Map<String, Value>>, key: &str, field: &str) -> Result<bool, DecodeError> {
+    match params.and_then(|p| p.get(key)) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => fail(
+            format!("{field}.{key}"),
+            format!("must be true or false, got {other}"),
+        ),
+    }
+}
+
+/// A tensor's declared `binary_data_size`, if any, as a byte count that fits this machine.
+fn binary_size(t: &Tensor, field: &str) -> Result<Option<usize>, DecodeError> {
+    let Some(v) = t
+        .parameters
+        .as_ref()
+        .and_then(|p| p.get("binary_data_size"))
+    else {
+        return Ok(None);
+    };
+    v.as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            DecodeError::field_err(
+                format!("{field}.parameters.binary_data_size"),
+                format!("must be a byte count, got {v}"),
+            )
+        })
+}
+
+/// Little-endian FP32 bytes to floats; `bytes.len()` is a multiple of 4 by the caller's check.
+fn f32s_from_le(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,248 @@
+//! v2 inference requests: decoded against the served model, encoded by the clients.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use ndarray::{ArrayD, IxDyn};
+use serde_json::{Map, Value};
+
+use super::{
+    DecodeError, InferRequest, Tensor, TensorData, binary_size, f32s_from_le, fail, flag,
+    split_body,
+};
+use crate::TensorInfo;
+
+/// A request for a one-input model, checked against that model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedRequest {
+    /// The request id.
+    pub id: Option<String>,
+    /// The input batch, of the model's input shape with a batch of at least one.
+    pub input: ArrayD<f32>,
+    /// Whether the client wants binary output.
+    pub binary_output: bool,
+}
+
+/// Decodes a v2 request (JSON data or the binary extension) for a model with one FP32 `input`
+/// and one `output`.
+///
+/// The input must carry the model's input name, datatype and shape (any batch of at least one);
+/// requested outputs must name the model's output. Sizes are compared with the model and with
+/// the bytes present before anything is allocated for them.
+pub fn decode_request(
+    body: &[u8],
+    header_len: Option<usize>,
+    input: &TensorInfo,
+    output: &TensorInfo,
+) -> Result<DecodedRequest, DecodeError> {
+    let (header, binary) = split_body(body, header_len)?;
+    let req: InferRequest = serde_json::from_slice(header).map_err(|source| DecodeError::Json {
+        what: "inference request",
+        source,
+    })?;
+    let [t] = req.inputs.as_slice() else {
+        return fail(
+            "inputs",
+            format!(
+                "the model takes exactly 1 input ({:?}), got {}",
+                input.name,
+                req.inputs.len()
+            ),
+        );
+    };
+    let dims = check_input(t, input)?;
+    let data = input_data(t, &dims, binary)?;
+    for (i, o) in req.outputs.iter().flatten().enumerate() {
+        if o.name != output.name {
+            return fail(
+                format!("outputs[{i}].name"),
+                format!(
+                    "unknown output {:?}: the model's output is {:?}",
+                    o.name, output.name
+                ),
+            );
+        }
+    }
+    let mut binary_output = flag(req.parameters.as_ref(), "binary_data_output", "parameters")?;
+    for (i, o) in req.outputs.iter().flatten().enumerate() {
+        binary_output |= flag(
+            o.parameters.as_ref(),
+            "binary_data",
+            &format!("outputs[{i}].parameters"),
+        )?;
+    }
+    let input = ArrayD::from_shape_vec(IxDyn(&dims), data)
+        .map_err(|e| DecodeError::field_err("inputs[0].shape", e.to_string()))?;
+    Ok(DecodedRequest {
+        id: req.id,
+        input,
+        binary_output,
+    })
+}
+
+/// Checks name, datatype and shape against the model; returns the shape.
+fn check_input(t: &Tensor, model: &TensorInfo) -> Result<Vec<usize>, DecodeError> {
+    if t.name != model.name {
+        return fail(
+            "inputs[0].name",
+            format!(
+                "unknown input {:?}: the model's input is {:?}",
+                t.name, model.name
+            ),
+        );
+    }
+    if t.datatype != "FP32" {
+        return fail(
+            "inputs[0].datatype",
+            format!("is {:?}, the model takes FP32", t.datatype),
+        );
+    }
+    let fits = t.shape.len() == model.shape.len()
+        && t.shape.first().is_some_and(|&n| n >= 1)
+        && t.shape
+            .iter()
+            .zip(&model.shape)
+            .all(|(&got, want)| match want {
+                Some(w) => usize::try_from(got).is_ok_and(|g| g == *w),
+                None => got >= 0,
+            });
+    if !fits {
+        let want: Vec<i64> = model
+            .shape
+            .iter()
+            .map(|d| d.map_or(-1, |d| i64::try_from(d).unwrap_or(i64::MAX)))
+            .collect();
+        return fail(
+            "inputs[0].shape",
+            format!(
+                "{:?} does not match the model input {:?} {want:?} (-1: any batch of at least 1)",
+                t.shape, model.name
+            ),
+        );
+    }
+    t.shape
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| DecodeError::field_err("inputs[0].shape", "dimension out of range"))
+}
+
+/// The input's elements, from JSON or the binary part, after checking every declared size.
+fn input_data(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<f32>, DecodeError> {
+    let count = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let bytes_needed = count.and_then(|c| c.checked_mul(4));
+    let (Some(count), Some(bytes_needed)) = (count, bytes_needed) else {
+        return fail(
+            "inputs[0].shape",
+            format!("{:?} holds more elements than memory can address", t.shape),
+        );
+    };
+    let data = match (binary_size(t, "inputs[0]")?, &t.data) {
+        (Some(size), None) => {
+            if size != bytes_needed {
+                return fail(
+                    "inputs[0].parameters.binary_data_size",
+                    format!(
+                        "is {size} bytes but shape {:?} of FP32 needs {bytes_needed}",
+                        t.shape
+                    ),
+                );
+            }
+            if binary.len() != size {
+                return fail(
+                    "binary data",
+                    format!(
+                        "the body holds {} bytes after the JSON header, inputs[0] declares {size}",
+                        binary.len()
+                    ),
+                );
+            }
+            f32s_from_le(binary)
+        }
+        (None, Some(TensorData(values))) => {
+            if values.len() != count {
+                return fail(
+                    "inputs[0].data",
+                    format!(
+                        "has {} elements but shape {:?} needs {count}",
+                        values.len(),
+                        t.shape
+                    ),
+                );
+            }
+            if !binary.is_empty() {
+                return fail(
+                    "binary data",
+                    format!(
+                        "{} bytes follow the JSON header but no input declares binary data",
+                        binary.len()
+                    ),
+                );
+            }
+            values.clone()
+        }
+        (Some(_), Some(_)) => {
+            return fail(
+                "inputs[0].data",
+                "given both as JSON data and as binary_data_size",
+            );
+        }
+        (None, None) => {
+            return fail(
+                "inputs[0].data",
+                "missing: give data or parameters.binary_data_size",
+            );
+        }
+    };
+    Ok(data)
+}
+
+pub(super) fn le_bytes(data: impl Iterator<Item = f32>, count: usize) -> BytesMut {
+    let mut b = BytesMut::with_capacity(count.saturating_mul(4));
+    for v in data {
+        b.put_f32_le(v);
+    }
+    b
+}
+
+/// Encodes a request with one FP32 input, as binary extension (body, header length) or plain
+/// JSON (body, `None`).
+pub fn encode_request(name: &str, input: &ArrayD<f32>, binary: bool) -> (Bytes, Option<usize>) {
+    let shape = input
+        .shape()
+        .iter()
+        .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
+        .collect();
+    let mut req = InferRequest {
+        id: None,
+        parameters: None,
+        inputs: vec![Tensor {
+            name: name.to_string(),
+            shape,
+            datatype: "FP32".into(),
+            parameters: None,
+            data: None,
+        }],
+        outputs: None,
+    };
+    if binary {
+        let mut p = Map::new();
+        p.insert(
+            "binary_data_size".into(),
+            Value::from(input.len().saturating_mul(4)),
+        );
+        req.inputs[0].parameters = Some(p);
+        let mut q = Map::new();
+        q.insert("binary_data_output".into(), Value::Bool(true));
+        req.parameters = Some(q);
+        // serde_json cannot fail on these plain types.
+        let header = serde_json::to_vec(&req).unwrap_or_default();
+        let mut body = BytesMut::from(&header[..]);
+        body.extend_from_slice(&le_bytes(input.iter().copied(), input.len()));
+        (body.freeze(), Some(header.len()))
+    } else {
+        req.inputs[0].data = Some(TensorData(input.iter().copied().collect()));
+        (
+            Bytes::from(serde_json::to_vec(&req).unwrap_or_default()),
+            None,
+        )
+    }
+}

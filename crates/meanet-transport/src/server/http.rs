@@ -1,0 +1,175 @@
+//! The HTTP framing of the request service: the v2 REST endpoints (axum). It moves bytes and
+//! maps [`ServiceError`]s to responses; every check lives in the service.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::service::{DEADLINE_HEADER, Incoming, RequestService, ServiceError};
+use crate::TensorInfo;
+use crate::protocol::{ErrorBody, HEADER_LENGTH};
+
+type Shared = Arc<RequestService>;
+
+/// The v2 router over `service`.
+pub(crate) fn router(service: Shared) -> Router {
+    let limit = service.max_body_bytes;
+    let models = Router::new()
+        .route("/v2/models/{name}", get(model_metadata))
+        .route("/v2/models/{name}/ready", get(model_ready))
+        .route("/v2/models/{name}/infer", post(infer))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&service), auth));
+    Router::new()
+        .route("/v2", get(server_metadata))
+        .route("/v2/health/live", get(|| async { StatusCode::OK }))
+        .route("/v2/health/ready", get(|| async { StatusCode::OK }))
+        .route("/metrics", get(metrics))
+        .merge(models)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(service)
+}
+
+/// The v2 error response of `e`: JSON body, plus Retry-After on 503 and WWW-Authenticate on 401.
+fn error_response(e: &ServiceError) -> Response {
+    let status = e.status();
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (code, axum::Json(ErrorBody { error: e.message() })).into_response();
+    match status {
+        503 => {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        401 => {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        _ => {}
+    }
+    resp
+}
+
+async fn auth(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    match s.authorize(authorization.map(HeaderValue::as_bytes)) {
+        Ok(()) => next.run(req).await,
+        Err(e) => {
+            s.metrics.count("http", e.status());
+            error_response(&e)
+        }
+    }
+}
+
+async fn server_metadata() -> Response {
+    axum::Json(json!({
+        "name": "meanet",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": ["binary_tensor_data"],
+    }))
+    .into_response()
+}
+
+fn shape_json(t: &TensorInfo) -> Vec<i64> {
+    t.shape
+        .iter()
+        .map(|d| d.map_or(-1, |d| i64::try_from(d).unwrap_or(i64::MAX)))
+        .collect()
+}
+
+async fn model_metadata(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    if let Err(e) = s.check_model(&name) {
+        return error_response(&e);
+    }
+    axum::Json(json!({
+        "name": s.model_name,
+        "versions": ["1"],
+        "platform": "onnxruntime_onnx",
+        "inputs": [{"name": s.input.name, "datatype": "FP32", "shape": shape_json(&s.input)}],
+        "outputs": [{"name": s.output.name, "datatype": "FP32", "shape": shape_json(&s.output)}],
+    }))
+    .into_response()
+}
+
+async fn model_ready(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    match s.check_model(&name) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn metrics(State(s): State<Shared>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn infer(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let start = Instant::now();
+    let resp = match body {
+        // The body limit layer refuses before the service sees the bytes.
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            error_response(&ServiceError::TooLarge {
+                limit: s.max_body_bytes,
+            })
+        }
+        Err(r) => (
+            r.status(),
+            axum::Json(ErrorBody {
+                error: format!("could not read the request body: {}", r.body_text()),
+            }),
+        )
+            .into_response(),
+        Ok(body) => {
+            let value = |name: &str| headers.get(name).map(HeaderValue::as_bytes);
+            let incoming = Incoming {
+                model: &name,
+                // Checked already by the auth layer; the service checks again (cheap).
+                authorization: value(header::AUTHORIZATION.as_str()),
+                header_length: value(HEADER_LENGTH),
+                deadline: value(DEADLINE_HEADER),
+                body: &body,
+            };
+            match s.infer(incoming).await {
+                Ok(answer) => {
+                    let mut resp = (StatusCode::OK, answer.body).into_response();
+                    let h = resp.headers_mut();
+                    match answer.header_length {
+                        Some(n) => {
+                            h.insert(
+                                header::CONTENT_TYPE,
+                                HeaderValue::from_static("application/octet-stream"),
+                            );
+                            h.insert(HEADER_LENGTH, HeaderValue::from(n));
+                        }
+                        None => {
+                            h.insert(
+                                header::CONTENT_TYPE,
+                                HeaderValue::from_static("application/json"),
+                            );
+                        }
+                    }
+                    resp
+                }
+                Err(e) => error_response(&e),
+            }
+        }
+    };
+    s.metrics.count("http", resp.status().as_u16());
+    s.metrics.latency.observe(start.elapsed().as_secs_f64());
+    resp
+}

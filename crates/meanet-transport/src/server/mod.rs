@@ -1,0 +1,282 @@
+//! The inference server: one [`service::RequestService`] behind two framings, HTTP(S)
+//! ([`http`]) and QUIC ([`quic`]), in front of one batcher.
+
+mod batcher;
+mod http;
+mod metrics;
+mod quic;
+mod service;
+
+pub use batcher::{BatchConfig, Batcher, InferError};
+pub use service::{DEADLINE_HEADER, MAX_DEADLINE, ServiceError};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ServedModel;
+use crate::tls::{self, CertKey, TlsError, TlsFiles};
+use metrics::Metrics;
+use service::RequestService;
+
+/// How the server listens and behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// The model's name in URLs (`/v2/models/{name}`).
+    pub model_name: String,
+    /// HTTP listen address (`None`: no HTTP).
+    pub http: Option<SocketAddr>,
+    /// QUIC listen address (`None`: no QUIC).
+    pub quic: Option<SocketAddr>,
+    /// Dynamic batching.
+    pub batch: BatchConfig,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Bearer token required on model endpoints (`None`: no auth).
+    pub auth_token: Option<String>,
+    /// TLS for HTTP and QUIC. Without it HTTP is plain and QUIC uses a generated self-signed
+    /// certificate (see [`crate::RunningServer::quic_certificate`]).
+    pub tls: Option<TlsFiles>,
+    /// Deadline applied when a request carries none.
+    pub default_deadline: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            model_name: "cloud".into(),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 8000))),
+            quic: None,
+            batch: BatchConfig::default(),
+            max_body_bytes: 16 << 20,
+            auth_token: None,
+            tls: None,
+            default_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listen address could not be bound.
+    #[error("could not listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS material could not be loaded or configured.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// The server, before it starts.
+#[derive(Debug)]
+pub struct Server;
+
+/// A started server: its bound addresses and a handle to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    http_addr: Option<SocketAddr>,
+    quic_addr: Option<SocketAddr>,
+    quic_cert: Option<Vec<u8>>,
+    quic_generated_pem: Option<String>,
+    handle: axum_server::Handle,
+    http_task: Option<tokio::task::JoinHandle<()>>,
+    quic_endpoint: Option<quinn::Endpoint>,
+    quic_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The bound QUIC address.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic_addr
+    }
+
+    /// DER of the QUIC server certificate (the generated self-signed one, or the configured one).
+    pub fn quic_certificate(&self) -> Option<&[u8]> {
+        self.quic_cert.as_deref()
+    }
+
+    /// PEM of the self-signed QUIC certificate the server generated (when no TLS files were
+    /// configured), for clients to trust.
+    pub fn generated_quic_certificate_pem(&self) -> Option<&str> {
+        self.quic_generated_pem.as_deref()
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `grace`), then returns.
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.handle.graceful_shutdown(Some(grace));
+        if let Some(ep) = self.quic_endpoint.take() {
+            // Stop accepting; streams in flight finish within the grace period.
+            ep.set_server_config(None);
+            if let Some(t) = self.quic_task.as_mut() {
+                let _ = tokio::time::timeout(grace, t).await;
+            }
+            ep.close(0u32.into(), b"shutdown");
+            let _ = tokio::time::timeout(grace, ep.wait_idle()).await;
+        }
+        if let Some(t) = self.quic_task.take() {
+            t.abort();
+        }
+        if let Some(t) = self.http_task.take() {
+            let _ = tokio::time::timeout(grace + Duration::from_secs(1), t).await;
+        }
+    }
+
+    /// Stops at once, dropping connections (for tests that kill a server).
+    pub fn abort(mut self) {
+        self.handle.shutdown();
+        if let Some(ep) = self.quic_endpoint.take() {
+            ep.close(0u32.into(), b"killed");
+        }
+        if let Some(t) = self.quic_task.take() {
+            t.abort();
+        }
+        if let Some(t) = self.http_task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl Server {
+    /// Starts serving `model` as configured; returns once every listener is bound.
+    pub async fn start(
+        model: Box<dyn ServedModel>,
+        config: ServerConfig,
+    ) -> Result<RunningServer, ServerError> {
+        let metrics = Arc::new(Metrics::new());
+        let (input, output) = (model.input(), model.output());
+        let batcher = Batcher::start(model, config.batch, Arc::clone(&metrics));
+        let service = Arc::new(RequestService {
+            batcher,
+            model_name: config.model_name.clone(),
+            input,
+            output,
+            metrics,
+            token: config.auth_token.clone(),
+            default_deadline: config.default_deadline,
+            max_body_bytes: config.max_body_bytes,
+        });
+        let tls = match &config.tls {
+            Some(files) => Some(tls::load(files)?),
+            None => None,
+        };
+
+        let handle = axum_server::Handle::new();
+        let (mut http_addr, mut http_task) = (None, None);
+        if let Some(addr) = config.http {
+            let app = http::router(Arc::clone(&service));
+            let std_listener = std::net::TcpListener::bind(addr)
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            std_listener
+                .set_nonblocking(true)
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let bound = std_listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            let h = handle.clone();
+            let task = match &tls {
+                Some((certs, key)) => {
+                    let cfg = tls::server_config(
+                        (certs.clone(), key.clone_key()),
+                        vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+                    )?;
+                    let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(cfg));
+                    tokio::spawn(async move {
+                        let server = axum_server::from_tcp_rustls(std_listener, rustls).handle(h);
+                        if let Err(e) = server.serve(app.into_make_service()).await {
+                            tracing::error!("HTTPS server stopped: {e}");
+                        }
+                    })
+                }
+                None => tokio::spawn(async move {
+                    let server = axum_server::from_tcp(std_listener).handle(h);
+                    if let Err(e) = server.serve(app.into_make_service()).await {
+                        tracing::error!("HTTP server stopped: {e}");
+                    }
+                }),
+            };
+            http_addr = Some(bound);
+            http_task = Some(task);
+        }
+
+        let quic = match config.quic {
+            Some(addr) => match start_quic(addr, tls.as_ref(), &service) {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    // Leave nothing running behind a failed start.
+                    handle.shutdown();
+                    if let Some(t) = http_task.take() {
+                        t.abort();
+                    }
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
+        let (quic_addr, quic_cert, quic_generated_pem, quic_endpoint, quic_task) = match quic {
+            Some(q) => (
+                q.endpoint.local_addr().ok(),
+                q.cert,
+                q.generated_pem,
+                Some(q.endpoint),
+                Some(q.task),
+            ),
+            None => (None, None, None, None, None),
+        };
+        Ok(RunningServer {
+            http_addr,
+            quic_addr,
+            quic_cert,
+            quic_generated_pem,
+            handle,
+            http_task,
+            quic_endpoint,
+            quic_task,
+        })
+    }
+}
+
+struct QuicParts {
+    endpoint: quinn::Endpoint,
+    task: tokio::task::JoinHandle<()>,
+    cert: Option<Vec<u8>>,
+    generated_pem: Option<String>,
+}
+
+fn start_quic(
+    addr: SocketAddr,
+    tls: Option<&CertKey>,
+    service: &Arc<RequestService>,
+) -> Result<QuicParts, ServerError> {
+    let mut generated_pem = None;
+    let (certs, key) = match tls {
+        Some((c, k)) => (c.clone(), k.clone_key()),
+        None => {
+            let s = tls::self_signed(&["localhost", "127.0.0.1"]).map_err(|e| TlsError {
+                what: "generating a self-signed QUIC certificate".into(),
+                source: Box::new(e),
+            })?;
+            generated_pem = Some(s.cert_pem.clone());
+            (vec![s.cert_der.clone().into()], s.key_der())
+        }
+    };
+    let cert = certs.first().map(|c| c.to_vec());
+    let cfg = tls::server_config((certs, key), vec![tls::ALPN.to_vec()])?;
+    let (endpoint, task) = quic::serve(addr, cfg, Arc::clone(service))?;
+    Ok(QuicParts {
+        endpoint,
+        task,
+        cert,
+        generated_pem,
+    })
+}

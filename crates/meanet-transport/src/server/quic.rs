@@ -1,0 +1,124 @@
+//! The QUIC framing of the request service (quinn): one bidirectional stream per request, each
+//! direction one [`protocol::encode_frame`] message whose metadata stands for HTTP's headers.
+//! Every check lives in the service, so auth and limits are exactly HTTP's.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::ServerError;
+use super::service::{DEADLINE_HEADER, Incoming, RequestService, ServiceError};
+use crate::protocol::{self, DecodeError, ErrorBody, HEADER_LENGTH, Meta};
+use crate::tls::TlsError;
+
+/// Binds the QUIC endpoint and spawns its accept loop.
+pub(crate) fn serve(
+    addr: SocketAddr,
+    tls: rustls::ServerConfig,
+    service: Arc<RequestService>,
+) -> Result<(quinn::Endpoint, tokio::task::JoinHandle<()>), ServerError> {
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| {
+        ServerError::Tls(TlsError {
+            what: "QUIC server configuration".into(),
+            source: Box::new(e),
+        })
+    })?;
+    let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let endpoint = quinn::Endpoint::server(config, addr)
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let ep = endpoint.clone();
+    // Connections and streams live in task sets owned by the accept loop, so aborting the loop
+    // (a killed server) drops every connection and frees the UDP port.
+    let accept = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Some(incoming) = ep.accept().await {
+            let service = Arc::clone(&service);
+            connections.spawn(async move {
+                let Ok(conn) = incoming.await else { return };
+                let mut streams = tokio::task::JoinSet::new();
+                while let Ok((send, recv)) = conn.accept_bi().await {
+                    streams.spawn(handle_stream(Arc::clone(&service), send, recv));
+                    while streams.try_join_next().is_some() {}
+                }
+                while streams.join_next().await.is_some() {}
+            });
+            while connections.try_join_next().is_some() {}
+        }
+        while connections.join_next().await.is_some() {}
+    });
+    Ok((endpoint, accept))
+}
+
+async fn answer(service: &RequestService, recv: &mut quinn::RecvStream) -> (Meta, bytes::Bytes) {
+    let limit = service
+        .max_body_bytes
+        .saturating_add(protocol::MAX_META_BYTES + 4);
+    let result = match recv.read_to_end(limit).await {
+        Err(quinn::ReadToEndError::TooLong) => Err(ServiceError::TooLarge {
+            limit: service.max_body_bytes,
+        }),
+        Err(e) => Err(ServiceError::BadRequest(DecodeError::field_err(
+            "stream",
+            format!("could not read the request: {e}"),
+        ))),
+        Ok(msg) => match protocol::decode_frame(&msg) {
+            Err(e) => Err(ServiceError::BadRequest(e)),
+            Ok((meta, body)) => {
+                let value = |k: &str| meta.get(k).map(String::as_bytes);
+                let incoming = Incoming {
+                    model: meta.get("model").map_or("", String::as_str),
+                    authorization: value("authorization"),
+                    header_length: value(HEADER_LENGTH),
+                    deadline: value(DEADLINE_HEADER),
+                    body,
+                };
+                service.infer(incoming).await
+            }
+        },
+    };
+    let mut meta = Meta::new();
+    match result {
+        Ok(a) => {
+            meta.insert("status".into(), "200".into());
+            if let Some(n) = a.header_length {
+                meta.insert(HEADER_LENGTH.into(), n.to_string());
+            }
+            (meta, a.body)
+        }
+        Err(e) => {
+            meta.insert("status".into(), e.status().to_string());
+            if e.status() == 503 {
+                meta.insert("retry-after".into(), "1".into());
+            }
+            let body = serde_json::to_vec(&ErrorBody { error: e.message() }).unwrap_or_default();
+            (meta, body.into())
+        }
+    }
+}
+
+async fn handle_stream(
+    service: Arc<RequestService>,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let start = Instant::now();
+    let (meta, body) = answer(&service, &mut recv).await;
+    let status = meta
+        .get("status")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
+    service.metrics.count("quic", status);
+    service
+        .metrics
+        .latency
+        .observe(start.elapsed().as_secs_f64());
+    if send
+        .write_all(&protocol::encode_frame(&meta, &body))
+        .await
+        .is_ok()
+    {
+        let _ = send.finish();
+        // Wait until the peer has the whole answer (or gives up) before dropping the stream.
+        let _ = tokio::time::timeout(Duration::from_secs(5), send.stopped()).await;
+    }
+}
