@@ -11,7 +11,7 @@ use meanet_cli::deploy::Deployment;
 use meanet_cli::eval;
 use meanet_cli::settings::Settings;
 use meanet_core::MeaNet;
-use meanet_train::data::{Dataset, fashion_mnist};
+use meanet_data::{Dataset, fashion_mnist};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use meanet_core::calibration::{Grid, pareto_frontier, pick};
 use meanet_core::manifest::ThresholdSpec;
 use meanet_core::{CalibrationCache, CalibrationPoint, Calibrator, Measure, Target, Thresholds};
-use meanet_train::data::{Dataset, stratified_split};
+use meanet_data::{Dataset, stratified_split};
 use ndarray::{Array2, Axis, concatenate};
 use serde::{Deserialize, Serialize};
 

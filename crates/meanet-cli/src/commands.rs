@@ -8,11 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use meanet_core::{CloudLink, Target};
+use meanet_data::{Dataset, fashion_mnist, load_idx, locate_fashion_mnist};
 use meanet_onnx::OrtClassifier;
-use meanet_train::data::{Dataset, fashion_mnist, load_idx, locate_fashion_mnist};
 use meanet_transport::{
-    BatchConfig, HttpLink, HttpLinkConfig, QuicLink, QuicLinkConfig, RunningServer, Server,
-    ServerConfig, Trust,
+    HttpLink, HttpLinkConfig, QuicLink, QuicLinkConfig, RunningServer, Server, ServerConfig, Trust,
 };
 
 use crate::calibrate::{self, CalibrationReport};
@@ -107,7 +106,8 @@ pub fn calibrate(
     Ok(())
 }
 
-/// Starts the bundle's cloud model on loopback (HTTP, and QUIC if `quic`).
+/// Starts the bundle's cloud model on loopback (HTTP, and QUIC if `quic`), with the `[server]`
+/// batching, limits and token.
 pub async fn loopback_cloud(
     dep: &Deployment,
     settings: &Settings,
@@ -115,22 +115,14 @@ pub async fn loopback_cloud(
 ) -> Result<RunningServer> {
     let model = OrtClassifier::load(&dep.runtime, dep.bundle.cloud_path())
         .context("loading the cloud model")?;
-    let s = &settings.server;
+    let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     let cfg = ServerConfig {
         model_name: settings.cloud.model.clone(),
-        http: Some("127.0.0.1:0".parse()?),
-        quic: if quic {
-            Some("127.0.0.1:0".parse()?)
-        } else {
-            None
-        },
-        batch: BatchConfig {
-            max_batch: s.max_batch,
-            max_delay: Duration::from_millis(s.max_delay_ms),
-            queue_capacity: s.queue,
-        },
-        max_body_bytes: s.max_body,
-        ..ServerConfig::default()
+        http: Some(loopback),
+        quic: quic.then_some(loopback),
+        // A loopback server has no certificate files: QUIC uses a generated one.
+        tls: None,
+        ..crate::serve::server_config(&settings.server)
     };
     Ok(Server::start(Box::new(OrtServed(model)), cfg).await?)
 }
@@ -165,7 +157,9 @@ pub fn link(
             };
             let cfg = QuicLinkConfig {
                 server_name: c.quic_server_name.clone(),
+                model: c.model.clone(),
                 input_name: c.input_name.clone(),
+                token: opt(&c.token),
                 retry,
                 ..QuicLinkConfig::new(addr, trust)
             };
@@ -356,7 +350,7 @@ fn read_input(dep: &Deployment, input: &str) -> Result<Dataset> {
     } else {
         let p = Path::new(input);
         if p.is_dir() {
-            let ds = meanet_train::data::load_image_folder_flat(p, h as u32, w as u32, c)?;
+            let ds = meanet_data::load_image_folder_flat(p, h as u32, w as u32, c)?;
             ds.pixels
         } else {
             let (dims, data) = load_idx(p)?;
@@ -390,8 +384,9 @@ pub fn run(opts: &RunOptions, settings: &Settings, out: Output) -> Result<()> {
     let (thresholds, _) = dep.thresholds(settings)?;
     let idx: Vec<usize> = (0..data.len()).collect();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let link = link(settings, None)?;
     let (run, _) = rt.block_on(async {
+        // Inside the runtime: a QUIC endpoint binds its socket on the runtime it is made in.
+        let link = link(settings, None)?;
         let b = bar(out, idx.len() as u64, "meanet");
         let none = NoCloud;
         let cloud: &dyn CloudLink = link.as_deref().unwrap_or(&none);

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use meanet_core::{BlockCosts, ClassPartition, ExitPolicy, Macs, Pipeline, Thresholds};
+use meanet_data::Dataset;
 use meanet_energy::{BlockProfiles, Graph, OnnxEnergyModel};
 use meanet_onnx::Runtime;
-use meanet_train::data::Dataset;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::bundle::{Bundle, Networks};

@@ -8,7 +8,7 @@ use meanet_core::{
     BranchyNet, CloudLink, CloudOnly, EdgeOnly, ExitPolicy, MainExtension, MeaNet, Outcome,
     Pipeline, Summary, Thresholds,
 };
-use meanet_train::data::Dataset;
+use meanet_data::Dataset;
 use serde::{Deserialize, Serialize};
 
 use crate::deploy::Deployment;

@@ -159,7 +159,7 @@ fn main() -> Result<()> {
             train::run(&args)
         }
         Command::Profile { model, batch } => profile::run(&model, batch as usize, cli.json),
-        Command::Serve(args) => serve::run(*args),
+        Command::Serve(args) => serve::run(*args, &settings()?),
         Command::Calibrate {
             bundle,
             target,

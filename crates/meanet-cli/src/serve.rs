@@ -10,6 +10,8 @@ use meanet_onnx::{OrtClassifier, Runtime};
 use meanet_transport::{
     BatchConfig, RunningServer, ServedModel, Server, ServerConfig, TensorInfo, TlsFiles,
 };
+
+use crate::settings::{ServerSettings, Settings};
 use ndarray::{Array2, ArrayViewD};
 
 /// An ONNX classifier as the transport's served model.
@@ -37,118 +39,168 @@ impl ServedModel for OrtServed {
     }
 }
 
-/// Options of `meanet serve`.
-#[derive(Debug, Clone, clap::Args)]
+/// Options of `meanet serve`. Each flag overrides the `[server]` setting of the same name
+/// (configuration file, `MEANET_SERVER__*`, `--set server.KEY=VALUE`).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
     /// A deployment bundle directory: serves its cloud model (instead of --model).
     pub bundle: Option<PathBuf>,
     /// The ONNX model to serve (one input, one output [N, classes]).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// The model's name in URLs: /v2/models/NAME/infer.
-    #[arg(long, default_value = "cloud")]
-    pub model_name: String,
-    /// HTTP listen address.
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    pub http: SocketAddr,
-    /// Also listen on QUIC at this address (TLS is mandatory; a self-signed certificate is
-    /// generated unless --tls-cert/--tls-key are given).
+    /// The model's name in URLs: /v2/models/NAME/infer [server.model_name; default cloud].
+    #[arg(long)]
+    pub model_name: Option<String>,
+    /// HTTP listen address [server.http; default 127.0.0.1:8000].
+    #[arg(long)]
+    pub http: Option<SocketAddr>,
+    /// Also listen on QUIC at this address [server.quic]. TLS is mandatory; a self-signed
+    /// certificate is generated unless --tls-cert/--tls-key are given.
     #[arg(long)]
     pub quic: Option<SocketAddr>,
-    /// Where to write the generated QUIC certificate (PEM) for clients to trust.
-    #[arg(long, default_value = "meanet-quic-cert.pem")]
-    pub quic_cert_out: PathBuf,
-    /// Most samples merged into one model run (1 turns dynamic batching off).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_batch: u32,
-    /// Longest a request waits for others to join its batch, in milliseconds.
-    #[arg(long, default_value_t = 2)]
-    pub max_delay_ms: u64,
-    /// Requests that may wait before new ones get 503 + Retry-After.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
-    pub queue: u32,
-    /// Largest accepted request body, in bytes.
-    #[arg(long, default_value_t = 16 << 20)]
-    pub max_body: usize,
-    /// Require this bearer token on model endpoints (or set MEANET_SERVE_TOKEN).
+    /// Where to write the generated QUIC certificate (PEM) for clients to trust
+    /// [server.quic_cert_out; default meanet-quic-cert.pem].
+    #[arg(long)]
+    pub quic_cert_out: Option<PathBuf>,
+    /// Most samples merged into one model run, 1 turns dynamic batching off
+    /// [server.max_batch; default 32].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch: Option<u32>,
+    /// Longest a request waits for others to join its batch, in milliseconds
+    /// [server.max_delay_ms; default 2].
+    #[arg(long)]
+    pub max_delay_ms: Option<u64>,
+    /// Requests that may wait before new ones get 503 + Retry-After [server.queue; default 256].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub queue: Option<u32>,
+    /// Largest accepted request body, in bytes [server.max_body; default 16 MiB].
+    #[arg(long)]
+    pub max_body: Option<usize>,
+    /// Require this bearer token on model endpoints, over HTTP and QUIC (or set
+    /// MEANET_SERVE_TOKEN) [server.token].
     #[arg(long, env = "MEANET_SERVE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// TLS certificate chain (PEM) for HTTPS and QUIC.
+    /// TLS certificate chain (PEM) for HTTPS and QUIC [server.tls_cert].
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
+    /// TLS private key (PEM) [server.tls_key].
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// ONNX Runtime threads inside one operator.
+    /// ONNX Runtime threads inside one operator [runtime.threads].
     #[arg(long)]
     pub threads: Option<usize>,
 }
 
-/// Starts the server described by `args` (used by `meanet serve` and the demo).
-pub async fn start(args: &ServeArgs, model_path: &Path) -> Result<RunningServer> {
-    let rt = Runtime::new(meanet_onnx::RuntimeOptions {
-        intra_threads: args.threads,
-        ..meanet_onnx::RuntimeOptions::default()
-    })
-    .context("loading ONNX Runtime")?;
-    let model = OrtClassifier::load(&rt, model_path)
-        .with_context(|| format!("loading the model to serve from {}", model_path.display()))?;
-    let config = ServerConfig {
-        model_name: args.model_name.clone(),
-        http: Some(args.http),
-        quic: args.quic,
+impl ServeArgs {
+    /// The `[server]` settings with these flags on top.
+    pub fn apply(&self, mut s: ServerSettings) -> ServerSettings {
+        fn set<T: Clone>(slot: &mut T, flag: Option<&T>) {
+            if let Some(v) = flag {
+                *slot = v.clone();
+            }
+        }
+        set(&mut s.model_name, self.model_name.as_ref());
+        set(&mut s.http, self.http.as_ref());
+        set(&mut s.quic_cert_out, self.quic_cert_out.as_ref());
+        set(&mut s.max_delay_ms, self.max_delay_ms.as_ref());
+        set(&mut s.max_body, self.max_body.as_ref());
+        s.quic = self.quic.or(s.quic);
+        s.token = self.token.clone().or(s.token);
+        if self.tls_cert.is_some() {
+            s.tls_cert.clone_from(&self.tls_cert);
+            s.tls_key.clone_from(&self.tls_key);
+        }
+        if let Some(b) = self.max_batch {
+            s.max_batch = b as usize;
+        }
+        if let Some(q) = self.queue {
+            s.queue = q as usize;
+        }
+        s
+    }
+}
+
+/// The transport's server configuration for `[server]` settings.
+pub fn server_config(s: &ServerSettings) -> ServerConfig {
+    ServerConfig {
+        model_name: s.model_name.clone(),
+        http: Some(s.http),
+        quic: s.quic,
         batch: BatchConfig {
-            max_batch: args.max_batch as usize,
-            max_delay: Duration::from_millis(args.max_delay_ms),
-            queue_capacity: args.queue as usize,
+            max_batch: s.max_batch,
+            max_delay: Duration::from_millis(s.max_delay_ms),
+            queue_capacity: s.queue,
         },
-        max_body_bytes: args.max_body,
-        auth_token: args.token.clone(),
-        tls: match (&args.tls_cert, &args.tls_key) {
+        max_body_bytes: s.max_body,
+        auth_token: s.token.clone(),
+        tls: match (&s.tls_cert, &s.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: cert.clone(),
                 key: key.clone(),
             }),
             _ => None,
         },
-        ..ServerConfig::default()
-    };
-    Server::start(Box::new(OrtServed(model)), config)
+        default_deadline: Duration::from_millis(s.deadline_ms),
+    }
+}
+
+/// Starts serving `model` (an ONNX classifier) as `server` describes.
+pub async fn start(
+    settings: &Settings,
+    server: &ServerSettings,
+    model_path: &Path,
+) -> Result<RunningServer> {
+    let rt = Runtime::new(settings.runtime_options()).context("loading ONNX Runtime")?;
+    let model = OrtClassifier::load(&rt, model_path)
+        .with_context(|| format!("loading the model to serve from {}", model_path.display()))?;
+    Server::start(Box::new(OrtServed(model)), server_config(server))
         .await
         .with_context(|| format!("starting the server for {}", model_path.display()))
 }
 
 /// `meanet serve`: runs until Ctrl-C, then drains in-flight requests.
-pub fn run(args: ServeArgs) -> Result<()> {
+pub fn run(args: ServeArgs, settings: &Settings) -> Result<()> {
     let model_path = match (&args.model, &args.bundle) {
         (Some(m), None) => m.clone(),
         (None, Some(b)) => crate::bundle::cloud_model(b)?,
         (Some(_), Some(_)) => bail!("give either a bundle or --model, not both"),
         (None, None) => bail!("nothing to serve: give a bundle directory or --model FILE.onnx"),
     };
+    let mut settings = settings.clone();
+    settings.server = args.apply(settings.server);
+    if let Some(t) = args.threads {
+        settings.runtime.threads = t;
+    }
+    settings.validate()?;
+    let server_settings = settings.server.clone();
     let tokio_rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     tokio_rt.block_on(async {
-        let server = start(&args, &model_path).await?;
-        let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+        let server = start(&settings, &server_settings, &model_path).await?;
+        let name = &server_settings.model_name;
+        let scheme = if server_settings.tls_cert.is_some() { "https" } else { "http" };
+        let auth = if server_settings.token.is_some() {
+            " (bearer token required)"
+        } else {
+            ""
+        };
         if let Some(addr) = server.http_addr() {
             eprintln!(
-                "meanet serve: {} as {:?} on {scheme}://{addr}/v2/models/{}/infer",
+                "meanet serve: {} as {name:?} on {scheme}://{addr}/v2/models/{name}/infer{auth}",
                 model_path.display(),
-                args.model_name,
-                args.model_name
             );
         }
         if let Some(addr) = server.quic_addr() {
+            let out = &server_settings.quic_cert_out;
             if let Some(pem) = server.generated_quic_certificate_pem() {
-                std::fs::write(&args.quic_cert_out, pem).with_context(|| {
-                    format!("writing the QUIC certificate to {}", args.quic_cert_out.display())
+                std::fs::write(out, pem).with_context(|| {
+                    format!("writing the QUIC certificate to {}", out.display())
                 })?;
                 eprintln!(
-                    "meanet serve: QUIC on {addr} (self-signed certificate for \"localhost\" in {})",
-                    args.quic_cert_out.display()
+                    "meanet serve: QUIC on {addr}{auth} (self-signed certificate for \"localhost\" in {})",
+                    out.display()
                 );
             } else {
-                eprintln!("meanet serve: QUIC on {addr}");
+                eprintln!("meanet serve: QUIC on {addr}{auth}");
             }
         }
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
@@ -156,4 +208,41 @@ pub fn run(args: ServeArgs) -> Result<()> {
         server.shutdown(Duration::from_secs(10)).await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_server_settings_and_settings_fill_the_rest() {
+        let settings = Settings::load(
+            None,
+            &[
+                "server.max_batch=8".into(),
+                "server.quic=127.0.0.1:9001".into(),
+                "server.token=from-config".into(),
+                "server.model_name=big".into(),
+            ],
+        )
+        .unwrap();
+        let none = ServeArgs::default().apply(settings.server.clone());
+        assert_eq!(none, settings.server, "no flags: the settings as loaded");
+        assert_eq!(none.max_batch, 8);
+        assert_eq!(none.quic, Some("127.0.0.1:9001".parse().unwrap()));
+        let flags = ServeArgs {
+            max_batch: Some(4),
+            token: Some("from-flag".into()),
+            http: Some("127.0.0.1:0".parse().unwrap()),
+            ..ServeArgs::default()
+        }
+        .apply(settings.server.clone());
+        assert_eq!(flags.max_batch, 4);
+        assert_eq!(flags.token.as_deref(), Some("from-flag"));
+        assert_eq!(flags.model_name, "big");
+        let cfg = server_config(&flags);
+        assert_eq!(cfg.auth_token.as_deref(), Some("from-flag"));
+        assert_eq!(cfg.batch.max_batch, 4);
+        assert_eq!(cfg.quic, Some("127.0.0.1:9001".parse().unwrap()));
+    }
 }

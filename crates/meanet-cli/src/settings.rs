@@ -3,6 +3,7 @@
 //! (`--set section.key=value` and the commands' own flags). Unknown keys and invalid values are
 //! errors that name the key. `meanet.example.toml` lists every key with its default.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -121,10 +122,31 @@ impl CloudSettings {
     }
 }
 
-/// Server settings.
+/// Server settings (`meanet serve`; the batching and limits also apply to the loopback server of
+/// `eval`/`demo`). `meanet serve`'s flags override them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
+    /// The model's name in URLs: /v2/models/NAME/infer.
+    pub model_name: String,
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// QUIC listen address (unset: no QUIC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quic: Option<SocketAddr>,
+    /// Where `meanet serve` writes its generated QUIC certificate (PEM).
+    pub quic_cert_out: PathBuf,
+    /// Bearer token required on model endpoints, over HTTP and QUIC (unset: no auth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// TLS certificate chain (PEM) for HTTPS and QUIC (set together with tls_key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Deadline of a request that carries none, milliseconds.
+    pub deadline_ms: u64,
     /// Most samples per model run (1: batching off).
     pub max_batch: usize,
     /// Longest wait for a batch to fill, milliseconds.
@@ -138,6 +160,14 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
+            model_name: "cloud".into(),
+            http: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            quic: None,
+            quic_cert_out: PathBuf::from("meanet-quic-cert.pem"),
+            token: None,
+            tls_cert: None,
+            tls_key: None,
+            deadline_ms: 10_000,
             max_batch: 32,
             max_delay_ms: 2,
             queue: 256,
@@ -266,6 +296,12 @@ impl Settings {
         }
         if self.server.max_batch == 0 || self.server.queue == 0 {
             bail!("server.max_batch and server.queue must be at least 1");
+        }
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            bail!("server.tls_cert and server.tls_key must be set together");
+        }
+        if self.server.deadline_ms == 0 {
+            bail!("server.deadline_ms must be at least 1");
         }
         if self.cloud.deadline_ms == 0 {
             bail!("cloud.deadline_ms must be at least 1");

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use meanet_core::Manifest;
 use meanet_core::manifest::MacsPerSample;
+use meanet_data::fashion_mnist;
 use meanet_energy::Graph;
 use meanet_onnx::Runtime;
-use meanet_train::data::fashion_mnist;
 use meanet_train::stages::{Run, TrainConfig};
 use ndarray::{ArrayD, IxDyn};
 

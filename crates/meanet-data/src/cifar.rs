@@ -18,23 +18,67 @@ pub enum CifarKind {
 
 const PIXELS: usize = 3 * 32 * 32;
 
+impl CifarKind {
+    /// Label bytes per record and number of classes.
+    fn layout(self) -> (usize, usize) {
+        match self {
+            CifarKind::Cifar10 => (1, 10),
+            CifarKind::Cifar100 => (2, 100),
+        }
+    }
+}
+
+/// Parses the bytes of one CIFAR binary batch file: `(pixels, labels)`, checking that the file
+/// is whole records and every label is in range; `path` names the file in errors.
+pub fn parse_cifar(
+    bytes: &[u8],
+    kind: CifarKind,
+    path: &Path,
+) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+    let (label_bytes, n_classes) = kind.layout();
+    let record = label_bytes + PIXELS;
+    if bytes.is_empty() || bytes.len() % record != 0 {
+        let whole = bytes.len() / record;
+        return Err(DataError::Corrupt {
+            path: path.to_path_buf(),
+            offset: (whole * record) as u64,
+            reason: format!(
+                "{} bytes is not a whole number of {record}-byte records (record {whole} is incomplete)",
+                bytes.len()
+            ),
+        });
+    }
+    let n = bytes.len() / record;
+    let mut pixels = Vec::with_capacity(n * PIXELS);
+    let mut labels = Vec::with_capacity(n);
+    for (i, r) in bytes.chunks_exact(record).enumerate() {
+        let label = r[label_bytes - 1];
+        if usize::from(label) >= n_classes {
+            return Err(DataError::Corrupt {
+                path: path.to_path_buf(),
+                offset: (i * record + label_bytes - 1) as u64,
+                reason: format!("record {i} has label {label}, not below {n_classes}"),
+            });
+        }
+        labels.push(label);
+        pixels.extend_from_slice(&r[label_bytes..]);
+    }
+    Ok((pixels, labels))
+}
+
 /// Reads CIFAR binary batch files (in order) into one data set with `classes` names.
 pub fn load_cifar(
     files: &[&Path],
     kind: CifarKind,
     classes: &[String],
 ) -> Result<Dataset, DataError> {
-    let (label_bytes, n_classes) = match kind {
-        CifarKind::Cifar10 => (1, 10),
-        CifarKind::Cifar100 => (2, 100),
-    };
+    let (_, n_classes) = kind.layout();
     if classes.len() != n_classes {
         return Err(DataError::Mismatch(format!(
             "{kind:?} has {n_classes} classes but {} names were given",
             classes.len()
         )));
     }
-    let record = label_bytes + PIXELS;
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     for path in files {
@@ -42,29 +86,9 @@ pub fn load_cifar(
             path: path.to_path_buf(),
             source,
         })?;
-        if bytes.is_empty() || bytes.len() % record != 0 {
-            let whole = bytes.len() / record;
-            return Err(DataError::Corrupt {
-                path: path.to_path_buf(),
-                offset: (whole * record) as u64,
-                reason: format!(
-                    "{} bytes is not a whole number of {record}-byte records (record {whole} is incomplete)",
-                    bytes.len()
-                ),
-            });
-        }
-        for (i, r) in bytes.chunks_exact(record).enumerate() {
-            let label = r[label_bytes - 1];
-            if usize::from(label) >= n_classes {
-                return Err(DataError::Corrupt {
-                    path: path.to_path_buf(),
-                    offset: (i * record + label_bytes - 1) as u64,
-                    reason: format!("record {i} has label {label}, not below {n_classes}"),
-                });
-            }
-            labels.push(label);
-            pixels.extend_from_slice(&r[label_bytes..]);
-        }
+        let (p, l) = parse_cifar(&bytes, kind, path)?;
+        pixels.extend_from_slice(&p);
+        labels.extend_from_slice(&l);
     }
     Ok(Dataset {
         pixels,

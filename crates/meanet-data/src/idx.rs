@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::{DataError, Dataset};
 
+/// Largest decompressed IDX file read (a gzip bomb is an error, not an out-of-memory abort).
+pub const MAX_IDX_BYTES: u64 = 4 << 30;
+
 fn read(path: &Path) -> Result<Vec<u8>, DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
@@ -14,21 +17,35 @@ fn read(path: &Path) -> Result<Vec<u8>, DataError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
+            .take(MAX_IDX_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| DataError::Corrupt {
                 path: path.to_path_buf(),
                 offset: out.len() as u64,
                 reason: format!("gzip stream is damaged: {e}"),
             })?;
+        if out.len() as u64 > MAX_IDX_BYTES {
+            return Err(DataError::Corrupt {
+                path: path.to_path_buf(),
+                offset: 0,
+                reason: format!("decompresses to more than {MAX_IDX_BYTES} bytes"),
+            });
+        }
         Ok(out)
     } else {
         Ok(raw)
     }
 }
 
-/// Reads an IDX file of unsigned bytes: returns its dimensions and data.
+/// Reads an IDX file of unsigned bytes (plain or gzip): returns its dimensions and data.
 pub fn load_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
     let bytes = read(path)?;
+    parse_idx(&bytes, path).map(|(dims, data)| (dims, data.to_vec()))
+}
+
+/// Parses the bytes of an (uncompressed) IDX file of unsigned bytes; `path` names it in errors.
+/// Every declared dimension is checked, with checked arithmetic, against the bytes present.
+pub fn parse_idx<'a>(bytes: &'a [u8], path: &Path) -> Result<(Vec<usize>, &'a [u8]), DataError> {
     let corrupt = |offset: usize, reason: String| DataError::Corrupt {
         path: path.to_path_buf(),
         offset: offset as u64,
@@ -69,10 +86,20 @@ pub fn load_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
             u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
         })
         .collect();
-    let count: usize = dims.iter().product();
     let have = bytes.len() - header;
+    let Some(count) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
+        return Err(corrupt(
+            4,
+            format!("dimensions {dims:?} hold more elements than memory can address"),
+        ));
+    };
     if have < count {
-        let per = dims.iter().skip(1).product::<usize>().max(1);
+        let per = dims
+            .iter()
+            .skip(1)
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(usize::MAX)
+            .max(1);
         return Err(corrupt(
             bytes.len(),
             format!(
@@ -87,7 +114,7 @@ pub fn load_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), DataError> {
             format!("{} bytes of trailing garbage", have - count),
         ));
     }
-    Ok((dims, bytes[header..].to_vec()))
+    Ok((dims, &bytes[header..]))
 }
 
 /// Reads an images file (`N x H x W`) and its labels file (`N`) into a data set.

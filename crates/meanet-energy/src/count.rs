@@ -333,6 +333,11 @@ fn broadcast(node: &Node, a: &[usize], b: &[usize]) -> Result<Vec<usize>, Infer>
 }
 
 /// Output spatial size of a sliding window (Conv, pooling).
+/// A dimension as a wide signed integer (dimensions fit in i128 on every platform).
+fn wide(v: usize) -> i128 {
+    i128::try_from(v).unwrap_or(i128::MAX)
+}
+
 fn window(node: &Node, x: &[usize], kernel: &[usize]) -> Result<Vec<usize>, Infer> {
     let sp = x.len().saturating_sub(2);
     if kernel.len() != sp {
@@ -352,29 +357,30 @@ fn window(node: &Node, x: &[usize], kernel: &[usize]) -> Result<Vec<usize>, Infe
     }
     let mut o = Vec::with_capacity(sp);
     for i in 0..sp {
+        // Attribute values come from the file: compute in i128 with checked operations.
         let (inp, k, s, d) = (
-            x[i + 2] as i64,
-            kernel[i] as i64,
-            strides[i].max(1),
-            dil[i].max(1),
+            wide(x[i + 2]),
+            wide(kernel[i]),
+            i128::from(strides[i].max(1)),
+            i128::from(dil[i].max(1)),
         );
-        let eff = d * (k - 1) + 1;
-        let v = match auto {
-            "SAME_UPPER" | "SAME_LOWER" => (inp + s - 1) / s,
-            "VALID" => (inp - eff) / s + 1,
-            _ => {
-                let span = inp + pads[i] + pads[i + sp] - eff;
-                if ceil {
-                    (span + s - 1) / s + 1
-                } else {
-                    span / s + 1
+        let (lo, hi) = (i128::from(pads[i]), i128::from(pads[i + sp]));
+        let v = (|| {
+            let eff = d.checked_mul(k.checked_sub(1)?)?.checked_add(1)?;
+            match auto {
+                "SAME_UPPER" | "SAME_LOWER" => inp.checked_add(s - 1)?.checked_div(s),
+                "VALID" => inp.checked_sub(eff)?.checked_div(s)?.checked_add(1),
+                _ => {
+                    let span = inp.checked_add(lo)?.checked_add(hi)?.checked_sub(eff)?;
+                    let span = if ceil { span.checked_add(s - 1)? } else { span };
+                    span.checked_div(s)?.checked_add(1)
                 }
             }
-        };
-        if v <= 0 {
-            return bad(node, format!("window leaves no output for input {x:?}"));
+        })();
+        match v.and_then(|v| usize::try_from(v).ok()).filter(|&v| v > 0) {
+            Some(v) => o.push(v),
+            None => return bad(node, format!("window leaves no output for input {x:?}")),
         }
-        o.push(v as usize);
     }
     Ok(o)
 }
@@ -400,9 +406,9 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
                     format!("input {:?} and weight {:?} do not fit", xi.shape, w.shape),
                 );
             }
-            let group = node.int("group", 1).max(1) as usize;
+            let group = usize::try_from(node.int("group", 1).max(1)).unwrap_or(usize::MAX);
             let kernel = w.shape[2..].to_vec();
-            if xi.shape[1] != w.shape[1] * group {
+            if w.shape[1].checked_mul(group) != Some(xi.shape[1]) {
                 return bad(
                     node,
                     format!(
@@ -428,7 +434,7 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
             if xi.shape.len() < 3 || w.shape.len() != xi.shape.len() {
                 return bad(node, "input and weight ranks differ");
             }
-            let group = node.int("group", 1).max(1) as usize;
+            let group = usize::try_from(node.int("group", 1).max(1)).unwrap_or(usize::MAX);
             let sp = xi.shape.len() - 2;
             let get = |n: &str, d: i64, l: usize| {
                 node.ints(n).map_or_else(|| vec![d; l], <[i64]>::to_vec)
@@ -439,18 +445,36 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
                 get("pads", 0, 2 * sp),
                 get("output_padding", 0, sp),
             );
-            let mut shape = vec![xi.shape[0], w.shape[1] * group];
+            if s.len() != sp || d.len() != sp || p.len() != 2 * sp || op.len() != sp {
+                return bad(
+                    node,
+                    "strides/dilations/pads/output_padding do not match the spatial rank",
+                );
+            }
+            let Some(channels) = w.shape[1].checked_mul(group) else {
+                return bad(node, format!("group {group} overflows the channel count"));
+            };
+            let mut shape = vec![xi.shape[0], channels];
             for i in 0..sp {
-                let v = s[i] * (xi.shape[i + 2] as i64 - 1)
-                    + op[i]
-                    + (w.shape[i + 2] as i64 - 1) * d[i]
-                    + 1
-                    - p[i]
-                    - p[i + sp];
-                if v <= 0 {
-                    return bad(node, "no output");
+                // Attribute values come from the file: compute in i128 with checked operations.
+                let v = (|| {
+                    wide(xi.shape[i + 2])
+                        .checked_sub(1)?
+                        .checked_mul(i128::from(s[i]))?
+                        .checked_add(i128::from(op[i]))?
+                        .checked_add(
+                            wide(w.shape[i + 2])
+                                .checked_sub(1)?
+                                .checked_mul(i128::from(d[i]))?,
+                        )?
+                        .checked_add(1)?
+                        .checked_sub(i128::from(p[i]))?
+                        .checked_sub(i128::from(p[i + sp]))
+                })();
+                match v.and_then(|v| usize::try_from(v).ok()).filter(|&v| v > 0) {
+                    Some(v) => shape.push(v),
+                    None => return bad(node, "no output"),
                 }
-                shape.push(v as usize);
             }
             let macs = numel(&xi.shape).saturating_mul(numel(&w.shape[1..]));
             out(shape, macs, 0)
