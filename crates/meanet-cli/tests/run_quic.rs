@@ -34,7 +34,9 @@ fn input_file(dir: &Path) -> PathBuf {
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/datasets");
     let pixels: Vec<u8> = match meanet_data::fashion_mnist(None, &cache) {
         Ok((_, test)) => test.pixels[..(SAMPLES as usize * 784)].to_vec(),
-        Err(_) => (0..SAMPLES as usize * 784).map(|i| (i * 31 % 251) as u8).collect(),
+        Err(_) => (0..SAMPLES as usize * 784)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect(),
     };
     let mut bytes = vec![0, 0, 8, 3];
     for d in [SAMPLES, 28, 28] {

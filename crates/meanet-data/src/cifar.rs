@@ -37,7 +37,7 @@ pub fn parse_cifar(
 ) -> Result<(Vec<u8>, Vec<u8>), DataError> {
     let (label_bytes, n_classes) = kind.layout();
     let record = label_bytes + PIXELS;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         let whole = bytes.len() / record;
         return Err(DataError::Corrupt {
             path: path.to_path_buf(),

@@ -652,17 +652,30 @@ fn infer(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
                     }
                 })
                 .collect();
-            let known: i64 = shape.iter().filter(|&&d| d != -1).product();
+            // Target values come from the file: compute in i128 with checked products.
+            fn product(mut it: impl Iterator<Item = i64>) -> Option<i128> {
+                it.try_fold(1i128, |acc, d| acc.checked_mul(i128::from(d)))
+            }
+            let total = i128::from(numel(s));
+            let Some(known) = product(shape.iter().copied().filter(|&d| d != -1)) else {
+                return bad(node, format!("target shape {target:?} overflows"));
+            };
             if let Some(p) = shape.iter().position(|&d| d == -1) {
                 if known == 0 {
                     return bad(node, "cannot infer -1 next to a zero dimension");
                 }
-                shape[p] = numel(s) as i64 / known;
+                shape[p] = i64::try_from(total / known).unwrap_or(-1);
             }
-            if shape.iter().any(|&d| d < 0) || shape.iter().product::<i64>() as u64 != numel(s) {
+            let fits =
+                shape.iter().all(|&d| d >= 0) && product(shape.iter().copied()) == Some(total);
+            if !fits {
                 return bad(node, format!("cannot reshape {s:?} to {target:?}"));
             }
-            out(shape.into_iter().map(|d| d as usize).collect(), 0, 0)
+            let shape = shape
+                .into_iter()
+                .map(|d| usize::try_from(d).unwrap_or(usize::MAX))
+                .collect();
+            out(shape, 0, 0)
         }
         "Concat" => {
             let first = &x(0)?.shape;

@@ -67,9 +67,17 @@ pub(crate) struct Init {
 
 impl Init {
     fn from_onnx(t: &ast::TensorProto<'_>) -> Self {
-        let dims: Vec<usize> = t.dims().iter().map(|&d| d.max(0) as usize).collect();
+        let dims: Vec<usize> = t
+            .dims()
+            .iter()
+            .map(|&d| usize::try_from(d.max(0)).unwrap_or(usize::MAX))
+            .collect();
         let dtype = DType::from_onnx(t.data_type());
-        let small = dims.iter().product::<usize>() <= 64;
+        // Declared dimensions come from the file: a product that overflows is not small.
+        let small = dims
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .is_some_and(|n| n <= 64);
         let ints = match dtype {
             DType::I64 if small => t.as_i64().map(|v| v.into_owned()),
             DType::I32 if small => t

@@ -119,8 +119,11 @@ async fn quic_requires_the_token_and_the_link_sends_it() {
     s.shutdown(Duration::from_secs(1)).await;
 }
 
+/// A canned reply: status, headers, body.
+type Canned = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
 /// A fake cloud that answers every infer call with the next canned reply.
-async fn fake_cloud(replies: Vec<(u16, Vec<(&'static str, String)>, Vec<u8>)>) -> SocketAddr {
+async fn fake_cloud(replies: Vec<Canned>) -> SocketAddr {
     let replies = Arc::new(replies);
     let next = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new().route(

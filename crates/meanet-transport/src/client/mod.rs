@@ -148,7 +148,8 @@ mod tests {
     #[test]
     fn statuses_become_matchable_errors() {
         let d = Duration::from_millis(100);
-        let table: [(u16, fn(&Attempt) -> bool); 5] = [
+        type Check = fn(&Attempt) -> bool;
+        let table: [(u16, Check); 5] = [
             (
                 401,
                 |a| matches!(a, Attempt::Fatal(CloudError::Unauthorized { status: 401, message }) if message == "no"),

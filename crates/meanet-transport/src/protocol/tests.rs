@@ -117,7 +117,8 @@ fn the_90_byte_exabyte_request_is_a_field_error() {
 
 #[test]
 fn hostile_responses_are_field_errors() {
-    let table: [(&[u8], Option<usize>, usize, Option<&str>); 6] = [
+    type Case<'a> = (&'a [u8], Option<usize>, usize, Option<&'a str>);
+    let table: [Case<'_>; 6] = [
         (br#"{"model_name":"m","outputs":[{"name":"y","shape":[4611686018427387904,8],"datatype":"FP32","data":[1]}]}"#, None, 1, Some("outputs[0].shape")),
         (br#"{"model_name":"m","outputs":[{"name":"y","shape":[1,2305843009213693951],"datatype":"FP32","data":[1]}]}"#, None, 1, Some("outputs[0].data")),
         (br#"{"model_name":"m","outputs":[{"name":"y","shape":[1,3],"datatype":"FP32","parameters":{"binary_data_size":18446744073709551615}}]}"#, None, 1, Some("binary data")),
@@ -171,7 +172,7 @@ fn v2_json() -> impl Strategy<Value = serde_json::Value> {
         Just(json!(2305843009213693951u64)),
         Just(json!(-1)),
     ];
-    let value = leaf.prop_recursive(4, 64, 8, |inner| {
+    leaf.prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             prop::collection::btree_map(
@@ -192,8 +193,7 @@ fn v2_json() -> impl Strategy<Value = serde_json::Value> {
             )
             .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
-    });
-    value
+    })
 }
 
 proptest! {
