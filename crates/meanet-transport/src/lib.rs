@@ -37,7 +37,12 @@ pub use server::{
 pub use tls::{ALPN, SelfSigned, TlsError, TlsFiles, Trust, self_signed};
 
 use meanet_core::BoxError;
-use ndarray::{Array2, ArrayViewD};
+use ndarray::{Array2, ArrayD, ArrayViewD};
+
+/// Samples in a batch: its first dimension (0 for a rank-0 array, which nothing here sends).
+fn rows(batch: &ArrayD<f32>) -> usize {
+    batch.shape().first().copied().unwrap_or(0)
+}
 
 /// Name and shape of a served tensor; `None` marks a dynamic dimension (the batch).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use meanet_core::{Bytes as ByteCount, CloudError, CloudLink, CloudReply, Seconds};
 use ndarray::ArrayD;
 
-use super::{Attempt, RawReply, Resilience, RetryPolicy, interpret, too_large};
+use super::{Attempt, RawReply, Resilience, RetryPolicy, byte_count, interpret, too_large};
 use crate::protocol::{self, HEADER_LENGTH};
 use crate::server::DEADLINE_HEADER;
 
@@ -149,13 +149,14 @@ impl HttpLink {
             }
             body.extend_from_slice(&chunk);
         }
+        let received = byte_count(body.len());
         let reply = RawReply {
             status,
             retry_after,
             header_length,
             body: body.freeze(),
         };
-        interpret(reply, rows, remaining)
+        Ok((interpret(reply, rows, remaining)?, received))
     }
 }
 
@@ -164,8 +165,8 @@ impl CloudLink for HttpLink {
     async fn classify(&self, input: ArrayD<f32>) -> Result<CloudReply, CloudError> {
         let (body, header_len) =
             protocol::encode_request(&self.config.input_name, &input, self.config.binary);
-        let sent = u64::try_from(body.len()).unwrap_or(u64::MAX);
-        let rows = input.shape().first().copied().unwrap_or(0);
+        let sent = byte_count(body.len());
+        let rows = crate::rows(&input);
         let start = StdInstant::now();
         let (logits, received) = self
             .resilience

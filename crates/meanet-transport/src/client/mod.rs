@@ -72,13 +72,12 @@ fn invalid(e: DecodeError) -> Attempt {
     Attempt::Fatal(CloudError::InvalidReply(Box::new(e)))
 }
 
-/// Reads a reply to a batch of `rows` samples: logits and the bytes received, or the failure.
+/// Reads a reply to a batch of `rows` samples: its logits, or the failure.
 pub(crate) fn interpret(
     reply: RawReply,
     rows: usize,
     remaining: Duration,
-) -> Result<(Array2<f32>, u64), Attempt> {
-    let received = u64::try_from(reply.body.len()).unwrap_or(u64::MAX);
+) -> Result<Array2<f32>, Attempt> {
     if reply.status != 200 {
         let message = serde_json::from_slice::<ErrorBody>(&reply.body)
             .map(|e| e.error)
@@ -99,8 +98,12 @@ pub(crate) fn interpret(
             ))
         })?),
     };
-    let logits = protocol::decode_response(&reply.body, header_len, rows).map_err(invalid)?;
-    Ok((logits, received))
+    protocol::decode_response(&reply.body, header_len, rows).map_err(invalid)
+}
+
+/// A byte count as the ledger's unit.
+fn byte_count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// Too large a reply, as an `InvalidReply` naming the limit.

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use meanet_core::{Bytes as ByteCount, CloudError, CloudLink, CloudReply, Seconds};
 use ndarray::{Array2, ArrayD};
 
-use super::{Attempt, BreakerState, RawReply, Resilience, RetryPolicy, interpret, too_large};
+use super::{
+    Attempt, BreakerState, RawReply, Resilience, RetryPolicy, byte_count, interpret, too_large,
+};
 use crate::protocol::{self, HEADER_LENGTH, Meta};
 use crate::server::DEADLINE_HEADER;
 use crate::tls::{self, Trust};
@@ -134,7 +136,7 @@ impl QuicLink {
                 })
         };
         let msg = match io.await {
-            Ok(m) => m,
+            Ok(m) => bytes::Bytes::from(m),
             Err(e) => {
                 self.forget().await;
                 return Err(e);
@@ -154,10 +156,9 @@ impl QuicLink {
             status,
             retry_after: meta.get("retry-after").cloned(),
             header_length: meta.get(HEADER_LENGTH).cloned(),
-            body: bytes::Bytes::copy_from_slice(body),
+            body: msg.slice_ref(body),
         };
-        let (logits, _) = interpret(reply, rows, remaining)?;
-        Ok((logits, u64::try_from(msg.len()).unwrap_or(u64::MAX)))
+        Ok((interpret(reply, rows, remaining)?, byte_count(msg.len())))
     }
 }
 
@@ -165,7 +166,7 @@ impl QuicLink {
 impl CloudLink for QuicLink {
     async fn classify(&self, input: ArrayD<f32>) -> Result<CloudReply, CloudError> {
         let (body, header_len) = protocol::encode_request(&self.config.input_name, &input, true);
-        let rows = input.shape().first().copied().unwrap_or(0);
+        let rows = crate::rows(&input);
         let mut meta = Meta::new();
         meta.insert("model".into(), self.config.model.clone());
         if let Some(n) = header_len {
@@ -184,7 +185,7 @@ impl CloudLink for QuicLink {
                     remaining.as_millis().max(1).to_string(),
                 );
                 let frame = protocol::encode_frame(&meta, &body);
-                let sent = u64::try_from(frame.len()).unwrap_or(u64::MAX);
+                let sent = byte_count(frame.len());
                 async move {
                     let (l, r) = self.attempt(frame, rows, remaining).await?;
                     Ok((l, r, sent))

@@ -82,12 +82,15 @@ pub struct CircuitBreaker {
 }
 
 impl CircuitBreaker {
+    /// Longest cooldown; longer ones are clamped, so `now + cooldown` never overflows.
+    pub const MAX_COOLDOWN: Duration = Duration::from_secs(24 * 3600);
+
     /// A closed breaker that opens after `threshold` (at least 1) consecutive failures and stays
-    /// open for `cooldown`.
+    /// open for `cooldown` (at most [`Self::MAX_COOLDOWN`]).
     pub fn new(threshold: u32, cooldown: Duration) -> Self {
         CircuitBreaker {
             threshold: threshold.max(1),
-            cooldown,
+            cooldown: cooldown.min(Self::MAX_COOLDOWN),
             state: BreakerState::Closed { failures: 0 },
         }
     }

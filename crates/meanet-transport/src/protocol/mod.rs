@@ -21,6 +21,7 @@ pub use frame::{MAX_META_BYTES, Meta, decode_frame, encode_frame};
 pub use request::{DecodedRequest, decode_request, encode_request};
 pub use response::{decode_response, encode_response};
 
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -178,6 +179,54 @@ fn binary_size(t: &Tensor, field: &str) -> Result<Option<usize>, DecodeError> {
                 format!("must be a byte count, got {v}"),
             )
         })
+}
+
+/// An FP32 tensor of `shape` holding `values`: as JSON data, or (`binary`) declaring
+/// `binary_data_size` for bytes that follow the header ([`with_binary`]).
+fn fp32_tensor(name: &str, shape: &[usize], values: &[f32], binary: bool) -> Tensor {
+    let mut t = Tensor {
+        name: name.to_string(),
+        shape: shape
+            .iter()
+            .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
+            .collect(),
+        datatype: "FP32".into(),
+        parameters: None,
+        data: None,
+    };
+    if binary {
+        let mut p = Map::new();
+        p.insert(
+            "binary_data_size".into(),
+            Value::from(values.len().saturating_mul(4)),
+        );
+        t.parameters = Some(p);
+    } else {
+        t.data = Some(TensorData(values.to_vec()));
+    }
+    t
+}
+
+/// A message body: the JSON `header`, followed (`binary`) by `values` as little-endian FP32 bytes.
+/// Returns the body and, when binary, the header's length.
+fn with_binary<T: Serialize>(header: &T, values: &[f32], binary: bool) -> (Bytes, Option<usize>) {
+    // serde_json cannot fail on these plain types.
+    let header = serde_json::to_vec(header).unwrap_or_default();
+    if !binary {
+        return (Bytes::from(header), None);
+    }
+    let mut body = BytesMut::with_capacity(header.len() + values.len().saturating_mul(4));
+    body.extend_from_slice(&header);
+    for &v in values {
+        body.put_f32_le(v);
+    }
+    (body.freeze(), Some(header.len()))
+}
+
+/// The elements of `a` in row-major order, borrowed when `a` is contiguous (the usual case).
+fn row_major<D: ndarray::Dimension>(a: &ndarray::Array<f32, D>) -> std::borrow::Cow<'_, [f32]> {
+    a.as_slice()
+        .map_or_else(|| a.iter().copied().collect::<Vec<_>>().into(), Into::into)
 }
 
 /// Little-endian FP32 bytes to floats; `bytes.len()` is a multiple of 4 by the caller's check.

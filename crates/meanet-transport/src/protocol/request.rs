@@ -1,12 +1,12 @@
 //! v2 inference requests: decoded against the served model, encoded by the clients.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{Map, Value};
 
 use super::{
     DecodeError, InferRequest, Tensor, TensorData, binary_size, f32s_from_le, fail, flag,
-    split_body,
+    fp32_tensor, row_major, split_body, with_binary,
 };
 use crate::TensorInfo;
 
@@ -195,54 +195,21 @@ fn input_data(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<f32>, Dec
     Ok(data)
 }
 
-pub(super) fn le_bytes(data: impl Iterator<Item = f32>, count: usize) -> BytesMut {
-    let mut b = BytesMut::with_capacity(count.saturating_mul(4));
-    for v in data {
-        b.put_f32_le(v);
-    }
-    b
-}
-
 /// Encodes a request with one FP32 input, as binary extension (body, header length) or plain
 /// JSON (body, `None`).
 pub fn encode_request(name: &str, input: &ArrayD<f32>, binary: bool) -> (Bytes, Option<usize>) {
-    let shape = input
-        .shape()
-        .iter()
-        .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
-        .collect();
-    let mut req = InferRequest {
-        id: None,
-        parameters: None,
-        inputs: vec![Tensor {
-            name: name.to_string(),
-            shape,
-            datatype: "FP32".into(),
-            parameters: None,
-            data: None,
-        }],
-        outputs: None,
-    };
+    let values = row_major(input);
+    let mut parameters = None;
     if binary {
-        let mut p = Map::new();
-        p.insert(
-            "binary_data_size".into(),
-            Value::from(input.len().saturating_mul(4)),
-        );
-        req.inputs[0].parameters = Some(p);
         let mut q = Map::new();
         q.insert("binary_data_output".into(), Value::Bool(true));
-        req.parameters = Some(q);
-        // serde_json cannot fail on these plain types.
-        let header = serde_json::to_vec(&req).unwrap_or_default();
-        let mut body = BytesMut::from(&header[..]);
-        body.extend_from_slice(&le_bytes(input.iter().copied(), input.len()));
-        (body.freeze(), Some(header.len()))
-    } else {
-        req.inputs[0].data = Some(TensorData(input.iter().copied().collect()));
-        (
-            Bytes::from(serde_json::to_vec(&req).unwrap_or_default()),
-            None,
-        )
+        parameters = Some(q);
     }
+    let req = InferRequest {
+        id: None,
+        parameters,
+        inputs: vec![fp32_tensor(name, input.shape(), &values, binary)],
+        outputs: None,
+    };
+    with_binary(&req, &values, binary)
 }

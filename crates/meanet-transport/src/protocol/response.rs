@@ -1,12 +1,11 @@
 //! v2 inference responses: encoded by the server, decoded (as hostile input) by the clients.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ndarray::Array2;
-use serde_json::{Map, Value};
 
-use super::request::le_bytes;
 use super::{
-    DecodeError, InferResponse, Tensor, TensorData, binary_size, f32s_from_le, fail, split_body,
+    DecodeError, InferResponse, TensorData, binary_size, f32s_from_le, fail, fp32_tensor,
+    row_major, split_body, with_binary,
 };
 
 /// Encodes a response with one FP32 output.
@@ -17,43 +16,14 @@ pub fn encode_response(
     logits: &Array2<f32>,
     binary: bool,
 ) -> (Bytes, Option<usize>) {
-    let shape = logits
-        .shape()
-        .iter()
-        .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
-        .collect();
-    let mut tensor = Tensor {
-        name: output_name.to_string(),
-        shape,
-        datatype: "FP32".into(),
-        parameters: None,
-        data: None,
-    };
-    if binary {
-        let mut p = Map::new();
-        p.insert(
-            "binary_data_size".into(),
-            Value::from(logits.len().saturating_mul(4)),
-        );
-        tensor.parameters = Some(p);
-    } else {
-        tensor.data = Some(TensorData(logits.iter().copied().collect()));
-    }
+    let values = row_major(logits);
     let resp = InferResponse {
         model_name: model.to_string(),
         model_version: Some("1".into()),
         id,
-        outputs: vec![tensor],
+        outputs: vec![fp32_tensor(output_name, logits.shape(), &values, binary)],
     };
-    // serde_json cannot fail on these plain types.
-    let header = serde_json::to_vec(&resp).unwrap_or_default();
-    if binary {
-        let mut body = BytesMut::from(&header[..]);
-        body.extend_from_slice(&le_bytes(logits.iter().copied(), logits.len()));
-        (body.freeze(), Some(header.len()))
-    } else {
-        (Bytes::from(header), None)
-    }
+    with_binary(&resp, &values, binary)
 }
 
 /// Decodes the first output of a response to a batch of `rows` samples as `(rows, classes)`

@@ -13,7 +13,7 @@ use ndarray::{Array2, ArrayD, Axis};
 use tokio::sync::oneshot;
 
 use super::metrics::Metrics;
-use crate::ServedModel;
+use crate::{ServedModel, rows};
 
 /// Batching limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,9 +141,9 @@ fn worker(
     };
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![take(first)];
-        let mut rows = self::rows(&jobs[0].input);
+        let mut queued = rows(&jobs[0].input);
         let until = Instant::now() + config.max_delay;
-        while rows < config.max_batch {
+        while queued < config.max_batch {
             let now = Instant::now();
             if now >= until {
                 break;
@@ -151,7 +151,7 @@ fn worker(
             match rx.recv_timeout(until - now) {
                 Ok(job) => {
                     let job = take(job);
-                    rows += self::rows(&job.input);
+                    queued += rows(&job.input);
                     jobs.push(job);
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
@@ -221,9 +221,4 @@ fn run_batch(model: &mut dyn ServedModel, jobs: Vec<Job>, metrics: &Metrics) {
             }
         }
     }
-}
-
-/// Samples in a request (its first dimension; the service only submits rank >= 1).
-fn rows(input: &ArrayD<f32>) -> usize {
-    input.shape().first().copied().unwrap_or(0)
 }

@@ -23,16 +23,18 @@ type Shared = Arc<RequestService>;
 /// The v2 router over `service`.
 pub(crate) fn router(service: Shared) -> Router {
     let limit = service.max_body_bytes;
+    // Inference is authorized by the service itself (as over QUIC); this layer guards the other
+    // model endpoints.
     let models = Router::new()
         .route("/v2/models/{name}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/infer", post(infer))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&service), auth));
     Router::new()
         .route("/v2", get(server_metadata))
         .route("/v2/health/live", get(|| async { StatusCode::OK }))
         .route("/v2/health/ready", get(|| async { StatusCode::OK }))
         .route("/metrics", get(metrics))
+        .route("/v2/models/{name}/infer", post(infer))
         .merge(models)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(service)
@@ -138,7 +140,6 @@ async fn infer(
             let value = |name: &str| headers.get(name).map(HeaderValue::as_bytes);
             let incoming = Incoming {
                 model: &name,
-                // Checked already by the auth layer; the service checks again (cheap).
                 authorization: value(header::AUTHORIZATION.as_str()),
                 header_length: value(HEADER_LENGTH),
                 deadline: value(DEADLINE_HEADER),

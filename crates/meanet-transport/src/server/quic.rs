@@ -49,7 +49,11 @@ pub(crate) fn serve(
     Ok((endpoint, accept))
 }
 
-async fn answer(service: &RequestService, recv: &mut quinn::RecvStream) -> (Meta, bytes::Bytes) {
+/// Reads one request from `recv` and answers it: status, reply metadata and body.
+async fn answer(
+    service: &RequestService,
+    recv: &mut quinn::RecvStream,
+) -> (u16, Meta, bytes::Bytes) {
     let limit = service
         .max_body_bytes
         .saturating_add(protocol::MAX_META_BYTES + 4);
@@ -77,23 +81,23 @@ async fn answer(service: &RequestService, recv: &mut quinn::RecvStream) -> (Meta
         },
     };
     let mut meta = Meta::new();
-    match result {
+    let (status, body) = match result {
         Ok(a) => {
-            meta.insert("status".into(), "200".into());
             if let Some(n) = a.header_length {
                 meta.insert(HEADER_LENGTH.into(), n.to_string());
             }
-            (meta, a.body)
+            (200, a.body)
         }
         Err(e) => {
-            meta.insert("status".into(), e.status().to_string());
             if e.status() == 503 {
                 meta.insert("retry-after".into(), "1".into());
             }
             let body = serde_json::to_vec(&ErrorBody { error: e.message() }).unwrap_or_default();
-            (meta, body.into())
+            (e.status(), body.into())
         }
-    }
+    };
+    meta.insert("status".into(), status.to_string());
+    (status, meta, body)
 }
 
 async fn handle_stream(
@@ -102,11 +106,7 @@ async fn handle_stream(
     mut recv: quinn::RecvStream,
 ) {
     let start = Instant::now();
-    let (meta, body) = answer(&service, &mut recv).await;
-    let status = meta
-        .get("status")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(500);
+    let (status, meta, body) = answer(&service, &mut recv).await;
     service.metrics.count("quic", status);
     service
         .metrics
