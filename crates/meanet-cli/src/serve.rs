@@ -144,16 +144,12 @@ pub fn server_config(s: &ServerSettings) -> ServerConfig {
     }
 }
 
-/// Starts serving `model` (an ONNX classifier) as `server` describes.
-pub async fn start(
-    settings: &Settings,
-    server: &ServerSettings,
-    model_path: &Path,
-) -> Result<RunningServer> {
+/// Starts serving `model_path` (an ONNX classifier) as `settings.server` describes.
+pub async fn start(settings: &Settings, model_path: &Path) -> Result<RunningServer> {
     let rt = Runtime::new(settings.runtime_options()).context("loading ONNX Runtime")?;
     let model = OrtClassifier::load(&rt, model_path)
         .with_context(|| format!("loading the model to serve from {}", model_path.display()))?;
-    Server::start(Box::new(OrtServed(model)), server_config(server))
+    Server::start(Box::new(OrtServed(model)), server_config(&settings.server))
         .await
         .with_context(|| format!("starting the server for {}", model_path.display()))
 }
@@ -172,10 +168,10 @@ pub fn run(args: ServeArgs, settings: &Settings) -> Result<()> {
         settings.runtime.threads = t;
     }
     settings.validate()?;
-    let server_settings = settings.server.clone();
+    let server_settings = &settings.server;
     let tokio_rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     tokio_rt.block_on(async {
-        let server = start(&settings, &server_settings, &model_path).await?;
+        let server = start(&settings, &model_path).await?;
         let name = &server_settings.model_name;
         let scheme = if server_settings.tls_cert.is_some() { "https" } else { "http" };
         let auth = if server_settings.token.is_some() {

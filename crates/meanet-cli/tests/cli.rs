@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{meanet, text};
+use common::{address_after, meanet, text};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -134,12 +134,8 @@ fn serve_logs_its_address_serves_v2_and_stops_on_sigint() {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let addr =
+        address_after(&first, "http://").unwrap_or_else(|| panic!("no address in {first:?}"));
     let meta = http_get(&addr, "/v2/models/cloud");
     assert!(meta.starts_with("HTTP/1.1 200"), "{meta}");
     assert!(meta.contains("\"platform\":\"onnxruntime_onnx\""), "{meta}");

@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 mod common;
+use common::{Killed, address_after};
 
 const SAMPLE: usize = 28 * 28;
 const REQUESTS: usize = 3000;
@@ -39,15 +40,8 @@ impl Rng {
 }
 
 struct Server {
-    child: Child,
+    child: Killed,
     addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn serve() -> Server {
@@ -63,13 +57,12 @@ fn serve() -> Server {
         .next()
         .unwrap()
         .unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
-    Server { child, addr }
+    let addr =
+        address_after(&first, "http://").unwrap_or_else(|| panic!("no address in {first:?}"));
+    Server {
+        child: Killed(child),
+        addr,
+    }
 }
 
 /// One HTTP/1.1 request on its own connection; returns the status code.
@@ -295,7 +288,7 @@ fn mutate(rng: &mut Rng) -> (&'static str, Vec<(String, String)>, Vec<u8>) {
 #[test]
 fn thousands_of_mutated_requests_never_take_meanet_serve_down() {
     let server = serve();
-    let pid = server.child.id();
+    let pid = server.child.0.id();
     let valid = json_request("[1,1,28,28]", "\"FP32\"", &valid_data(), "");
     assert_eq!(post(&server.addr, &[], &valid), 200, "warm-up");
     let before = rss_kib(pid);

@@ -6,23 +6,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
 mod common;
-use common::text;
+use common::{Killed, address_after, text};
 
 const SAMPLES: u32 = 300;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn bundle() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fashion-mnist")
@@ -69,10 +60,8 @@ fn meanet_run_offloads_over_quic_with_the_token() {
     let _server = Killed(child);
     let quic = lines
         .iter()
-        .find_map(|l| l.split("QUIC on ").nth(1))
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no QUIC address in {lines:?}"))
-        .to_string();
+        .find_map(|l| address_after(l, "QUIC on "))
+        .unwrap_or_else(|| panic!("no QUIC address in {lines:?}"));
     assert!(
         lines.iter().all(|l| l.contains("bearer token required")),
         "the server says it requires the token: {lines:?}"

@@ -17,3 +17,22 @@ pub fn meanet(args: &[&str]) -> Output {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// A child process (a `meanet serve`) that is killed when the test lets go of it, pass or fail.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The address after `marker` (`"http://"`, `"QUIC on "`) in a `meanet serve` log line, up to
+/// the next `/` or blank.
+pub fn address_after(line: &str, marker: &str) -> Option<String> {
+    let rest = line.split(marker).nth(1)?;
+    rest.split(|c: char| c == '/' || c.is_whitespace())
+        .next()
+        .map(str::to_string)
+}
