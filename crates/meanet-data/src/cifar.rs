@@ -35,6 +35,20 @@ pub fn parse_cifar(
     kind: CifarKind,
     path: &Path,
 ) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    append_cifar(bytes, kind, path, &mut pixels, &mut labels)?;
+    Ok((pixels, labels))
+}
+
+/// [`parse_cifar`], appending to `pixels` and `labels` (so a data set of several files is
+/// copied once).
+fn append_cifar(
+    bytes: &[u8],
+    kind: CifarKind,
+    path: &Path,
+    pixels: &mut Vec<u8>,
+    labels: &mut Vec<u8>,
+) -> Result<(), DataError> {
     let (label_bytes, n_classes) = kind.layout();
     let record = label_bytes + PIXELS;
     if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
@@ -49,8 +63,8 @@ pub fn parse_cifar(
         });
     }
     let n = bytes.len() / record;
-    let mut pixels = Vec::with_capacity(n * PIXELS);
-    let mut labels = Vec::with_capacity(n);
+    pixels.reserve(n * PIXELS);
+    labels.reserve(n);
     for (i, r) in bytes.chunks_exact(record).enumerate() {
         let label = r[label_bytes - 1];
         if usize::from(label) >= n_classes {
@@ -63,7 +77,7 @@ pub fn parse_cifar(
         labels.push(label);
         pixels.extend_from_slice(&r[label_bytes..]);
     }
-    Ok((pixels, labels))
+    Ok(())
 }
 
 /// Reads CIFAR binary batch files (in order) into one data set with `classes` names.
@@ -86,9 +100,7 @@ pub fn load_cifar(
             path: path.to_path_buf(),
             source,
         })?;
-        let (p, l) = parse_cifar(&bytes, kind, path)?;
-        pixels.extend_from_slice(&p);
-        labels.extend_from_slice(&l);
+        append_cifar(&bytes, kind, path, &mut pixels, &mut labels)?;
     }
     Ok(Dataset {
         pixels,

@@ -27,7 +27,7 @@ use crate::protocol::{self, DecodeError, HEADER_LENGTH};
 /// request, in milliseconds.
 pub const DEADLINE_HEADER: &str = "x-meanet-deadline-ms";
 
-/// Longest deadline a client may ask for; longer values are clamped to it.
+/// Longest deadline of a request, asked for or configured; longer values are clamped to it.
 pub const MAX_DEADLINE: Duration = Duration::from_secs(600);
 
 /// Why a request was not answered with logits. Each variant maps to one status code
@@ -168,9 +168,9 @@ impl RequestService {
                 v,
                 DEADLINE_HEADER,
                 "a number of milliseconds",
-            )?)
-            .min(MAX_DEADLINE),
-        };
+            )?),
+        }
+        .min(MAX_DEADLINE);
         let decoded = protocol::decode_request(req.body, header_len, &self.input, &self.output)?;
         let rx = self
             .batcher
