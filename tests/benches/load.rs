@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use meanet_cli::serve::OrtServed;
+use meanet_cli::wiring::OrtServed;
 use meanet_onnx::{OrtClassifier, Runtime};
 use meanet_transport::{BatchConfig, Server, ServerConfig};
 use ndarray::{ArrayD, IxDyn};

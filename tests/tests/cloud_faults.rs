@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use meanet_cli::serve::OrtServed;
+use meanet_cli::wiring::OrtServed;
 use meanet_core::{BlockCosts, ClassPartition, CloudLink, CloudOnly, Exit, Pipeline};
 use meanet_onnx::{OrtClassifier, OrtMainBlock, Runtime};
 use meanet_transport::{

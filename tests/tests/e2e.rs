@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use meanet_cli::commands::{self, Output};
 use meanet_cli::deploy::Deployment;
 use meanet_cli::eval;
 use meanet_cli::settings::Settings;
+use meanet_cli::wiring;
 use meanet_core::MeaNet;
 use meanet_data::{Dataset, fashion_mnist};
 
@@ -34,15 +34,12 @@ async fn meanet_beats_main_only_and_spends_less_than_cloud_only() {
     let dep = Deployment::load(&root().join("models/fashion-mnist"), &settings).unwrap();
     let test = test_set();
     let idx: Vec<usize> = (0..SAMPLES).collect();
-    let server = commands::loopback_cloud(&dep, &settings, false)
+    let server = wiring::loopback_cloud(&dep, &settings, false)
         .await
         .unwrap();
-    let link = commands::link(&settings, Some(&server)).unwrap();
-    let quiet = Output {
-        quiet: true,
-        json: false,
-    };
-    let (report, _, _) = commands::evaluate(&dep, &settings, &test, &idx, link.as_deref(), quiet)
+    let link = wiring::link(&settings, Some(&server)).unwrap();
+    let hidden = |_, _: &str| indicatif::ProgressBar::hidden();
+    let (report, _, _) = eval::evaluate(&dep, &settings, &test, &idx, link.as_deref(), &hidden)
         .await
         .unwrap();
     server.shutdown(Duration::from_secs(2)).await;
@@ -89,10 +86,10 @@ async fn the_cloud_killed_mid_run_still_gives_every_sample_an_outcome() {
     let (thresholds, _) = dep.thresholds(&settings).unwrap();
     let test = test_set();
     let idx: Vec<usize> = (0..SAMPLES).collect();
-    let server = commands::loopback_cloud(&dep, &settings, false)
+    let server = wiring::loopback_cloud(&dep, &settings, false)
         .await
         .unwrap();
-    let link = commands::link(&settings, Some(&server)).unwrap().unwrap();
+    let link = wiring::link(&settings, Some(&server)).unwrap().unwrap();
     let bar = indicatif::ProgressBar::hidden();
     let half = SAMPLES / 2;
     // The same pipeline (edge blocks) runs before and after the cloud dies.

@@ -69,10 +69,13 @@ impl Bundle {
     /// Loads the three networks and checks their shapes against the manifest.
     pub fn networks(&self, rt: &Runtime) -> Result<Networks> {
         let [(_, main), (_, ext), (_, cloud)] = self.files();
-        let main = OrtMainBlock::load(rt, &main).context("loading the main block")?;
-        let extension = OrtExtensionBlock::load(rt, &ext).context("loading the extension block")?;
-        let cloud = OrtClassifier::load(rt, &cloud).context("loading the cloud model")?;
         let m = &self.manifest;
+        let t = &m.tensors;
+        let main = OrtMainBlock::load_named(rt, &main, t).context("loading the main block")?;
+        let extension =
+            OrtExtensionBlock::load_named(rt, &ext, t).context("loading the extension block")?;
+        let cloud = OrtClassifier::load_named(rt, &cloud, &t.input, &t.cloud_logits)
+            .context("loading the cloud model")?;
         let c = m.classes.len();
         let check = |what: &str, got: Option<usize>, want: usize| -> Result<()> {
             match got {

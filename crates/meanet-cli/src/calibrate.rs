@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use meanet_core::calibration::{Grid, pareto_frontier, pick};
 use meanet_core::manifest::ThresholdSpec;
-use meanet_core::{CalibrationCache, CalibrationPoint, Calibrator, Measure, Target, Thresholds};
+use meanet_core::{CalibrationCache, CalibrationPoint, Calibrator, Target, Thresholds};
 use meanet_data::{Dataset, stratified_split};
 use ndarray::{Array2, Axis, concatenate};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,9 @@ use crate::settings::Settings;
 pub struct CalibrationReport {
     /// The target, as given.
     pub target: String,
+    /// Where the validation samples came from.
+    #[serde(default)]
+    pub source: String,
     /// Validation samples used.
     pub samples: usize,
     /// Chosen MEANet thresholds and their validation metrics.
@@ -88,24 +91,43 @@ pub fn cache(dep: &Deployment, ds: &Dataset, idx: &[usize]) -> Result<Calibratio
     )?)
 }
 
-/// Calibrates `dep` on the validation split of `train` for `target`.
-pub fn calibrate(
-    dep: &Deployment,
-    train: &Dataset,
-    settings: &Settings,
-    target: Target,
-) -> Result<(Thresholds, CalibrationReport)> {
-    dep.check_data(train)?;
+/// The validation samples of `train`: the split recorded in the bundle, else the configured
+/// `calibration.seed` and `calibration.validation`.
+pub fn validation_split(dep: &Deployment, train: &Dataset, settings: &Settings) -> Vec<usize> {
     let c = &settings.calibration;
-    // The split recorded in the bundle wins over the configured one.
     let (seed, fraction) = match dep.bundle.manifest.split {
         Some(s) => (s.seed, s.validation),
         None => (c.seed, c.validation),
     };
-    let (_, val) = stratified_split(&train.labels, fraction, seed);
-    let cache = cache(dep, train, &val)?;
+    stratified_split(&train.labels, fraction, seed).1
+}
+
+/// The samples calibration runs on: `data` at `idx`, and a description of where they are from.
+#[derive(Debug, Clone, Copy)]
+pub struct ValidationSet<'a> {
+    /// The data set.
+    pub data: &'a Dataset,
+    /// The samples of it to use.
+    pub idx: &'a [usize],
+    /// Where they come from (for the report).
+    pub source: &'a str,
+}
+
+/// Calibrates `dep` on `validation` for `target`.
+pub fn calibrate(
+    dep: &Deployment,
+    validation: ValidationSet<'_>,
+    settings: &Settings,
+    target: Target,
+) -> Result<(Thresholds, CalibrationReport)> {
+    dep.check_data(validation.data)?;
+    if validation.idx.is_empty() {
+        anyhow::bail!("no validation samples in {}", validation.source);
+    }
+    let c = &settings.calibration;
+    let cache = cache(dep, validation.data, validation.idx)?;
     let calibrator = Calibrator::new(dep.costs, dep.offload_bytes(), &dep.energy);
-    let measure = Measure::parse(&settings.policy.measure).unwrap_or_default();
+    let measure = settings.policy.measure;
     let base = Thresholds {
         measure,
         ..Thresholds::default()
@@ -136,6 +158,7 @@ pub fn calibrate(
     let ee = pick(&as_points, target).or_else(|_| pick(&as_points, Target::MaxOffload(1.0)))?;
     let report = CalibrationReport {
         target: target.to_string(),
+        source: validation.source.to_string(),
         samples: cache.len(),
         chosen: (&chosen).into(),
         frontier: frontier.iter().map(PointJson::from).collect(),
@@ -169,9 +192,10 @@ pub fn describe(report: &CalibrationReport) -> String {
     let c = &report.chosen;
     let t = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.4}"));
     format!(
-        "calibrated for {} on {} validation samples: t_main {}, t_cloud_main {}, t_ext {} -> accuracy {:.4}, offload {:.3}, extension {:.3}, edge energy {:.3e} J/sample ({} frontier points; entropy exit at {:.4}: accuracy {:.4}, offload {:.3})",
+        "calibrated for {} on {} validation samples ({}): t_main {}, t_cloud_main {}, t_ext {} -> accuracy {:.4}, offload {:.3}, extension {:.3}, edge energy {:.3e} J/sample ({} frontier points; entropy exit at {:.4}: accuracy {:.4}, offload {:.3})",
         report.target,
         report.samples,
+        report.source,
         t(c.t_main),
         t(c.t_cloud_main),
         t(c.t_ext),

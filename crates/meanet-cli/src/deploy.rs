@@ -119,6 +119,45 @@ impl Deployment {
         Ok(())
     }
 
+    /// `ds` with its labels renumbered to the bundle's classes: by class name when every name
+    /// of `ds` is one of the bundle's (a validation folder may hold some classes only), else by
+    /// position when the counts agree (IDX and CIFAR labels are indices).
+    pub fn align_classes(&self, mut ds: Dataset) -> Result<Dataset> {
+        let ours = &self.bundle.manifest.classes;
+        if ds.classes == *ours {
+            return Ok(ds);
+        }
+        let by_name: Option<Vec<u16>> = ds
+            .classes
+            .iter()
+            .map(|c| {
+                ours.iter()
+                    .position(|o| o == c)
+                    .and_then(|p| u16::try_from(p).ok())
+            })
+            .collect();
+        match by_name {
+            Some(map) => {
+                for l in &mut ds.labels {
+                    *l = map[usize::from(*l)];
+                }
+                ds.classes = ours.clone();
+                Ok(ds)
+            }
+            None if ds.classes.len() == ours.len() => {
+                ds.classes = ours.clone();
+                Ok(ds)
+            }
+            None => {
+                let unknown: Vec<&String> =
+                    ds.classes.iter().filter(|c| !ours.contains(c)).collect();
+                bail!(
+                    "the data has classes the bundle does not know: {unknown:?} (the bundle's classes are {ours:?})"
+                )
+            }
+        }
+    }
+
     /// Normalised input batch `(n, C, H, W)` of the samples `idx`.
     pub fn batch(&self, ds: &Dataset, idx: &[usize]) -> ArrayD<f32> {
         let m = &self.bundle.manifest;

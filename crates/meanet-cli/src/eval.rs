@@ -11,7 +11,10 @@ use meanet_core::{
 use meanet_data::Dataset;
 use serde::{Deserialize, Serialize};
 
+use crate::calibrate::CalibrationReport;
 use crate::deploy::Deployment;
+use crate::report::{self, Report};
+use crate::settings::Settings;
 
 /// One method's results on the test samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,4 +160,67 @@ pub async fn run_method(
         },
         pipeline,
     ))
+}
+
+/// Evaluates every method on `idx` of `test`; the cloud is `cloud` (or none); `progress`
+/// makes a bar for `(samples, method)`.
+pub async fn evaluate(
+    dep: &Deployment,
+    settings: &Settings,
+    test: &Dataset,
+    idx: &[usize],
+    cloud: Option<&dyn CloudLink>,
+    progress: &dyn Fn(u64, &str) -> indicatif::ProgressBar,
+) -> Result<(Report, Vec<MethodRun>, Option<CalibrationReport>)> {
+    dep.check_data(test)?;
+    let (thresholds, _) = dep.thresholds(settings)?;
+    let calibration: Option<CalibrationReport> =
+        std::fs::read_to_string(dep.bundle.dir.join("calibration.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+    let entropy_exit = calibration
+        .as_ref()
+        .map_or(0.8, |c| c.entropy_exit_threshold);
+    let none = crate::wiring::NoCloud;
+    let cloud: &dyn CloudLink = cloud.unwrap_or(&none);
+    let mut runs = Vec::new();
+    // One set of loaded blocks serves every method; only the policy changes.
+    let mut pipeline = dep.pipeline(Box::new(meanet_core::EdgeOnly))?;
+    for policy in methods(thresholds, entropy_exit) {
+        let b = progress(idx.len() as u64, policy.name());
+        pipeline.set_policy(policy);
+        let (run, p) = run_method(
+            dep,
+            pipeline,
+            Samples { data: test, idx },
+            settings.policy.batch_size,
+            cloud,
+            &b,
+        )
+        .await?;
+        pipeline = p;
+        b.finish_and_clear();
+        runs.push(run);
+    }
+    let m = &dep.bundle.manifest;
+    let report = report::Report {
+        bundle: dep.bundle.dir.display().to_string(),
+        samples: idx.len(),
+        classes: m.classes.clone(),
+        hard_classes: m.hard_classes.clone(),
+        thresholds: report::Thresholds {
+            measure: thresholds.measure.name().to_string(),
+            main: thresholds.main,
+            cloud_main: thresholds.cloud_main,
+            extension: thresholds.extension,
+            entropy_exit,
+            target: m.thresholds.as_ref().and_then(|t| t.target.clone()),
+        },
+        link: format!(
+            "{:?} ({} Mbps up)",
+            settings.link.kind, settings.link.uplink_mbps
+        ),
+        methods: runs.iter().map(|r| r.report.clone()).collect(),
+    };
+    Ok((report, runs, calibration))
 }

@@ -1,15 +1,17 @@
-//! The composition root of meanet: the only crate that picks adapters (ONNX Runtime for blocks,
-//! HTTP or QUIC for the cloud link, the ONNX-graph energy model) and wires them into
-//! `meanet-core`'s pipeline. The `meanet` binary is a thin command-line layer over this library;
-//! end-to-end tests use it too.
+//! The composition root of meanet. [`wiring`] is the only module that picks adapters (ONNX
+//! Runtime for blocks, HTTP or QUIC for the cloud link, the ONNX-graph energy model, the data
+//! readers) and wires them into `meanet-core`'s pipeline; [`cmd`] holds one module per command.
+//! The `meanet` binary is a thin command-line layer over this library; end-to-end tests use it
+//! too.
+//!
+//! Cargo features: `train` (on by default) adds `meanet train` and with it burn; an edge build
+//! (`--no-default-features`) runs, serves, calibrates and evaluates without burn.
 
 pub mod bundle;
 pub mod calibrate;
-pub mod commands;
+pub mod cmd;
 pub mod deploy;
 pub mod eval;
-pub mod profile;
 pub mod report;
-pub mod serve;
 pub mod settings;
-pub mod train;
+pub mod wiring;

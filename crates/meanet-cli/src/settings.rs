@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use meanet_core::{Measure, Target};
 use meanet_energy::{EnergyTable, Link, MemoryModel};
+use meanet_onnx::Provider;
 use meanet_transport::RetryPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -38,20 +40,55 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeSettings {
-    /// Library path ("" searches: ORT_DYLIB_PATH, .cache, Python onnxruntime).
-    pub library: String,
-    /// Execution provider: cpu, cuda, tensorrt, coreml, openvino.
-    pub provider: String,
-    /// Intra-op threads (0: ONNX Runtime's default).
-    pub threads: usize,
+    /// Library path (unset: ORT_DYLIB_PATH, .cache/onnxruntime, Python onnxruntime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library: Option<PathBuf>,
+    /// Execution provider.
+    #[serde(with = "provider_name")]
+    pub provider: Provider,
+    /// Intra-op threads (unset: ONNX Runtime's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+}
+
+/// `runtime.provider` as its name (`cpu`, `cuda`, `tensorrt`, `coreml`, `openvino`).
+mod provider_name {
+    use meanet_onnx::Provider;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(p: &Provider, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(p.name())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Provider, D::Error> {
+        let name = String::deserialize(d)?;
+        Provider::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown execution provider {name:?} (expected cpu, cuda, tensorrt, coreml or openvino)"
+            ))
+        })
+    }
+}
+
+/// How offloaded samples reach the cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Open Inference Protocol v2 over HTTP/1.1 or HTTP/2.
+    #[default]
+    Http,
+    /// The v2 protocol over QUIC streams.
+    Quic,
+    /// No cloud: offloads are answered on the edge and marked degraded.
+    None,
 }
 
 /// Cloud link settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CloudSettings {
-    /// http, quic or none.
-    pub transport: String,
+    /// How offloads travel.
+    pub transport: Transport,
     /// Base URL of a v2 server (meanet serve, Triton, KServe).
     pub url: String,
     /// Model name on the server.
@@ -60,16 +97,18 @@ pub struct CloudSettings {
     pub input_name: String,
     /// Send tensors with the binary extension (false: JSON tensors).
     pub binary: bool,
-    /// Bearer token ("" for none).
-    pub token: String,
-    /// Extra CA certificate (PEM) for https ("" for none).
-    pub ca_cert: String,
+    /// Bearer token (unset: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Extra CA certificate (PEM) for https (unset: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
     /// QUIC server address.
-    pub quic_addr: String,
+    pub quic_addr: SocketAddr,
     /// Name in the QUIC server's certificate.
     pub quic_server_name: String,
     /// PEM certificate to trust for QUIC.
-    pub quic_cert: String,
+    pub quic_cert: PathBuf,
     /// Deadline of one offload, retries included, in milliseconds.
     pub deadline_ms: u64,
     /// Retries of failures that are safe to retry.
@@ -88,16 +127,16 @@ impl Default for CloudSettings {
     fn default() -> Self {
         let r = RetryPolicy::default();
         CloudSettings {
-            transport: "http".into(),
+            transport: Transport::Http,
             url: "http://127.0.0.1:8000".into(),
             model: "cloud".into(),
             input_name: "input".into(),
             binary: true,
-            token: String::new(),
-            ca_cert: String::new(),
-            quic_addr: "127.0.0.1:8001".into(),
+            token: None,
+            ca_cert: None,
+            quic_addr: SocketAddr::from(([127, 0, 0, 1], 8001)),
             quic_server_name: "localhost".into(),
-            quic_cert: "meanet-quic-cert.pem".into(),
+            quic_cert: PathBuf::from("meanet-quic-cert.pem"),
             deadline_ms: r.deadline.as_millis() as u64,
             retries: r.retries,
             backoff_base_ms: r.backoff_base.as_millis() as u64,
@@ -182,24 +221,27 @@ impl Default for ServerSettings {
 pub struct PolicySettings {
     /// Samples routed together on the edge.
     pub batch_size: usize,
-    /// Thresholds used when the bundle has none: entropy, normalized-entropy or max-prob.
-    pub measure: String,
-    /// t_main when the bundle has none (negative: no check).
-    pub main: f64,
-    /// t_cloud_main when the bundle has none (negative: no check).
-    pub cloud_main: f64,
-    /// t_ext when the bundle has none (negative: no check).
-    pub extension: f64,
+    /// The uncertainty measure of thresholds used when the bundle has none.
+    pub measure: Measure,
+    /// t_main when the bundle has none (unset: no check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main: Option<f64>,
+    /// t_cloud_main when the bundle has none (unset: no check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_main: Option<f64>,
+    /// t_ext when the bundle has none (unset: no check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<f64>,
 }
 
 impl Default for PolicySettings {
     fn default() -> Self {
         PolicySettings {
             batch_size: 64,
-            measure: "entropy".into(),
-            main: -1.0,
-            cloud_main: 0.8,
-            extension: 0.8,
+            measure: Measure::Entropy,
+            main: None,
+            cloud_main: Some(0.8),
+            extension: Some(0.8),
         }
     }
 }
@@ -209,7 +251,7 @@ impl Default for PolicySettings {
 #[serde(default, deny_unknown_fields)]
 pub struct CalibrationSettings {
     /// Target: offload=F, energy=JOULES or accuracy=F.
-    pub target: String,
+    pub target: Target,
     /// Threshold candidates per axis.
     pub steps: usize,
     /// Seed of the train/validation split the bundle was trained with.
@@ -221,7 +263,7 @@ pub struct CalibrationSettings {
 impl Default for CalibrationSettings {
     fn default() -> Self {
         CalibrationSettings {
-            target: "offload=0.2".into(),
+            target: Target::MaxOffload(0.2),
             steps: 50,
             seed: 20211,
             validation: 0.1,
@@ -279,17 +321,18 @@ impl Settings {
     pub fn validate(&self) -> Result<()> {
         self.energy.validate().map_err(anyhow::Error::msg)?;
         self.link.validate().map_err(anyhow::Error::msg)?;
-        if !matches!(self.cloud.transport.as_str(), "http" | "quic" | "none") {
-            bail!(
-                "cloud.transport = {:?} must be http, quic or none",
-                self.cloud.transport
-            );
+        let p = &self.policy;
+        for (key, value) in [
+            ("main", p.main),
+            ("cloud_main", p.cloud_main),
+            ("extension", p.extension),
+        ] {
+            if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                bail!("policy.{key} must be finite and >= 0 (leave it unset for no check)");
+            }
         }
-        if meanet_core::Measure::parse(&self.policy.measure).is_none() {
-            bail!(
-                "policy.measure = {:?} must be entropy, normalized-entropy or max-prob",
-                self.policy.measure
-            );
+        if self.runtime.threads == Some(0) {
+            bail!("runtime.threads must be at least 1 (leave it unset for ONNX Runtime's default)");
         }
         if self.policy.batch_size == 0 {
             bail!("policy.batch_size must be at least 1");
@@ -312,37 +355,26 @@ impl Settings {
                 self.calibration.validation
             );
         }
-        meanet_core::Target::parse(&self.calibration.target).context("calibration.target")?;
-        if !self.runtime.provider.is_empty()
-            && meanet_onnx::Provider::parse(&self.runtime.provider).is_none()
-        {
-            bail!(
-                "runtime.provider = {:?} must be cpu, cuda, tensorrt, coreml or openvino",
-                self.runtime.provider
-            );
-        }
         Ok(())
     }
 
     /// ONNX Runtime options.
     pub fn runtime_options(&self) -> meanet_onnx::RuntimeOptions {
         meanet_onnx::RuntimeOptions {
-            library: (!self.runtime.library.is_empty())
-                .then(|| PathBuf::from(&self.runtime.library)),
-            provider: meanet_onnx::Provider::parse(&self.runtime.provider).unwrap_or_default(),
-            intra_threads: (self.runtime.threads > 0).then_some(self.runtime.threads),
+            library: self.runtime.library.clone(),
+            provider: self.runtime.provider,
+            intra_threads: self.runtime.threads,
             inter_threads: None,
         }
     }
 
     /// Fallback thresholds for bundles that were not calibrated.
     pub fn fallback_thresholds(&self) -> meanet_core::Thresholds {
-        let opt = |v: f64| (v >= 0.0).then_some(v);
         meanet_core::Thresholds {
-            measure: meanet_core::Measure::parse(&self.policy.measure).unwrap_or_default(),
-            main: opt(self.policy.main),
-            cloud_main: opt(self.policy.cloud_main),
-            extension: opt(self.policy.extension),
+            measure: self.policy.measure,
+            main: self.policy.main,
+            cloud_main: self.policy.cloud_main,
+            extension: self.policy.extension,
             hard_mass: None,
         }
     }
@@ -377,7 +409,28 @@ mod tests {
             "{:#}",
             Settings::load(None, &["policy.measure=vibes".into()]).unwrap_err()
         );
-        assert!(e.contains("policy.measure"), "{e}");
+        assert!(e.contains("measure") && e.contains("vibes"), "{e}");
+        for bad in [
+            "cloud.transport=carrier-pigeon",
+            "runtime.provider=tpu",
+            "calibration.target=speed=1",
+        ] {
+            let e = format!("{:#}", Settings::load(None, &[bad.into()]).unwrap_err());
+            let key = bad.split(['.', '=']).nth(1).unwrap();
+            assert!(
+                e.contains(key) || e.contains(bad.split('=').nth(1).unwrap()),
+                "{bad}: {e}"
+            );
+        }
+        let s = Settings::load(
+            None,
+            &["cloud.transport=quic".into(), "policy.main=0.3".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.cloud.transport, s.policy.main),
+            (Transport::Quic, Some(0.3))
+        );
         let e = format!(
             "{:#}",
             Settings::load(Some(&dir.join("none.toml")), &[]).unwrap_err()

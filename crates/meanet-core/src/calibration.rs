@@ -180,8 +180,10 @@ pub struct CalibrationPoint {
     pub metrics: PointMetrics,
 }
 
-/// What calibration should achieve.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What calibration should achieve. In settings files it is the string [`Target::parse`]
+/// reads (`offload=0.2`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Target {
     /// Best accuracy with at most this fraction of samples offloaded.
     MaxOffload(f64),
@@ -206,6 +208,28 @@ impl Target {
             "accuracy" if v <= 1.0 => Ok(Target::MinAccuracy(v)),
             _ => Err(bad()),
         }
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = CalibrationError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Target::parse(s)
+    }
+}
+
+impl TryFrom<String> for Target {
+    type Error = CalibrationError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Target::parse(&s)
+    }
+}
+
+impl From<Target> for String {
+    fn from(t: Target) -> String {
+        t.to_string()
     }
 }
 

@@ -41,6 +41,85 @@ pub struct Manifest {
     /// same validation samples, never training or test ones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitSpec>,
+    /// The data set the networks were trained on (`eval` and `calibrate` default to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetSpec>,
+}
+
+/// A data-set format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// Fashion-MNIST IDX files.
+    FashionMnist,
+    /// MNIST IDX files.
+    Mnist,
+    /// CIFAR-10, binary version.
+    Cifar10,
+    /// CIFAR-100, binary version, fine labels.
+    Cifar100,
+    /// An image-folder tree: `train/<class>/*`, `test/<class>/*` (or `val/`).
+    Folder,
+}
+
+impl DatasetKind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [DatasetKind; 5] = [
+        DatasetKind::FashionMnist,
+        DatasetKind::Mnist,
+        DatasetKind::Cifar10,
+        DatasetKind::Cifar100,
+        DatasetKind::Folder,
+    ];
+
+    /// The name used on the command line and in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Cifar100 => "cifar100",
+            DatasetKind::Folder => "folder",
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown data-set name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown data set {0:?} (expected fashion-mnist, mnist, cifar10, cifar100 or folder)")]
+pub struct UnknownDataset(pub String);
+
+impl std::str::FromStr for DatasetKind {
+    type Err = UnknownDataset;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DatasetKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| UnknownDataset(s.to_string()))
+    }
+}
+
+/// The `[dataset]` section: which data set, where it was read from and how images were sized.
+/// Class names, input shape and the normalisation (computed on the training split) are the
+/// manifest's `classes` and `[input]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// The format.
+    pub kind: DatasetKind,
+    /// The directory it was read from (absent: Fashion-MNIST's default location).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<std::path::PathBuf>,
+    /// Side images were resized to (image folders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<u32>,
 }
 
 /// A seeded, stratified train/validation split of a training set.
@@ -155,6 +234,12 @@ pub enum ManifestError {
     /// The split section is invalid.
     #[error("split: {0}")]
     Split(String),
+    /// A tensor name is empty.
+    #[error("tensors.{key}: a tensor name cannot be empty")]
+    Tensor {
+        /// The key in `[tensors]`.
+        key: &'static str,
+    },
     /// A model file name is empty or leaves the bundle directory.
     #[error("models.{key}: {reason}")]
     Model {
@@ -208,6 +293,18 @@ impl Manifest {
         }
         if let Some(t) = &self.thresholds {
             t.thresholds()?;
+        }
+        let t = &self.tensors;
+        for (key, name) in [
+            ("input", &t.input),
+            ("main_logits", &t.main_logits),
+            ("features", &t.features),
+            ("extension_logits", &t.extension_logits),
+            ("cloud_logits", &t.cloud_logits),
+        ] {
+            if name.is_empty() {
+                return Err(ManifestError::Tensor { key });
+            }
         }
         if let Some(sp) = &self.split
             && !(sp.validation > 0.0 && sp.validation < 1.0)
@@ -299,6 +396,7 @@ mod tests {
             macs: None,
             thresholds: None,
             split: None,
+            dataset: None,
         }
     }
 
@@ -339,6 +437,10 @@ mod tests {
                 "models.cloud",
             ),
             (Box::new(|m| m.format = 7), "unsupported manifest format 7"),
+            (
+                Box::new(|m| m.tensors.features = String::new()),
+                "tensors.features",
+            ),
             (
                 Box::new(|m| {
                     m.split = Some(SplitSpec {

@@ -23,12 +23,14 @@ pub enum NumericError {
 ///
 /// Every measure is turned into an *uncertainty* `u >= 0` where larger means less confident, so
 /// that one rule, "exit when `u <= t`", serves all of them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Measure {
     /// Shannon entropy in nats, in `[0, ln K]` (the paper's measure; default).
     #[default]
     Entropy,
     /// Entropy divided by `ln K`, in `[0, 1]`: comparable across class counts.
+    #[serde(alias = "normalised-entropy")]
     NormalizedEntropy,
     /// `1 - max_k p_k`, in `[0, 1 - 1/K]`: exit when the top probability is at least `1 - t`.
     MaxProb,

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{DataError, Dataset};
+use super::{DataError, Dataset, Label};
 
 /// Which CIFAR binary layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub fn parse_cifar(
     bytes: &[u8],
     kind: CifarKind,
     path: &Path,
-) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+) -> Result<(Vec<u8>, Vec<Label>), DataError> {
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
     append_cifar(bytes, kind, path, &mut pixels, &mut labels)?;
     Ok((pixels, labels))
@@ -47,7 +47,7 @@ fn append_cifar(
     kind: CifarKind,
     path: &Path,
     pixels: &mut Vec<u8>,
-    labels: &mut Vec<u8>,
+    labels: &mut Vec<Label>,
 ) -> Result<(), DataError> {
     let (label_bytes, n_classes) = kind.layout();
     let record = label_bytes + PIXELS;
@@ -74,7 +74,7 @@ fn append_cifar(
                 reason: format!("record {i} has label {label}, not below {n_classes}"),
             });
         }
-        labels.push(label);
+        labels.push(Label::from(label));
         pixels.extend_from_slice(&r[label_bytes..]);
     }
     Ok(())

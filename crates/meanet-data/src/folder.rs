@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DataError, Dataset};
+use super::{DataError, Dataset, Label};
 
 /// Reads every PNG/JPEG under `root/<class>/`, resized to `size x size`, as RGB (`channels = 3`)
 /// or grayscale (`channels = 1`).
@@ -24,19 +24,20 @@ pub fn load_image_folder(root: &Path, size: u32, channels: usize) -> Result<Data
             root.display()
         )));
     }
-    if classes.len() > 256 {
+    if classes.len() > usize::from(Label::MAX) + 1 {
         return Err(DataError::Mismatch(format!(
-            "{} has {} classes; at most 256 are supported",
+            "{} has {} classes; at most {} are supported",
             root.display(),
-            classes.len()
+            classes.len(),
+            usize::from(Label::MAX) + 1
         )));
     }
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
-    for (label, (_, dir)) in classes.iter().enumerate() {
+    for (label, (_, dir)) in (0..=Label::MAX).zip(&classes) {
         for f in image_files(dir)? {
             pixels.extend(decode_chw(&f, size, size, channels)?);
-            labels.push(label as u8);
+            labels.push(label);
         }
     }
     Ok(Dataset {

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{DataError, Dataset};
+use super::{DataError, Dataset, Label};
 
 /// Largest decompressed IDX file read (a gzip bomb is an error, not an out-of-memory abort).
 pub const MAX_IDX_BYTES: u64 = 4 << 30;
@@ -163,7 +163,7 @@ pub fn load_idx_pair(images: &Path, labels: &Path, classes: &[&str]) -> Result<D
     }
     Ok(Dataset {
         pixels,
-        labels: labels_v,
+        labels: labels_v.into_iter().map(Label::from).collect(),
         shape: [1, idims[1], idims[2]],
         classes: classes.iter().map(|s| s.to_string()).collect(),
     })

@@ -6,6 +6,7 @@ mod cifar;
 mod fetch;
 mod folder;
 mod idx;
+mod source;
 mod split;
 
 use std::path::PathBuf;
@@ -14,15 +15,21 @@ pub use cifar::{CifarKind, load_cifar, parse_cifar};
 pub use fetch::{FASHION_MNIST_CLASSES, fashion_mnist, locate_fashion_mnist};
 pub use folder::{load_image_folder, load_image_folder_flat};
 pub use idx::{MAX_IDX_BYTES, load_idx, load_idx_pair, parse_idx};
+pub use source::{
+    DEFAULT_IMAGE_SIZE, DataSource, DatasetKind, MAX_IMAGE_SIZE, Splits, UnknownDataset,
+};
 pub use split::stratified_split;
+
+/// A class label: wide enough for ImageNet's 1,000 classes and any folder of up to 65,536.
+pub type Label = u16;
 
 /// A labelled image set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dataset {
     /// Pixels, `len() * C * H * W` bytes, sample-major.
     pub pixels: Vec<u8>,
-    /// Labels, one per sample.
-    pub labels: Vec<u8>,
+    /// Labels, one per sample (below `classes.len()`).
+    pub labels: Vec<Label>,
     /// `[C, H, W]`.
     pub shape: [usize; 3],
     /// Class names in label order.

@@ -1,10 +1,17 @@
 //! The seeded, stratified train/validation split.
 
+use crate::Label;
+
 /// Splits sample indices by label so each class keeps the same validation fraction.
 /// Returns `(train, validation)` index lists; the same seed gives the same split.
-pub fn stratified_split(labels: &[u8], validation: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn stratified_split(labels: &[Label], validation: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); 256];
+    let classes = labels
+        .iter()
+        .map(|&l| usize::from(l) + 1)
+        .max()
+        .unwrap_or(0);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, &l) in labels.iter().enumerate() {
         by_class[usize::from(l)].push(i);
     }
@@ -26,11 +33,11 @@ mod tests {
 
     #[test]
     fn split_is_stratified_disjoint_and_repeatable() {
-        let labels: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
+        let labels: Vec<Label> = (0..1000).map(|i| (i % 10) as Label).collect();
         let (t, v) = stratified_split(&labels, 0.1, 7);
         assert_eq!(v.len(), 100);
         assert_eq!(t.len() + v.len(), 1000);
-        for c in 0..10u8 {
+        for c in 0..10 as Label {
             assert_eq!(v.iter().filter(|&&i| labels[i] == c).count(), 10);
         }
         assert!(t.iter().all(|i| !v.contains(i)));

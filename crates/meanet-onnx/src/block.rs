@@ -4,6 +4,7 @@ use std::path::Path;
 
 use ndarray::{Array2, ArrayD, ArrayViewD, Ix2};
 
+use meanet_core::manifest::Tensors;
 use meanet_core::{BlockError, ExtensionBlock, MainBlock, MainOutput};
 
 use crate::{OnnxError, OrtModel, Runtime};
@@ -60,6 +61,35 @@ impl OrtMainBlock {
         })
     }
 
+    /// Loads a main-block model whose tensors are called as `names` says (a bundle's
+    /// `[tensors]`): `input`, `main_logits` and `features`. A name the model lacks is an error
+    /// naming the key.
+    pub fn load_named(
+        runtime: &Runtime,
+        path: impl AsRef<Path>,
+        names: &Tensors,
+    ) -> Result<Self, OnnxError> {
+        const ROLE: &str = "main block";
+        let model = OrtModel::load(runtime, path)?;
+        model.expect(ROLE, 1, 2)?;
+        model.named(ROLE, "input", "input", &names.input)?;
+        let logits = model.named(ROLE, "output", "main_logits", &names.main_logits)?;
+        let features = model.named(ROLE, "output", "features", &names.features)?;
+        if logits == features {
+            return Err(OnnxError::Signature {
+                path: model.path().to_path_buf(),
+                role: ROLE,
+                problem: "tensors.main_logits and tensors.features name the same output".into(),
+            });
+        }
+        check_logits_spec(&model, ROLE, logits)?;
+        Ok(OrtMainBlock {
+            model,
+            logits,
+            features,
+        })
+    }
+
     /// Number of classes C, if the model declares it.
     pub fn num_classes(&self) -> Option<usize> {
         self.model.signature().outputs[self.logits].shape[1]
@@ -105,6 +135,30 @@ impl OrtExtensionBlock {
         let ins = &model.signature().inputs;
         let features = OrtModel::position(ins, "features", 1);
         let input = OrtModel::position(ins, "input", 1 - features);
+        Ok(OrtExtensionBlock { model, input })
+    }
+
+    /// Loads an extension model whose tensors are called as `names` says: inputs `input` and
+    /// `features`, output `extension_logits`.
+    pub fn load_named(
+        runtime: &Runtime,
+        path: impl AsRef<Path>,
+        names: &Tensors,
+    ) -> Result<Self, OnnxError> {
+        const ROLE: &str = "extension block";
+        let model = OrtModel::load(runtime, path)?;
+        model.expect(ROLE, 2, 1)?;
+        model.named(ROLE, "output", "extension_logits", &names.extension_logits)?;
+        check_logits_spec(&model, ROLE, 0)?;
+        let input = model.named(ROLE, "input", "input", &names.input)?;
+        let features = model.named(ROLE, "input", "features", &names.features)?;
+        if input == features {
+            return Err(OnnxError::Signature {
+                path: model.path().to_path_buf(),
+                role: ROLE,
+                problem: "tensors.input and tensors.features name the same input".into(),
+            });
+        }
         Ok(OrtExtensionBlock { model, input })
     }
 
@@ -156,6 +210,23 @@ impl OrtClassifier {
         let model = OrtModel::load(runtime, path)?;
         model.expect("classifier", 1, 1)?;
         check_logits_spec(&model, "classifier", 0)?;
+        Ok(OrtClassifier { model })
+    }
+
+    /// Loads a classifier whose input is called `input` and output `output` (a bundle's
+    /// `tensors.input` and `tensors.cloud_logits`).
+    pub fn load_named(
+        runtime: &Runtime,
+        path: impl AsRef<Path>,
+        input: &str,
+        output: &str,
+    ) -> Result<Self, OnnxError> {
+        const ROLE: &str = "classifier";
+        let model = OrtModel::load(runtime, path)?;
+        model.expect(ROLE, 1, 1)?;
+        model.named(ROLE, "input", "input", input)?;
+        model.named(ROLE, "output", "cloud_logits", output)?;
+        check_logits_spec(&model, ROLE, 0)?;
         Ok(OrtClassifier { model })
     }
 

@@ -148,6 +148,32 @@ impl OrtModel {
         Ok(())
     }
 
+    /// Index of the tensor called `name` among `specs` (the model's inputs or outputs, as
+    /// `kind` says), or an error naming the manifest key `tensors.KEY` and the names there are.
+    pub(crate) fn named(
+        &self,
+        role: &'static str,
+        kind: &str,
+        key: &str,
+        name: &str,
+    ) -> Result<usize, OnnxError> {
+        let specs = match kind {
+            "input" => &self.signature.inputs,
+            _ => &self.signature.outputs,
+        };
+        specs
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| OnnxError::Signature {
+                path: self.path.clone(),
+                role,
+                problem: format!(
+                    "tensors.{key} = {name:?} is not one of its {kind}s {:?}",
+                    specs.iter().map(|t| t.name.as_str()).collect::<Vec<_>>()
+                ),
+            })
+    }
+
     /// Index of the input or output named `name`, else `fallback`.
     pub(crate) fn position(specs: &[TensorSpec], name: &str, fallback: usize) -> usize {
         specs

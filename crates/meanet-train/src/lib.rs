@@ -3,7 +3,16 @@
 
 /// The data sets, from `meanet-data` (re-exported so `meanet_data` keeps working).
 pub use meanet_data as data;
+pub mod bundle;
+pub mod config;
+pub mod error;
 pub mod export;
 pub mod nets;
+pub mod results;
 pub mod stages;
 pub mod train;
+
+pub use config::{HardBy, TrainConfig};
+pub use error::TrainError;
+pub use nets::Preset;
+pub use results::Results;

@@ -1,6 +1,10 @@
-//! The four networks, as residual CNNs sized for the data (shapes as in MEANET.md, scaled to
-//! 28x28 inputs): main block M, adaptive block A + extension block X (one module, since they are
-//! trained together), and the cloud model.
+//! The four networks, as residual CNNs sized for the data: main block M, adaptive block A +
+//! extension block X (one module, since they are trained together), and the cloud model.
+//!
+//! Three presets ([`Preset`]), each sized from the input shape: `small` (the reference networks,
+//! feature maps of 7x7 at 28x28), `resnet32` (the paper's CIFAR configuration, MEANET.md) and
+//! `tiny` (tests). Inputs larger than 32 pixels a side get a strided stem, so the trunks work at
+//! about 32x32 whatever the image size.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -74,11 +78,37 @@ pub struct TrunkSpec {
     pub input: usize,
     /// Stem output channels.
     pub stem: usize,
+    /// Stride of the stem conv.
+    #[serde(default = "one")]
+    pub stem_stride: usize,
     /// Blocks as `(out_channels, stride)`.
     pub blocks: Vec<(usize, usize)>,
 }
 
+fn one() -> usize {
+    1
+}
+
 impl TrunkSpec {
+    /// A CIFAR ResNet trunk (He et al. 2016, section 4.2): a 16-channel stem and three stages
+    /// of `n` basic blocks with 16, 32 and 64 channels, the last two starting with stride 2.
+    /// Depth is `6n + 2` (ResNet-32: n = 5; ResNet-110: n = 18).
+    pub fn cifar_resnet(input: usize, stem_stride: usize, n: usize) -> Self {
+        let blocks = [16, 32, 64]
+            .into_iter()
+            .enumerate()
+            .flat_map(|(stage, c)| {
+                (0..n).map(move |i| (c, if stage > 0 && i == 0 { 2 } else { 1 }))
+            })
+            .collect();
+        TrunkSpec {
+            input,
+            stem: 16,
+            stem_stride,
+            blocks,
+        }
+    }
+
     /// Output channels.
     pub fn out_channels(&self) -> usize {
         self.blocks.last().map_or(self.stem, |b| b.0)
@@ -107,7 +137,7 @@ impl Trunk {
             })
             .collect();
         Trunk {
-            stem: ConvBn::new(spec.input, spec.stem, 3, 1, device),
+            stem: ConvBn::new(spec.input, spec.stem, 3, spec.stem_stride.max(1), device),
             blocks,
         }
     }
@@ -143,53 +173,126 @@ pub struct Architecture {
     pub hard: usize,
 }
 
-impl Architecture {
-    /// The reference sizes for 1x28x28 inputs (Fashion-MNIST): feature maps of 7x7.
-    pub fn for_28x28(channels: usize, classes: usize, hard: usize) -> Self {
-        Architecture {
-            main: TrunkSpec {
-                input: channels,
-                stem: 8,
-                blocks: vec![(8, 1), (16, 2), (32, 2)],
-            },
-            adaptive: TrunkSpec {
-                input: channels,
-                stem: 8,
-                blocks: vec![(16, 2), (32, 2)],
-            },
-            extension: vec![(32, 1), (32, 1)],
-            cloud: TrunkSpec {
-                input: channels,
-                stem: 32,
-                blocks: vec![(64, 2), (128, 2)],
-            },
-            classes,
-            hard,
+/// Network sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// The reference networks: small residual CNNs, feature maps a quarter of the input side.
+    #[serde(alias = "reference")]
+    Small,
+    /// The paper's CIFAR configuration: ResNet-32 main block, its adaptive and extension
+    /// blocks, and a deeper CIFAR ResNet in the cloud (ResNet-110 by default).
+    Resnet32,
+    /// Tiny networks for smoke tests.
+    Tiny,
+}
+
+impl Preset {
+    /// Every preset.
+    pub const ALL: [Preset; 3] = [Preset::Small, Preset::Resnet32, Preset::Tiny];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Small => "small",
+            Preset::Resnet32 => "resnet32",
+            Preset::Tiny => "tiny",
         }
     }
+}
 
-    /// Tiny networks for smoke tests.
-    pub fn tiny(channels: usize, classes: usize, hard: usize) -> Self {
-        Architecture {
-            main: TrunkSpec {
-                input: channels,
-                stem: 4,
-                blocks: vec![(8, 2)],
-            },
-            adaptive: TrunkSpec {
-                input: channels,
-                stem: 4,
-                blocks: vec![(8, 2)],
-            },
-            extension: vec![(8, 1)],
-            cloud: TrunkSpec {
-                input: channels,
-                stem: 8,
-                blocks: vec![(16, 2)],
-            },
-            classes,
-            hard,
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reference" => Ok(Preset::Small),
+            _ => Preset::ALL
+                .into_iter()
+                .find(|p| p.name() == s)
+                .ok_or_else(|| format!("unknown preset {s:?} (small, resnet32, tiny)")),
         }
+    }
+}
+
+/// The stem stride that brings the shorter side of `[C, H, W]` to about 32 pixels (1 up to
+/// 63 pixels a side, then powers of two).
+pub fn stem_stride(shape: [usize; 3]) -> usize {
+    let side = shape[1].min(shape[2]);
+    let mut s = 1;
+    while side / (s * 2) >= 32 {
+        s *= 2;
+    }
+    s
+}
+
+impl Architecture {
+    /// The networks of `preset` for inputs of `shape` with `classes` classes, `hard` of them
+    /// hard; `cloud_depth` (6n + 2) is the cloud ResNet's depth for `resnet32`.
+    pub fn new(
+        preset: Preset,
+        shape: [usize; 3],
+        classes: usize,
+        hard: usize,
+        cloud_depth: usize,
+    ) -> Result<Self, String> {
+        let [channels, h, w] = shape;
+        let stride = stem_stride(shape);
+        let reductions = match preset {
+            Preset::Tiny => 1,
+            Preset::Small | Preset::Resnet32 => 2,
+        };
+        if h.min(w) / stride < 1 << reductions {
+            return Err(format!(
+                "input {h}x{w} is too small for the {preset} preset (at least {} pixels a side)",
+                1 << reductions
+            ));
+        }
+        let trunk = |stem, blocks: Vec<(usize, usize)>| TrunkSpec {
+            input: channels,
+            stem,
+            stem_stride: stride,
+            blocks,
+        };
+        Ok(match preset {
+            Preset::Small => Architecture {
+                main: trunk(8, vec![(8, 1), (16, 2), (32, 2)]),
+                adaptive: trunk(8, vec![(16, 2), (32, 2)]),
+                extension: vec![(32, 1), (32, 1)],
+                cloud: trunk(32, vec![(64, 2), (128, 2)]),
+                classes,
+                hard,
+            },
+            Preset::Resnet32 => {
+                if cloud_depth < 8 || !(cloud_depth - 2).is_multiple_of(6) {
+                    return Err(format!(
+                        "cloud depth {cloud_depth} is not a CIFAR ResNet depth 6n + 2 (20, 32, 44, 56, 110, ...)"
+                    ));
+                }
+                Architecture {
+                    main: TrunkSpec::cifar_resnet(channels, stride, 5),
+                    adaptive: trunk(16, vec![(16, 1), (32, 2), (64, 2)]),
+                    extension: vec![(64, 1); 4],
+                    cloud: TrunkSpec::cifar_resnet(channels, stride, (cloud_depth - 2) / 6),
+                    classes,
+                    hard,
+                }
+            }
+            Preset::Tiny => Architecture {
+                main: trunk(4, vec![(8, 2)]),
+                adaptive: trunk(4, vec![(8, 2)]),
+                extension: vec![(8, 1)],
+                cloud: trunk(8, vec![(16, 2)]),
+                classes,
+                hard,
+            },
+        })
     }
 }
 
@@ -281,5 +384,38 @@ impl CloudNet {
     /// Logits `[N, C]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.fc.forward(pool(self.trunk.forward(x)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resnet32_has_the_published_shape() {
+        let a = Architecture::new(Preset::Resnet32, [3, 32, 32], 100, 50, 110).unwrap();
+        // 1 stem + 15 blocks x 2 convs + FC = 32 layers; 110 = 1 + 54 x 2 + 1.
+        assert_eq!(a.main.blocks.len() * 2 + 2, 32);
+        assert_eq!(a.cloud.blocks.len() * 2 + 2, 110);
+        assert_eq!(a.main.out_channels(), 64);
+        assert_eq!(a.main.blocks.iter().filter(|b| b.1 == 2).count(), 2);
+        assert_eq!(a.adaptive.blocks, vec![(16, 1), (32, 2), (64, 2)]);
+        assert_eq!(a.extension.len(), 4);
+        assert!(Architecture::new(Preset::Resnet32, [3, 32, 32], 100, 50, 100).is_err());
+    }
+
+    #[test]
+    fn sizes_follow_the_input_shape() {
+        assert_eq!(stem_stride([1, 28, 28]), 1);
+        assert_eq!(stem_stride([3, 32, 32]), 1);
+        assert_eq!(stem_stride([3, 64, 64]), 2);
+        assert_eq!(stem_stride([3, 224, 224]), 4);
+        let a = Architecture::new(Preset::Small, [3, 96, 128], 10, 5, 110).unwrap();
+        assert_eq!((a.main.stem_stride, a.main.input), (2, 3));
+        assert_eq!(a.main.stem_stride, a.adaptive.stem_stride);
+        let e = Architecture::new(Preset::Small, [1, 3, 3], 10, 5, 110).unwrap_err();
+        assert!(e.contains("3x3 is too small"), "{e}");
+        assert_eq!("reference".parse::<Preset>(), Ok(Preset::Small));
+        assert!("huge".parse::<Preset>().unwrap_err().contains("resnet32"));
     }
 }

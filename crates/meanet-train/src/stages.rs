@@ -1,4 +1,6 @@
-//! The stage sequence of complexity-aware training, each stage resumable from its checkpoint:
+//! The stage sequence of complexity-aware training, each stage resumable from its checkpoint
+//! (configuration in [`crate::config`], errors in [`crate::error`], results in
+//! [`crate::results`], bundle writing in [`crate::bundle`]):
 //!
 //! 1. `main`: train M on all classes (training split).
 //! 2. `partition`: M's class statistics on the VALIDATION split -> hard classes (core's selector).
@@ -11,129 +13,19 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Device;
-use meanet_core::manifest::{InputSpec, Manifest, Models, SplitSpec, Tensors};
+use meanet_core::manifest::DatasetSpec;
 use meanet_core::{
     ClassPartition, ConfusionMatrix, HardClassSelector, WorstByPrecision, WorstByRecall,
 };
-use serde::{Deserialize, Serialize};
 
+use crate::bundle::{self, BundleInfo};
+use crate::config::{HardBy, TrainConfig};
 use crate::data::{Dataset, stratified_split};
+use crate::error::{TrainError, io};
 use crate::export;
 use crate::nets::{Architecture, CloudNet, ExtensionNet, MainNet};
+use crate::results::{Predictions, Results};
 use crate::train::{Hyper, Norm, Reporter, accuracy, fit, infer, predictions};
-
-/// Everything that defines a training run (saved as `work/config.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Seed for the split, shuffling, augmentation and initialisation.
-    pub seed: u64,
-    /// Fraction of the training set held out for validation.
-    pub validation: f64,
-    /// Fraction of classes that are hard (default 0.5: H = C / 2).
-    pub hard_fraction: f64,
-    /// `recall` or `precision`: the measure hard classes are the worst at.
-    pub hard_by: String,
-    /// `reference` or `tiny` network sizes.
-    pub preset: String,
-    /// Main block training.
-    pub main: Hyper,
-    /// Adaptive + extension training.
-    pub extension: Hyper,
-    /// Cloud model training.
-    pub cloud: Hyper,
-    /// Use only this many training samples (smoke tests).
-    pub limit_train: Option<usize>,
-    /// Use only this many test samples.
-    pub limit_test: Option<usize>,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        let h = |epochs, lr| Hyper {
-            epochs,
-            batch_size: 128,
-            lr,
-            weight_decay: 1e-4,
-            augment: true,
-        };
-        TrainConfig {
-            seed: 20211,
-            validation: 0.1,
-            hard_fraction: 0.5,
-            hard_by: "recall".into(),
-            preset: "reference".into(),
-            main: h(10, 3e-3),
-            extension: h(10, 3e-3),
-            cloud: h(10, 3e-3),
-            limit_train: None,
-            limit_test: None,
-        }
-    }
-}
-
-/// Why training could not proceed.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// A file in the work or bundle directory could not be written or read.
-    #[error("{what} {path}")]
-    Io {
-        /// What was being done.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A checkpoint could not be saved or loaded.
-    #[error("checkpoint {path}: {reason}")]
-    Checkpoint {
-        /// The checkpoint.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// A stage needs an earlier stage's output.
-    #[error("stage {stage} needs {missing}; run the earlier stages first (or --stage all)")]
-    Missing {
-        /// The stage.
-        stage: &'static str,
-        /// What is missing.
-        missing: String,
-    },
-    /// The configuration is invalid.
-    #[error("invalid training configuration: {0}")]
-    Config(String),
-}
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> TrainError {
-    let path = path.to_path_buf();
-    move |source| TrainError::Io { what, path, source }
-}
-
-/// Test-set results of a trained deployment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Results {
-    /// Test samples.
-    pub samples: usize,
-    /// Main block accuracy.
-    pub main_accuracy: f64,
-    /// Main + extension accuracy (samples predicted hard are answered by the extension).
-    pub main_extension_accuracy: f64,
-    /// Cloud model accuracy.
-    pub cloud_accuracy: f64,
-    /// Test samples whose label is a hard class.
-    pub hard_samples: usize,
-    /// Main block accuracy on those samples.
-    pub main_accuracy_on_hard: f64,
-    /// Extension accuracy on those samples (its hard-class prediction mapped back).
-    pub extension_accuracy_on_hard: f64,
-    /// Hard classes (label indices).
-    pub hard_classes: Vec<usize>,
-    /// Main block recall per class on the validation split (how hard classes were chosen).
-    pub validation_recall: Vec<f64>,
-}
 
 /// A training run over one data set.
 #[derive(Debug)]
@@ -142,6 +34,7 @@ pub struct Run {
     cfg: TrainConfig,
     train: Dataset,
     test: Dataset,
+    dataset: DatasetSpec,
     train_idx: Vec<usize>,
     val_idx: Vec<usize>,
     norm: Norm,
@@ -150,24 +43,29 @@ pub struct Run {
 }
 
 impl Run {
-    /// Prepares a run writing checkpoints under `out/work`.
+    /// Prepares a run over `train` and `test` (read from `dataset`), writing checkpoints
+    /// under `out/work`.
     pub fn new(
         out: &Path,
         cfg: TrainConfig,
-        train: Dataset,
-        test: Dataset,
+        (train, test): (Dataset, Dataset),
+        dataset: DatasetSpec,
         quiet: bool,
     ) -> Result<Self, TrainError> {
-        if !(0.0..1.0).contains(&cfg.validation) || cfg.validation <= 0.0 {
+        cfg.validate()?;
+        if train.classes.len() < 2 {
             return Err(TrainError::Config(format!(
-                "validation = {} must be in (0, 1)",
-                cfg.validation
+                "the training set has {} class(es); MEANet needs at least 2",
+                train.classes.len()
             )));
         }
-        if !(cfg.hard_fraction > 0.0 && cfg.hard_fraction < 1.0) {
+        if test.shape != train.shape || test.classes != train.classes {
             return Err(TrainError::Config(format!(
-                "hard_fraction = {} must be in (0, 1)",
-                cfg.hard_fraction
+                "the test split ({:?}, {} classes) does not match the training split ({:?}, {} classes)",
+                test.shape,
+                test.classes.len(),
+                train.shape,
+                train.classes.len()
             )));
         }
         let train = match cfg.limit_train {
@@ -183,30 +81,27 @@ impl Run {
         let (train_idx, val_idx) = stratified_split(&train.labels, cfg.validation, cfg.seed);
         let (mean, std) = train.subset(&train_idx).channel_stats();
         let classes = train.classes.len();
-        let hard = ((classes as f64 * cfg.hard_fraction).round() as usize).clamp(1, classes - 1);
-        let arch = match cfg.preset.as_str() {
-            "reference" => Architecture::for_28x28(train.shape[0], classes, hard),
-            "tiny" => Architecture::tiny(train.shape[0], classes, hard),
-            other => {
-                return Err(TrainError::Config(format!(
-                    "unknown preset {other:?} (reference, tiny)"
-                )));
-            }
-        };
+        let hard = cfg.hard_count(classes);
+        let arch = Architecture::new(cfg.preset, train.shape, classes, hard, cfg.cloud_depth)
+            .map_err(TrainError::Config)?;
         let path = work.join("config.json");
         let text = serde_json::to_string_pretty(&cfg).unwrap_or_default();
         std::fs::write(&path, text).map_err(io("writing", &path))?;
         let mut report = Reporter::new(Some(&out.join("train.log")), quiet)
             .map_err(io("opening", &out.join("train.log")))?;
         report.line(&format!(
-            "data: {} training ({} train / {} validation, seed {}), {} test, {} classes, input {:?}",
+            "data: {} {} training ({} train / {} validation, seed {}), {} test, {} classes, input {:?}; preset {}, {} hard classes by {}",
+            dataset.kind,
             train.len(),
             train_idx.len(),
             val_idx.len(),
             cfg.seed,
             test.len(),
             classes,
-            train.shape
+            train.shape,
+            cfg.preset,
+            hard,
+            cfg.hard_by.name()
         ));
         Device::flex().seed(cfg.seed);
         Ok(Run {
@@ -214,6 +109,7 @@ impl Run {
             cfg,
             train,
             test,
+            dataset,
             train_idx,
             val_idx,
             norm: Norm { mean, std },
@@ -342,14 +238,9 @@ impl Run {
         )
         .ok_or_else(|| TrainError::Config("a prediction fell outside the classes".into()))?;
         let count = self.arch.hard;
-        let partition = match self.cfg.hard_by.as_str() {
-            "recall" => WorstByRecall { count }.select(&cm),
-            "precision" => WorstByPrecision { count }.select(&cm),
-            other => {
-                return Err(TrainError::Config(format!(
-                    "hard_by {other:?} must be recall or precision"
-                )));
-            }
+        let partition = match self.cfg.hard_by {
+            HardBy::Recall => WorstByRecall { count }.select(&cm),
+            HardBy::Precision => WorstByPrecision { count }.select(&cm),
         }
         .map_err(|e| TrainError::Config(e.to_string()))?;
         let names: Vec<&str> = partition
@@ -366,7 +257,7 @@ impl Run {
         let path = self.work.join("partition.json");
         let json = serde_json::json!({
             "hard_classes": partition.hard_classes(),
-            "hard_by": self.cfg.hard_by,
+            "hard_by": self.cfg.hard_by.name(),
             "validation_recall": cm.per_class().iter().map(|s| s.recall).collect::<Vec<_>>(),
             "validation_precision": cm.per_class().iter().map(|s| s.precision).collect::<Vec<_>>(),
             "confusion": cm.rows(),
@@ -500,7 +391,6 @@ impl Run {
         partition: &ClassPartition,
         cm: &ConfusionMatrix,
     ) -> Result<Results, TrainError> {
-        std::fs::create_dir_all(bundle).map_err(io("creating", bundle))?;
         let results = self.results(main, ext, cloud, partition, cm);
         let input = self.train.shape;
         let features = self.feature_shape(main);
@@ -518,43 +408,15 @@ impl Run {
                 export::cloud_onnx(cloud, input, self.arch.classes),
             ),
         ];
-        for (name, bytes) in &files {
-            let path = bundle.join(name);
-            std::fs::write(&path, bytes).map_err(io("writing", &path))?;
-        }
-        let manifest = Manifest {
-            format: meanet_core::manifest::FORMAT,
-            name: "fashion-mnist".into(),
-            classes: self.train.classes.clone(),
-            hard_classes: partition.hard_classes().to_vec(),
-            input: InputSpec {
-                shape: input.to_vec(),
-                mean: self.norm.mean.clone(),
-                std: self.norm.std.clone(),
-            },
-            models: Models {
-                main: "main.onnx".into(),
-                extension: "extension.onnx".into(),
-                cloud: "cloud.onnx".into(),
-            },
-            tensors: Tensors::default(),
-            macs: None,
-            thresholds: None,
-            split: Some(SplitSpec {
-                seed: self.cfg.seed,
-                validation: self.cfg.validation,
-            }),
-        };
-        let path = bundle.join("meanet.toml");
-        let text =
-            toml::to_string_pretty(&manifest).map_err(|e| TrainError::Config(e.to_string()))?;
-        std::fs::write(&path, text).map_err(io("writing", &path))?;
-        let path = bundle.join("results.json");
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&results).unwrap_or_default(),
-        )
-        .map_err(io("writing", &path))?;
+        let manifest = bundle::manifest(&BundleInfo {
+            classes: &self.train.classes,
+            input,
+            norm: &self.norm,
+            dataset: &self.dataset,
+            partition,
+            config: &self.cfg,
+        });
+        bundle::write(bundle, &files, &manifest, &results)?;
         self.report.line(&format!(
             "test: main {:.4}, main+extension {:.4}, cloud {:.4}; on hard classes: main {:.4}, extension {:.4} ({} samples)",
             results.main_accuracy, results.main_extension_accuracy, results.cloud_accuracy,
@@ -579,43 +441,16 @@ impl Run {
             e.forward(x.clone(), m.forward(x).1)
         });
         let (cl, cc) = infer(&self.test, &all, &self.norm, &|x, _| c.forward(x));
-        let (mp, ep, cp) = (
-            predictions(&ml, mc),
-            predictions(&el, ec),
-            predictions(&cl, cc),
-        );
-        let ext_class: Vec<usize> = ep
-            .iter()
-            .map(|&h| partition.from_hard(h).unwrap_or(usize::MAX))
-            .collect();
-        let acc = |p: &dyn Fn(usize) -> usize, idx: &[usize]| {
-            idx.iter().filter(|&&i| p(i) == y[i]).count() as f64 / idx.len().max(1) as f64
-        };
-        let hard_idx: Vec<usize> = all
-            .iter()
-            .copied()
-            .filter(|&i| partition.is_hard(y[i]))
-            .collect();
-        Results {
-            samples: all.len(),
-            main_accuracy: acc(&|i| mp[i], &all),
-            main_extension_accuracy: acc(
-                &|i| {
-                    if partition.is_hard(mp[i]) {
-                        ext_class[i]
-                    } else {
-                        mp[i]
-                    }
-                },
-                &all,
-            ),
-            cloud_accuracy: acc(&|i| cp[i], &all),
-            hard_samples: hard_idx.len(),
-            main_accuracy_on_hard: acc(&|i| mp[i], &hard_idx),
-            extension_accuracy_on_hard: acc(&|i| ext_class[i], &hard_idx),
-            hard_classes: partition.hard_classes().to_vec(),
-            validation_recall: cm.per_class().iter().map(|s| s.recall).collect(),
-        }
+        Results::from_predictions(
+            Predictions {
+                labels: &y,
+                main: &predictions(&ml, mc),
+                extension: &predictions(&el, ec),
+                cloud: &predictions(&cl, cc),
+            },
+            partition,
+            cm.per_class().iter().map(|s| s.recall).collect(),
+        )
     }
 
     /// Burn's own inference on the first `n` test samples (normalised input, main logits and
@@ -642,5 +477,15 @@ impl Run {
     /// The normalisation in use.
     pub fn norm(&self) -> &Norm {
         &self.norm
+    }
+
+    /// The network architecture in use.
+    pub fn architecture(&self) -> &Architecture {
+        &self.arch
+    }
+
+    /// Writes one line to the run's log (and to stderr unless quiet).
+    pub fn log(&mut self, text: &str) {
+        self.report.line(text);
     }
 }

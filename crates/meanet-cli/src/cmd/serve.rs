@@ -1,43 +1,13 @@
 //! `meanet serve`: an ONNX model behind the Open Inference Protocol v2 (HTTP) and QUIC.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use meanet_core::BoxError;
-use meanet_onnx::{OrtClassifier, Runtime};
-use meanet_transport::{
-    BatchConfig, RunningServer, ServedModel, Server, ServerConfig, TensorInfo, TlsFiles,
-};
 
 use crate::settings::{ServerSettings, Settings};
-use ndarray::{Array2, ArrayViewD};
-
-/// An ONNX classifier as the transport's served model.
-pub struct OrtServed(pub OrtClassifier);
-
-impl ServedModel for OrtServed {
-    fn input(&self) -> TensorInfo {
-        let s = &self.0.model().signature().inputs[0];
-        TensorInfo {
-            name: s.name.clone(),
-            shape: s.shape.clone(),
-        }
-    }
-
-    fn output(&self) -> TensorInfo {
-        let s = &self.0.model().signature().outputs[0];
-        TensorInfo {
-            name: s.name.clone(),
-            shape: s.shape.clone(),
-        }
-    }
-
-    fn infer(&mut self, input: ArrayViewD<'_, f32>) -> Result<Array2<f32>, BoxError> {
-        Ok(self.0.run(input)?)
-    }
-}
+use crate::wiring::start_server;
 
 /// Options of `meanet serve`. Each flag overrides the `[server]` setting of the same name
 /// (configuration file, `MEANET_SERVER__*`, `--set server.KEY=VALUE`).
@@ -87,7 +57,7 @@ pub struct ServeArgs {
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// ONNX Runtime threads inside one operator [runtime.threads].
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(usize))]
     pub threads: Option<usize>,
 }
 
@@ -120,42 +90,8 @@ impl ServeArgs {
     }
 }
 
-/// The transport's server configuration for `[server]` settings.
-pub fn server_config(s: &ServerSettings) -> ServerConfig {
-    ServerConfig {
-        model_name: s.model_name.clone(),
-        http: Some(s.http),
-        quic: s.quic,
-        batch: BatchConfig {
-            max_batch: s.max_batch,
-            max_delay: Duration::from_millis(s.max_delay_ms),
-            queue_capacity: s.queue,
-        },
-        max_body_bytes: s.max_body,
-        auth_token: s.token.clone(),
-        tls: match (&s.tls_cert, &s.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-            }),
-            _ => None,
-        },
-        default_deadline: Duration::from_millis(s.deadline_ms),
-    }
-}
-
-/// Starts serving `model_path` (an ONNX classifier) as `settings.server` describes.
-pub async fn start(settings: &Settings, model_path: &Path) -> Result<RunningServer> {
-    let rt = Runtime::new(settings.runtime_options()).context("loading ONNX Runtime")?;
-    let model = OrtClassifier::load(&rt, model_path)
-        .with_context(|| format!("loading the model to serve from {}", model_path.display()))?;
-    Server::start(Box::new(OrtServed(model)), server_config(&settings.server))
-        .await
-        .with_context(|| format!("starting the server for {}", model_path.display()))
-}
-
 /// `meanet serve`: runs until Ctrl-C, then drains in-flight requests.
-pub fn run(args: ServeArgs, settings: &Settings) -> Result<()> {
+pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
     let model_path = match (&args.model, &args.bundle) {
         (Some(m), None) => m.clone(),
         (None, Some(b)) => crate::bundle::cloud_model(b)?,
@@ -165,13 +101,13 @@ pub fn run(args: ServeArgs, settings: &Settings) -> Result<()> {
     let mut settings = settings.clone();
     settings.server = args.apply(settings.server);
     if let Some(t) = args.threads {
-        settings.runtime.threads = t;
+        settings.runtime.threads = Some(t);
     }
     settings.validate()?;
     let server_settings = &settings.server;
     let tokio_rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     tokio_rt.block_on(async {
-        let server = start(&settings, &model_path).await?;
+        let server = start_server(&settings, &model_path).await?;
         let name = &server_settings.model_name;
         let scheme = if server_settings.tls_cert.is_some() { "https" } else { "http" };
         let auth = if server_settings.token.is_some() {
@@ -236,7 +172,7 @@ mod tests {
         assert_eq!(flags.max_batch, 4);
         assert_eq!(flags.token.as_deref(), Some("from-flag"));
         assert_eq!(flags.model_name, "big");
-        let cfg = server_config(&flags);
+        let cfg = crate::wiring::server_config(&flags);
         assert_eq!(cfg.auth_token.as_deref(), Some("from-flag"));
         assert_eq!(cfg.batch.max_batch, 4);
         assert_eq!(cfg.quic, Some("127.0.0.1:9001".parse().unwrap()));

@@ -1,18 +1,24 @@
-//! `meanet train`: complexity-aware training into a deployment bundle, then profiling of the
-//! exported networks and a check of ONNX Runtime against burn's own inference.
+//! `meanet train` (cargo feature `train`): complexity-aware training into a deployment bundle,
+//! then profiling of the exported networks and a check of ONNX Runtime against burn's own
+//! inference. The bundle is written only when that check passes.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use meanet_core::Manifest;
 use meanet_core::manifest::MacsPerSample;
-use meanet_data::fashion_mnist;
 use meanet_energy::Graph;
 use meanet_onnx::Runtime;
-use meanet_train::stages::{Run, TrainConfig};
+use meanet_train::stages::Run;
+use meanet_train::{HardBy, Preset, TrainConfig};
 use ndarray::{ArrayD, IxDyn};
 
+use super::DataArgs;
 use crate::bundle::Bundle;
+use crate::wiring;
+
+/// The largest difference between ONNX Runtime's and burn's outputs a bundle may have.
+pub const MAX_ONNX_DIFF: f32 = 1e-4;
 
 /// Which stage(s) to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,13 +40,9 @@ pub enum Stage {
 /// Options of `meanet train`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// Directory with the Fashion-MNIST IDX files (default: /usr/share/datasets/fashion-mnist,
-    /// else fetched with apt-get download into --cache).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Where downloaded data sets are kept.
-    #[arg(long, default_value = ".cache/datasets")]
-    pub cache: PathBuf,
+    /// The data set to train on (default: Fashion-MNIST).
+    #[command(flatten)]
+    pub data: DataArgs,
     /// The bundle directory to write (checkpoints go to OUT/work).
     #[arg(long, default_value = "models/fashion-mnist")]
     pub out: PathBuf,
@@ -50,9 +52,23 @@ pub struct TrainArgs {
     /// Reuse checkpoints of stages already trained.
     #[arg(long)]
     pub resume: bool,
-    /// Network sizes: reference or tiny (smoke tests).
-    #[arg(long, default_value = "reference")]
-    pub preset: String,
+    /// Network sizes, derived from the input shape: small (the reference networks), resnet32
+    /// (the paper's CIFAR configuration) or tiny (smoke tests).
+    #[arg(long, default_value = "small")]
+    pub preset: Preset,
+    /// Depth of the cloud ResNet of the resnet32 preset: 6n + 2 (20, 32, 44, 56, 110).
+    #[arg(long, default_value_t = 110)]
+    pub cloud_depth: usize,
+    /// Fraction of the classes that are hard: H = round(C x FRACTION).
+    #[arg(long, default_value_t = 0.5)]
+    pub hard_fraction: f64,
+    /// What the hard classes are the worst at: recall or precision of the main block per class
+    /// on the validation split.
+    #[arg(long, default_value = "recall")]
+    pub hard_by: HardBy,
+    /// Fraction of the training set held out for validation (hard classes and calibration).
+    #[arg(long, default_value_t = 0.1)]
+    pub validation: f64,
     /// Epochs of the main block.
     #[arg(long)]
     pub epochs_main: Option<usize>,
@@ -84,7 +100,11 @@ pub struct TrainArgs {
 
 fn config(args: &TrainArgs) -> TrainConfig {
     let mut cfg = TrainConfig {
-        preset: args.preset.clone(),
+        preset: args.preset,
+        cloud_depth: args.cloud_depth,
+        hard_fraction: args.hard_fraction,
+        hard_by: args.hard_by,
+        validation: args.validation,
         limit_train: args.limit_train,
         limit_test: args.limit_test,
         ..TrainConfig::default()
@@ -115,10 +135,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.batch_size == Some(0) {
         bail!("--batch-size must be at least 1");
     }
-    let (train, test) =
-        fashion_mnist(args.data.as_deref(), &args.cache).context("loading Fashion-MNIST")?;
-    let mut run = Run::new(&args.out, config(args), train, test, args.quiet)
-        .context("preparing the training run")?;
+    let source = args.data.source(None);
+    let splits = wiring::data(&source, &args.data.cache)?;
+    let mut run = Run::new(
+        &args.out,
+        config(args),
+        (splits.train, splits.test),
+        DataArgs::spec(&source),
+        args.quiet,
+    )
+    .context("preparing the training run")?;
     let resume = args.resume;
     match args.stage {
         Stage::Main => {
@@ -154,15 +180,23 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             } else {
                 run.load_cloud()?
             };
-            let results = run.export(&args.out, &main, &ext, &cloud, &p, &cm)?;
-            let macs = record_macs(&args.out)?;
-            let diff = compare_with_onnx_runtime(&args.out, &run, &main, &ext, &cloud)?;
+            // Export into a staging directory; the bundle appears only once it is checked.
+            let staged = args.out.join("work").join("staged");
+            let _ = std::fs::remove_dir_all(&staged);
+            let results = run.export(&staged, &main, &ext, &cloud, &p, &cm)?;
+            let macs = record_macs(&staged)?;
+            let diff = compare_with_onnx_runtime(&staged, &run, &main, &ext, &cloud)?;
+            run.log(&format!(
+                "ONNX Runtime vs burn: max |diff| {diff:.3e} (limit {MAX_ONNX_DIFF:.0e})"
+            ));
+            check_diff(diff)?;
             let mut json = serde_json::to_value(&results)?;
             json["macs_per_sample"] = serde_json::json!({"main": macs.main, "extension": macs.extension, "cloud": macs.cloud});
             json["onnx_max_abs_diff"] = serde_json::json!(diff);
-            let path = args.out.join("results.json");
+            let path = staged.join("results.json");
             std::fs::write(&path, serde_json::to_string_pretty(&json)?)
                 .with_context(|| format!("writing {}", path.display()))?;
+            publish(&staged, &args.out)?;
             eprintln!(
                 "bundle {}: main {:.4}, main+extension {:.4}, cloud {:.4} test accuracy; MACs/sample main {}, extension {}, cloud {}; ONNX vs burn max |diff| {:.2e}",
                 args.out.display(),
@@ -176,6 +210,41 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Fails when ONNX Runtime and burn disagree by more than [`MAX_ONNX_DIFF`] or either
+/// produced NaN (`diff` is NaN then).
+pub fn check_diff(diff: f32) -> Result<()> {
+    if diff.is_nan() {
+        bail!(
+            "the exported networks produce NaN (in ONNX Runtime or in burn); no bundle was written"
+        );
+    }
+    if diff > MAX_ONNX_DIFF {
+        bail!(
+            "ONNX Runtime and burn disagree by {diff:.3e} (more than {MAX_ONNX_DIFF:.0e}); the export is wrong, so no bundle was written"
+        );
+    }
+    Ok(())
+}
+
+/// Moves the checked files from `staged` into the bundle directory `out`.
+fn publish(staged: &Path, out: &Path) -> Result<()> {
+    for f in [
+        "main.onnx",
+        "extension.onnx",
+        "cloud.onnx",
+        "meanet.toml",
+        "results.json",
+    ] {
+        let (from, to) = (staged.join(f), out.join(f));
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+    }
+    // A fresh bundle has no thresholds: an old calibration no longer applies.
+    let _ = std::fs::remove_file(out.join("calibration.json"));
+    let _ = std::fs::remove_dir_all(staged);
     Ok(())
 }
 
@@ -224,11 +293,18 @@ pub fn compare_with_onnx_runtime(
     let out = nets.main.run(x.view())?;
     let hard = nets.extension.run(x.view(), out.features.view())?;
     let logits = nets.cloud.run(x.view())?;
+    // NaN anywhere makes the difference NaN (f32::max would drop it).
     let diff = |a: &[f32], b: &[f32]| {
         a.iter()
             .zip(b)
             .map(|(p, q)| (p - q).abs())
-            .fold(0f32, f32::max)
+            .fold(0f32, |m, d| {
+                if d.is_nan() || m.is_nan() {
+                    f32::NAN
+                } else {
+                    m.max(d)
+                }
+            })
     };
     let pairs = [
         (out.logits.iter().copied().collect::<Vec<_>>(), ml),
@@ -245,7 +321,29 @@ pub fn compare_with_onnx_runtime(
                 burn.len()
             );
         }
-        worst = worst.max(diff(onnx, burn));
+        let d = diff(onnx, burn);
+        worst = if d.is_nan() { d } else { worst.max(d) };
+        if worst.is_nan() {
+            break;
+        }
     }
     Ok(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nan_or_a_large_difference_fails_the_export() {
+        check_diff(0.0).unwrap();
+        check_diff(9e-5).unwrap();
+        let e = check_diff(2e-4).unwrap_err().to_string();
+        assert!(
+            e.contains("disagree by 2.000e-4") && e.contains("no bundle"),
+            "{e}"
+        );
+        let e = check_diff(f32::NAN).unwrap_err().to_string();
+        assert!(e.contains("NaN"), "{e}");
+    }
 }

@@ -1,0 +1,104 @@
+//! `meanet eval` and `meanet demo`: every method on the test split, through a real cloud link.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use super::{DataArgs, Output, bar, say};
+use crate::deploy::Deployment;
+use crate::eval;
+use crate::report::{self, Report};
+use crate::settings::{Settings, Transport};
+use crate::wiring;
+
+/// Options of `meanet eval` and `meanet demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// The bundle directory.
+    #[arg(default_value = "models/fashion-mnist")]
+    pub bundle: PathBuf,
+    /// Report directory.
+    #[arg(long, default_value = "meanet-report")]
+    pub out: PathBuf,
+    /// Only the first N test samples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Offload to the configured cloud (cloud.url / cloud.quic_addr) instead of starting one.
+    #[arg(long)]
+    pub external_cloud: bool,
+    /// The data set (default: the one recorded in the bundle).
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// `meanet eval` (and the core of `meanet demo`).
+pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report> {
+    let dep = Deployment::load(&args.bundle, settings)?;
+    let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
+    let test = dep.align_classes(wiring::data(&source, &args.data.cache)?.test)?;
+    let n = args.limit.unwrap_or(test.len()).min(test.len());
+    let idx: Vec<usize> = (0..n).collect();
+    if dep.bundle.manifest.thresholds.is_none() {
+        say(
+            out,
+            "note: the bundle has no calibrated thresholds; using [policy] settings (run `meanet calibrate`)",
+        );
+    }
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (report, runs, calibration) = rt.block_on(async {
+        let transport = settings.cloud.transport;
+        let server = if args.external_cloud || transport == Transport::None {
+            None
+        } else {
+            let s = wiring::loopback_cloud(&dep, settings, transport == Transport::Quic).await?;
+            say(
+                out,
+                &format!(
+                    "cloud model serving on loopback http://{}",
+                    s.http_addr().map_or(String::new(), |a| a.to_string())
+                ),
+            );
+            Some(s)
+        };
+        let result = match wiring::link(settings, server.as_ref()) {
+            Ok(link) => {
+                let progress = |len, name: &str| bar(out, len, name);
+                eval::evaluate(&dep, settings, &test, &idx, link.as_deref(), &progress).await
+            }
+            Err(e) => Err(e),
+        };
+        wiring::stop(server).await;
+        result
+    })?;
+    report::write(&args.out, &report, &runs, calibration.as_ref())?;
+    if out.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", report::table(&report.methods));
+        println!("report: {}", args.out.join("report.md").display());
+    }
+    Ok(report)
+}
+
+/// `meanet demo`: fetch Fashion-MNIST, then [`eval`] the bundle.
+pub fn demo(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report> {
+    say(
+        out,
+        &format!(
+            "meanet demo: test split, bundle {}, cloud model on loopback",
+            args.bundle.display()
+        ),
+    );
+    let dep = crate::bundle::Bundle::load(&args.bundle)?;
+    let source = args.data.source(dep.manifest.dataset.as_ref());
+    if source.kind == meanet_core::manifest::DatasetKind::FashionMnist {
+        super::data::fetch(
+            source.kind,
+            source.path.as_deref(),
+            &args.data.cache,
+            Output::QUIET,
+        )
+        .context("getting Fashion-MNIST")?;
+    }
+    eval(args, settings, out)
+}

@@ -1,0 +1,152 @@
+//! One module per command: its flags (clap) and what it does. Adapters come from
+//! [`crate::wiring`], never from here.
+
+pub mod calibrate;
+pub mod data;
+pub mod eval;
+pub mod profile;
+pub mod run;
+pub mod runtime;
+pub mod serve;
+#[cfg(feature = "train")]
+pub mod train;
+
+use std::path::PathBuf;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use meanet_core::manifest::{DatasetKind, DatasetSpec};
+use meanet_data::DataSource;
+
+/// Output options shared by the commands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Output {
+    /// No progress bars or chatter.
+    pub quiet: bool,
+    /// Machine-readable output.
+    pub json: bool,
+}
+
+impl Output {
+    /// Quiet, human-readable output.
+    pub const QUIET: Output = Output {
+        quiet: true,
+        json: false,
+    };
+}
+
+/// A progress bar of `len` steps, hidden when quiet or printing JSON.
+pub fn bar(out: Output, len: u64, prefix: &str) -> ProgressBar {
+    if out.quiet || out.json {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(len);
+    if let Ok(s) = ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} ({eta})") {
+        b.set_style(s.progress_chars("=> "));
+    }
+    b.set_prefix(prefix.to_string());
+    b
+}
+
+/// A line on stderr unless quiet or printing JSON.
+pub fn say(out: Output, text: &str) {
+    if !out.quiet && !out.json {
+        eprintln!("{text}");
+    }
+}
+
+/// The data-set options shared by `train`, `calibrate`, `eval`, `demo` and `run`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DataArgs {
+    /// The data set's format: fashion-mnist, mnist, cifar10, cifar100 or folder (default: the
+    /// one recorded in the bundle, else fashion-mnist).
+    #[arg(long, value_name = "KIND")]
+    pub dataset: Option<DatasetKind>,
+    /// Its directory: IDX files (fashion-mnist, mnist), the CIFAR binary version's directory,
+    /// or a folder with train/<class>/* and test/<class>/* (or val/). Fashion-MNIST is
+    /// found in /usr/share/datasets or fetched when this is not given.
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Side, in pixels, that folder images are resized to (default: the bundle's, else 32).
+    #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(1..=i64::from(meanet_data::MAX_IMAGE_SIZE)))]
+    pub image_size: Option<u32>,
+    /// Where fetched data sets are kept.
+    #[arg(long, default_value = ".cache/datasets")]
+    pub cache: PathBuf,
+}
+
+impl DataArgs {
+    /// The data source these flags name, falling back to `recorded` (a bundle's `[dataset]`)
+    /// for whatever they leave out, then to Fashion-MNIST.
+    pub fn source(&self, recorded: Option<&DatasetSpec>) -> DataSource {
+        // A recorded data set only fills in for flags that name the same kind (or none).
+        let recorded = recorded.filter(|r| self.dataset.is_none_or(|k| k == r.kind));
+        let kind = self
+            .dataset
+            .or(recorded.map(|r| r.kind))
+            .unwrap_or(DatasetKind::FashionMnist);
+        DataSource {
+            kind,
+            path: self
+                .data
+                .clone()
+                .or_else(|| recorded.and_then(|r| r.path.clone())),
+            image_size: self.image_size.or(recorded.and_then(|r| r.image_size)),
+        }
+    }
+
+    /// What a bundle trained on `source` records in its `[dataset]`.
+    pub fn spec(source: &DataSource) -> DatasetSpec {
+        DatasetSpec {
+            kind: source.kind,
+            path: source
+                .path
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            image_size: match source.kind {
+                DatasetKind::Folder => {
+                    Some(source.image_size.unwrap_or(meanet_data::DEFAULT_IMAGE_SIZE))
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_fall_back_to_the_recorded_data_set_of_the_same_kind() {
+        let recorded = DatasetSpec {
+            kind: DatasetKind::Folder,
+            path: Some("/photos".into()),
+            image_size: Some(64),
+        };
+        let none = DataArgs::default();
+        let s = none.source(Some(&recorded));
+        assert_eq!(
+            (s.kind, s.path.as_deref(), s.image_size),
+            (
+                DatasetKind::Folder,
+                Some(std::path::Path::new("/photos")),
+                Some(64)
+            )
+        );
+        let other = DataArgs {
+            dataset: Some(DatasetKind::Cifar10),
+            data: Some("/c10".into()),
+            ..DataArgs::default()
+        };
+        let s = other.source(Some(&recorded));
+        assert_eq!((s.kind, s.image_size), (DatasetKind::Cifar10, None));
+        assert_eq!(none.source(None).kind, DatasetKind::FashionMnist);
+        let path = DataArgs {
+            data: Some("/elsewhere".into()),
+            ..DataArgs::default()
+        };
+        let s = path.source(Some(&recorded));
+        assert_eq!(s.path.as_deref(), Some(std::path::Path::new("/elsewhere")));
+        assert_eq!(s.kind, DatasetKind::Folder);
+    }
+}
