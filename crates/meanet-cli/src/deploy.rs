@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use meanet_core::manifest::DatasetKind;
 use meanet_core::{BlockCosts, ClassPartition, ExitPolicy, Macs, Pipeline, Thresholds};
 use meanet_data::Dataset;
 use meanet_energy::{BlockProfiles, Graph, OnnxEnergyModel};
@@ -120,9 +121,10 @@ impl Deployment {
     }
 
     /// `ds` with its labels renumbered to the bundle's classes: by class name when every name
-    /// of `ds` is one of the bundle's (a validation folder may hold some classes only), else by
-    /// position when the counts agree (IDX and CIFAR labels are indices).
-    pub fn align_classes(&self, mut ds: Dataset) -> Result<Dataset> {
+    /// of `ds` is one of the bundle's (a validation folder may hold some classes only), else,
+    /// for formats whose labels are indices (IDX, CIFAR: not `kind = folder`), by position when
+    /// the counts agree.
+    pub fn align_classes(&self, mut ds: Dataset, kind: DatasetKind) -> Result<Dataset> {
         let ours = &self.bundle.manifest.classes;
         if ds.classes == *ours {
             return Ok(ds);
@@ -144,7 +146,7 @@ impl Deployment {
                 ds.classes = ours.clone();
                 Ok(ds)
             }
-            None if ds.classes.len() == ours.len() => {
+            None if kind != DatasetKind::Folder && ds.classes.len() == ours.len() => {
                 ds.classes = ours.clone();
                 Ok(ds)
             }

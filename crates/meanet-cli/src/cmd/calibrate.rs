@@ -49,7 +49,7 @@ pub fn run(args: &CalibrateArgs, settings: &Settings, out: Output) -> Result<()>
                     source.kind
                 )
             })?;
-            let ds = dep.align_classes(ds)?;
+            let ds = dep.align_classes(ds, source.kind)?;
             let idx: Vec<usize> = (0..ds.len()).collect();
             let from = format!(
                 "{} ({}, all {} samples)",
@@ -67,7 +67,8 @@ pub fn run(args: &CalibrateArgs, settings: &Settings, out: Output) -> Result<()>
                      its training samples may be among the ones calibrated on: pass --validation PATH",
                 );
             }
-            let train = dep.align_classes(wiring::data(&source, &args.data.cache)?.train)?;
+            let train =
+                dep.align_classes(wiring::data(&source, &args.data.cache)?.train, source.kind)?;
             let idx = calibrate::validation_split(&dep, &train, &settings);
             let from = format!(
                 "validation split of the {} training set, {} samples",

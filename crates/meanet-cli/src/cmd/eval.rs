@@ -35,7 +35,7 @@ pub struct EvalArgs {
 pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report> {
     let dep = Deployment::load(&args.bundle, settings)?;
     let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
-    let test = dep.align_classes(wiring::data(&source, &args.data.cache)?.test)?;
+    let test = dep.align_classes(wiring::data(&source, &args.data.cache)?.test, source.kind)?;
     let n = args.limit.unwrap_or(test.len()).min(test.len());
     let idx: Vec<usize> = (0..n).collect();
     if dep.bundle.manifest.thresholds.is_none() {

@@ -94,7 +94,8 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         Some(input) => (read_input(&dep, input, args.data.dataset)?, input.clone()),
         None => {
             let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
-            let test = dep.align_classes(wiring::data(&source, &args.data.cache)?.test)?;
+            let test =
+                dep.align_classes(wiring::data(&source, &args.data.cache)?.test, source.kind)?;
             (test, format!("the {} test split", source.kind))
         }
     };
