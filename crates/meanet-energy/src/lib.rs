@@ -20,7 +20,7 @@ mod model;
 mod price;
 mod radio;
 
-pub use count::{LayerCost, Precision, Profile};
+pub use count::{LayerCost, Precision, Profile, supported_ops};
 pub use error::EnergyError;
 pub use graph::Graph;
 pub use model::{BlockProfiles, OnnxEnergyModel};

@@ -328,3 +328,13 @@ pub fn cloud_onnx(c: &CloudNet, input: [usize; 3], classes: usize) -> Vec<u8> {
     w.output(&logits, "logits", &[classes]);
     w.finish("cloud")
 }
+
+/// The main block of `arch`, freshly initialised (untrained), as ONNX for inputs of `input`:
+/// what a preset costs can be profiled before anything is trained.
+pub fn untrained_main_onnx(arch: &crate::nets::Architecture, input: [usize; 3]) -> Vec<u8> {
+    let device = burn::tensor::Device::flex();
+    let main = MainNet::new(arch, &device);
+    let x = Tensor::<4>::zeros([1, input[0], input[1], input[2]], &device);
+    let [_, c, h, w] = main.valid().forward(x).1.dims();
+    main_onnx(&main, input, [c, h, w], arch.classes)
+}
