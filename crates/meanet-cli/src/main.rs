@@ -106,7 +106,7 @@ fn main() -> Result<()> {
         #[cfg(feature = "train")]
         Command::Train(mut args) => {
             args.quiet |= cli.quiet;
-            cmd::train::run(&args)
+            cmd::train::run(&args, &settings()?)
         }
         Command::Profile { model, batch } => cmd::profile::run(&model, batch as usize, cli.json),
         Command::Serve(args) => cmd::serve::run(&args, &settings()?),

@@ -264,7 +264,18 @@ fn cifar10_binary_train_calibrate_eval_run() {
     let test_file = data.join("test_batch.bin");
     let bundle = workflow(
         &root,
-        &["--dataset", "cifar10", "--data", d],
+        &[
+            "--dataset",
+            "cifar10",
+            "--data",
+            d,
+            "--hard-fraction",
+            "0.3",
+            "--hard-by",
+            "precision",
+            "--validation-fraction",
+            "0.2",
+        ],
         &[
             "--dataset",
             "cifar10",
@@ -275,6 +286,18 @@ fn cifar10_binary_train_calibrate_eval_run() {
     );
     let manifest = std::fs::read_to_string(bundle.join("meanet.toml")).unwrap();
     assert!(manifest.contains("kind = \"cifar10\"") && manifest.contains("\"truck\""));
+    let m: toml::Value = toml::from_str(&manifest).unwrap();
+    assert_eq!(
+        m["hard_classes"].as_array().unwrap().len(),
+        3,
+        "--hard-fraction 0.3 of 10"
+    );
+    assert_eq!(m["split"]["validation"].as_float(), Some(0.2));
+    let partition = std::fs::read_to_string(bundle.join("work/partition.json")).unwrap();
+    assert!(
+        partition.contains("\"hard_by\": \"precision\""),
+        "{partition}"
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
 

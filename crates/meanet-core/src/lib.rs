@@ -15,6 +15,8 @@
 //! - [`calibration`]: threshold sweeps over cached logits, the Pareto frontier and target picking.
 //! - [`units`]: MACs, bytes, joules and seconds as types.
 //! - [`manifest`]: the deployment bundle manifest (`meanet.toml`) and its validation.
+//! - [`training`]: the choices that define training (hard-class measure, network preset,
+//!   device), as names.
 //!
 //! It must not depend on anything that performs I/O: no tokio, no ONNX Runtime, no HTTP or QUIC
 //! stacks, no clocks, threads, files, environment variables or global random state. Adapters
@@ -30,6 +32,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod ports;
 pub mod stats;
+pub mod training;
 pub mod units;
 
 pub use calibration::{

@@ -133,4 +133,21 @@ mod tests {
         assert!(e.contains("broken.jpg"), "{e}");
         std::fs::remove_dir_all(&root).unwrap();
     }
+
+    #[test]
+    fn more_than_256_classes_get_their_own_labels() {
+        let root = std::env::temp_dir().join(format!("meanet-folder-many-{}", std::process::id()));
+        for c in 0..300 {
+            let dir = root.join(format!("class{c:04}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            image::GrayImage::from_pixel(2, 2, image::Luma([(c % 256) as u8]))
+                .save(dir.join("0.png"))
+                .unwrap();
+        }
+        let d = load_image_folder(&root, 2, 1).unwrap();
+        assert_eq!(d.classes.len(), 300);
+        assert_eq!(d.labels[299], 299);
+        assert_eq!(d.classes[299], "class0299");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

@@ -244,3 +244,81 @@ fn local_cloud_runs_off_the_async_workers() {
         "{err:?}"
     );
 }
+
+#[test]
+fn manifest_tensor_names_are_honoured_and_a_wrong_one_is_named() {
+    use meanet_core::manifest::Tensors;
+    let rt = runtime();
+    let x = expected("input");
+    let names = Tensors::default();
+    let mut main = OrtMainBlock::load_named(&rt, fixture("main.onnx"), &names).unwrap();
+    let out = main.run(x.view()).unwrap();
+    assert_close(
+        &out.logits.clone().into_dyn(),
+        &expected("main_logits"),
+        "main logits by name",
+    );
+    let mut ext = OrtExtensionBlock::load_named(&rt, fixture("extension.onnx"), &names).unwrap();
+    assert_close(
+        &ext.run(x.view(), out.features.view()).unwrap().into_dyn(),
+        &expected("extension_logits"),
+        "extension logits by name",
+    );
+    OrtClassifier::load_named(&rt, fixture("cloud.onnx"), "input", "logits").unwrap();
+
+    // Swapping the two main outputs' names is followed, so the "logits" are now the feature
+    // map, which is refused for its shape.
+    let swapped = Tensors {
+        main_logits: "features".into(),
+        features: "logits".into(),
+        ..Tensors::default()
+    };
+    let e = OrtMainBlock::load_named(&rt, fixture("main.onnx"), &swapped)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("logits output \"features\""), "{e}");
+    let cases: [(Tensors, &str); 3] = [
+        (
+            Tensors {
+                features: "feat".into(),
+                ..Tensors::default()
+            },
+            "tensors.features = \"feat\" is not one of its outputs",
+        ),
+        (
+            Tensors {
+                input: "x".into(),
+                ..Tensors::default()
+            },
+            "tensors.input = \"x\" is not one of its inputs",
+        ),
+        (
+            Tensors {
+                features: "logits".into(),
+                ..Tensors::default()
+            },
+            "name the same output",
+        ),
+    ];
+    for (t, want) in cases {
+        let e = OrtMainBlock::load_named(&rt, fixture("main.onnx"), &t)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e} should say {want}");
+    }
+    let e = OrtExtensionBlock::load_named(
+        &rt,
+        fixture("extension.onnx"),
+        &Tensors {
+            extension_logits: "out".into(),
+            ..Tensors::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("tensors.extension_logits = \"out\""), "{e}");
+    let e = OrtClassifier::load_named(&rt, fixture("cloud.onnx"), "input", "probs")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tensors.cloud_logits = \"probs\""), "{e}");
+}

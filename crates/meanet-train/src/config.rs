@@ -3,38 +3,46 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
-use crate::nets::Preset;
 use crate::train::Hyper;
+pub use meanet_core::training::{HardBy, Preset, TrainDevice};
 
-/// The per-class measure hard classes are the worst at (MEANET.md, step 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HardBy {
-    /// The main block's recall per class on the validation split.
-    Recall,
-    /// Its precision per class.
-    Precision,
-}
-
-impl HardBy {
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            HardBy::Recall => "recall",
-            HardBy::Precision => "precision",
-        }
+/// The burn device for `kind`, or an error saying which cargo feature is missing or that no
+/// such device answers.
+pub fn burn_device(kind: TrainDevice) -> Result<burn::tensor::Device, TrainError> {
+    match kind {
+        TrainDevice::Flex => Ok(burn::tensor::Device::flex()),
+        #[cfg(feature = "wgpu")]
+        TrainDevice::Wgpu => probe(
+            kind,
+            burn::tensor::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        ),
+        #[cfg(feature = "cuda")]
+        TrainDevice::Cuda => probe(kind, burn::tensor::Device::cuda(0)),
+        #[allow(unreachable_patterns)] // every GPU feature on: nothing left to refuse
+        other => Err(TrainError::Config(format!(
+            "--device {0}: this meanet was built without the `{0}` cargo feature (cargo build -p meanet-cli --features {0})",
+            other.name()
+        ))),
     }
 }
 
-impl std::str::FromStr for HardBy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "recall" => Ok(HardBy::Recall),
-            "precision" => Ok(HardBy::Precision),
-            other => Err(format!("hard_by {other:?} must be recall or precision")),
-        }
+/// Makes one tensor on `device`: GPU backends panic when no adapter answers, and that becomes
+/// an error naming the device.
+#[allow(dead_code)] // used only when a GPU feature is on
+fn probe(
+    kind: TrainDevice,
+    device: burn::tensor::Device,
+) -> Result<burn::tensor::Device, TrainError> {
+    let d = device.clone();
+    let made = std::panic::catch_unwind(move || {
+        burn::tensor::Tensor::<1>::zeros([1], &d).into_data();
+    });
+    match made {
+        Ok(()) => Ok(device),
+        Err(_) => Err(TrainError::Config(format!(
+            "--device {}: no such device answered (is a GPU and its driver present?)",
+            kind.name()
+        ))),
     }
 }
 
@@ -64,6 +72,9 @@ pub struct TrainConfig {
     pub limit_train: Option<usize>,
     /// Use only this many test samples.
     pub limit_test: Option<usize>,
+    /// Where training runs.
+    #[serde(default)]
+    pub device: TrainDevice,
 }
 
 impl Default for TrainConfig {
@@ -87,6 +98,7 @@ impl Default for TrainConfig {
             cloud: h(10, 3e-3),
             limit_train: None,
             limit_test: None,
+            device: TrainDevice::Flex,
         }
     }
 }
@@ -170,7 +182,18 @@ mod tests {
             ..TrainConfig::default()
         };
         assert_eq!(c.hard_count(10), 9);
-        assert_eq!("precision".parse::<HardBy>(), Ok(HardBy::Precision));
-        assert!("f1".parse::<HardBy>().is_err());
+    }
+
+    #[test]
+    fn a_gpu_device_not_compiled_in_is_a_clear_error() {
+        burn_device(TrainDevice::Flex).unwrap();
+        if !cfg!(feature = "wgpu") {
+            let e = burn_device(TrainDevice::Wgpu).unwrap_err().to_string();
+            assert!(e.contains("--features wgpu"), "{e}");
+        }
+        if !cfg!(feature = "cuda") {
+            let e = burn_device(TrainDevice::Cuda).unwrap_err().to_string();
+            assert!(e.contains("`cuda` cargo feature"), "{e}");
+        }
     }
 }

@@ -12,7 +12,7 @@ pub mod results;
 pub mod stages;
 pub mod train;
 
-pub use config::{HardBy, TrainConfig};
+pub use config::{HardBy, TrainConfig, TrainDevice};
 pub use error::TrainError;
 pub use nets::Preset;
 pub use results::Results;

@@ -173,53 +173,7 @@ pub struct Architecture {
     pub hard: usize,
 }
 
-/// Network sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Preset {
-    /// The reference networks: small residual CNNs, feature maps a quarter of the input side.
-    #[serde(alias = "reference")]
-    Small,
-    /// The paper's CIFAR configuration: ResNet-32 main block, its adaptive and extension
-    /// blocks, and a deeper CIFAR ResNet in the cloud (ResNet-110 by default).
-    Resnet32,
-    /// Tiny networks for smoke tests.
-    Tiny,
-}
-
-impl Preset {
-    /// Every preset.
-    pub const ALL: [Preset; 3] = [Preset::Small, Preset::Resnet32, Preset::Tiny];
-
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Preset::Small => "small",
-            Preset::Resnet32 => "resnet32",
-            Preset::Tiny => "tiny",
-        }
-    }
-}
-
-impl std::fmt::Display for Preset {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Preset {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "reference" => Ok(Preset::Small),
-            _ => Preset::ALL
-                .into_iter()
-                .find(|p| p.name() == s)
-                .ok_or_else(|| format!("unknown preset {s:?} (small, resnet32, tiny)")),
-        }
-    }
-}
+pub use meanet_core::training::Preset;
 
 /// The stem stride that brings the shorter side of `[C, H, W]` to about 32 pixels (1 up to
 /// 63 pixels a side, then powers of two).
@@ -415,7 +369,5 @@ mod tests {
         assert_eq!(a.main.stem_stride, a.adaptive.stem_stride);
         let e = Architecture::new(Preset::Small, [1, 3, 3], 10, 5, 110).unwrap_err();
         assert!(e.contains("3x3 is too small"), "{e}");
-        assert_eq!("reference".parse::<Preset>(), Ok(Preset::Small));
-        assert!("huge".parse::<Preset>().unwrap_err().contains("resnet32"));
     }
 }

@@ -14,12 +14,10 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use meanet_core::manifest::DatasetSpec;
-use meanet_core::{
-    ClassPartition, ConfusionMatrix, HardClassSelector, WorstByPrecision, WorstByRecall,
-};
+use meanet_core::{ClassPartition, ConfusionMatrix};
 
 use crate::bundle::{self, BundleInfo};
-use crate::config::{HardBy, TrainConfig};
+use crate::config::{TrainConfig, burn_device};
 use crate::data::{Dataset, stratified_split};
 use crate::error::{TrainError, io};
 use crate::export;
@@ -40,6 +38,7 @@ pub struct Run {
     norm: Norm,
     arch: Architecture,
     report: Reporter,
+    device: Device,
 }
 
 impl Run {
@@ -103,7 +102,8 @@ impl Run {
             hard,
             cfg.hard_by.name()
         ));
-        Device::flex().seed(cfg.seed);
+        let device = burn_device(cfg.device)?;
+        device.seed(cfg.seed);
         Ok(Run {
             work,
             cfg,
@@ -115,11 +115,13 @@ impl Run {
             norm: Norm { mean, std },
             arch,
             report,
+            device,
         })
     }
 
-    fn device() -> Device {
-        Device::flex().autodiff()
+    /// The training device, with automatic differentiation.
+    fn autodiff(&self) -> Device {
+        self.device.clone().autodiff()
     }
 
     fn save<M: Module>(&self, m: &M, name: &str) -> Result<(), TrainError> {
@@ -187,14 +189,16 @@ impl Run {
             self.norm.clone(),
             self.train_idx.clone(),
         );
+        let device = self.device.clone();
         let val_y = Self::labels(&train, &val_idx);
         let target = |i: usize| i64::from(train.labels[i]);
         let mut validate = |m: &M| {
             let v = m.valid();
-            let (l, c) = infer(&train, &val_idx, &norm, &|x, _| forward(&v, x));
+            let (l, c) = infer(&device, &train, &val_idx, &norm, &|x, _| forward(&v, x));
             accuracy(&l, c, &val_y)
         };
         let m = fit(
+            &self.device,
             fresh,
             name,
             &train,
@@ -213,7 +217,7 @@ impl Run {
 
     /// Stage 1: the main block (loaded from its checkpoint when `resume` and present).
     pub fn main(&mut self, resume: bool) -> Result<MainNet, TrainError> {
-        let fresh = MainNet::new(&self.arch, &Self::device());
+        let fresh = MainNet::new(&self.arch, &self.autodiff());
         let (seed, hyper) = (self.cfg.seed, self.cfg.main.clone());
         self.classifier(fresh, "main", seed, hyper, resume, &|m, x| m.forward(x).0)
     }
@@ -224,9 +228,13 @@ impl Run {
         main: &MainNet,
     ) -> Result<(ClassPartition, ConfusionMatrix), TrainError> {
         let v = main.valid();
-        let (l, c) = infer(&self.train, &self.val_idx, &self.norm, &|x, _| {
-            v.forward(x).0
-        });
+        let (l, c) = infer(
+            &self.device,
+            &self.train,
+            &self.val_idx,
+            &self.norm,
+            &|x, _| v.forward(x).0,
+        );
         let pred = predictions(&l, c);
         let classes = self.train.classes.len();
         let cm = ConfusionMatrix::from_pairs(
@@ -238,11 +246,11 @@ impl Run {
         )
         .ok_or_else(|| TrainError::Config("a prediction fell outside the classes".into()))?;
         let count = self.arch.hard;
-        let partition = match self.cfg.hard_by {
-            HardBy::Recall => WorstByRecall { count }.select(&cm),
-            HardBy::Precision => WorstByPrecision { count }.select(&cm),
-        }
-        .map_err(|e| TrainError::Config(e.to_string()))?;
+        let partition = self
+            .cfg
+            .hard_by
+            .select(count, &cm)
+            .map_err(|e| TrainError::Config(e.to_string()))?;
         let names: Vec<&str> = partition
             .hard_classes()
             .iter()
@@ -277,7 +285,7 @@ impl Run {
         partition: &ClassPartition,
         resume: bool,
     ) -> Result<ExtensionNet, TrainError> {
-        let fresh = ExtensionNet::new(&self.arch, &Self::device());
+        let fresh = ExtensionNet::new(&self.arch, &self.autodiff());
         if resume && self.has("extension") {
             self.report.line("stage=extension resumed from checkpoint");
             return self.load(fresh, "extension", "extension");
@@ -305,6 +313,7 @@ impl Run {
         ));
         let train = self.train.clone();
         let norm = self.norm.clone();
+        let device = self.device.clone();
         let remap = |i: usize| {
             partition
                 .to_hard(usize::from(train.labels[i]))
@@ -317,13 +326,14 @@ impl Run {
         };
         let mut validate = |e: &ExtensionNet| {
             let v = e.valid();
-            let (l, c) = infer(&train, &val_idx, &norm, &|x, _| {
+            let (l, c) = infer(&device, &train, &val_idx, &norm, &|x, _| {
                 v.forward(x.clone(), frozen.forward(x).1)
             });
             accuracy(&l, c, &val_y)
         };
         let (hyper, seed) = (self.cfg.extension.clone(), self.cfg.seed + 1);
         let e = fit(
+            &self.device,
             fresh,
             "extension",
             &train,
@@ -342,7 +352,7 @@ impl Run {
 
     /// Stage 4: the cloud model.
     pub fn cloud(&mut self, resume: bool) -> Result<CloudNet, TrainError> {
-        let fresh = CloudNet::new(&self.arch, &Self::device());
+        let fresh = CloudNet::new(&self.arch, &self.autodiff());
         let (seed, hyper) = (self.cfg.seed + 2, self.cfg.cloud.clone());
         self.classifier(fresh, "cloud", seed, hyper, resume, &|m, x| m.forward(x))
     }
@@ -350,7 +360,7 @@ impl Run {
     /// Loads a stage's checkpoint (for stages run alone).
     pub fn load_main(&self) -> Result<MainNet, TrainError> {
         self.load(
-            MainNet::new(&self.arch, &Self::device()),
+            MainNet::new(&self.arch, &self.autodiff()),
             "main",
             "partition",
         )
@@ -359,7 +369,7 @@ impl Run {
     /// Loads the extension checkpoint.
     pub fn load_extension(&self) -> Result<ExtensionNet, TrainError> {
         self.load(
-            ExtensionNet::new(&self.arch, &Self::device()),
+            ExtensionNet::new(&self.arch, &self.autodiff()),
             "extension",
             "export",
         )
@@ -368,7 +378,7 @@ impl Run {
     /// Loads the cloud checkpoint.
     pub fn load_cloud(&self) -> Result<CloudNet, TrainError> {
         self.load(
-            CloudNet::new(&self.arch, &Self::device()),
+            CloudNet::new(&self.arch, &self.autodiff()),
             "cloud",
             "export",
         )
@@ -376,7 +386,7 @@ impl Run {
 
     /// The feature map shape `[C_f, h, w]` of the main block.
     fn feature_shape(&self, main: &MainNet) -> [usize; 3] {
-        let x = crate::train::images(&self.train, &[0], &self.norm, None, &Device::flex());
+        let x = crate::train::images(&self.train, &[0], &self.norm, None, &self.device);
         let [_, c, h, w] = main.valid().forward(x).1.dims();
         [c, h, w]
     }
@@ -436,11 +446,15 @@ impl Run {
         let all: Vec<usize> = (0..self.test.len()).collect();
         let y: Vec<usize> = self.test.labels.iter().map(|&l| usize::from(l)).collect();
         let (m, e, c) = (main.valid(), ext.valid(), cloud.valid());
-        let (ml, mc) = infer(&self.test, &all, &self.norm, &|x, _| m.forward(x).0);
-        let (el, ec) = infer(&self.test, &all, &self.norm, &|x, _| {
+        let (ml, mc) = infer(&self.device, &self.test, &all, &self.norm, &|x, _| {
+            m.forward(x).0
+        });
+        let (el, ec) = infer(&self.device, &self.test, &all, &self.norm, &|x, _| {
             e.forward(x.clone(), m.forward(x).1)
         });
-        let (cl, cc) = infer(&self.test, &all, &self.norm, &|x, _| c.forward(x));
+        let (cl, cc) = infer(&self.device, &self.test, &all, &self.norm, &|x, _| {
+            c.forward(x)
+        });
         Results::from_predictions(
             Predictions {
                 labels: &y,
@@ -464,8 +478,7 @@ impl Run {
         n: usize,
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
         let idx: Vec<usize> = (0..n.min(self.test.len())).collect();
-        let device = Device::flex();
-        let x = crate::train::images(&self.test, &idx, &self.norm, None, &device);
+        let x = crate::train::images(&self.test, &idx, &self.norm, None, &self.device);
         let (m, e, c) = (main.valid(), ext.valid(), cloud.valid());
         let (ml, f) = m.forward(x.clone());
         let el = e.forward(x.clone(), f.clone());

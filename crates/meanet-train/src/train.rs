@@ -150,11 +150,12 @@ fn argmax_rows(logits: &[f32], cols: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Trains `model` on `set` (indices into it), targets given per sample by `target`.
+/// Trains `model` on `device` (its autodiff form) on `set` (indices into it), targets given per sample by `target`.
 ///
 /// `forward(model, x, idx)` returns the logits for a batch `x` of the samples `idx`.
 #[allow(clippy::too_many_arguments)]
 pub fn fit<M: Module>(
+    device: &Device,
     mut model: M,
     name: &str,
     set: &Dataset,
@@ -167,7 +168,7 @@ pub fn fit<M: Module>(
     forward: &dyn Fn(&M, Tensor<4>, &[usize]) -> Tensor<2>,
     validate: &mut dyn FnMut(&M) -> f64,
 ) -> M {
-    let device = Device::flex().autodiff();
+    let device = device.clone().autodiff();
     let mut optim = AdamWConfig::new()
         .with_weight_decay(hyper.weight_decay)
         .init();
@@ -229,19 +230,19 @@ pub fn fit<M: Module>(
     model
 }
 
-/// Runs `forward` over `set` in inference mode, batch by batch; returns row-major outputs and
+/// Runs `forward` over `set` on `device` in inference mode, batch by batch; returns row-major outputs and
 /// the number of columns.
 pub fn infer(
+    device: &Device,
     set: &Dataset,
     idx: &[usize],
     norm: &Norm,
     forward: &dyn Fn(Tensor<4>, &[usize]) -> Tensor<2>,
 ) -> (Vec<f32>, usize) {
-    let device = Device::flex();
     let mut out = Vec::new();
     let mut cols = 0;
     for batch in idx.chunks(256) {
-        let logits = forward(images(set, batch, norm, None, &device), batch);
+        let logits = forward(images(set, batch, norm, None, device), batch);
         cols = logits.dims()[1];
         out.extend(floats(logits));
     }

@@ -10,7 +10,9 @@ use meanet_core::manifest::MacsPerSample;
 use meanet_energy::Graph;
 use meanet_onnx::Runtime;
 use meanet_train::stages::Run;
-use meanet_train::{HardBy, Preset, TrainConfig};
+use meanet_train::{HardBy, Preset, TrainConfig, TrainDevice};
+
+use crate::settings::{Settings, TrainSettings};
 use ndarray::{ArrayD, IxDyn};
 
 use super::DataArgs;
@@ -53,32 +55,39 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// Network sizes, derived from the input shape: small (the reference networks), resnet32
-    /// (the paper's CIFAR configuration) or tiny (smoke tests).
-    #[arg(long, default_value = "small")]
-    pub preset: Preset,
-    /// Depth of the cloud ResNet of the resnet32 preset: 6n + 2 (20, 32, 44, 56, 110).
-    #[arg(long, default_value_t = 110)]
-    pub cloud_depth: usize,
-    /// Fraction of the classes that are hard: H = round(C x FRACTION).
-    #[arg(long, default_value_t = 0.5)]
-    pub hard_fraction: f64,
+    /// (the paper's CIFAR configuration) or tiny (smoke tests) [train.preset; default small].
+    #[arg(long)]
+    pub preset: Option<Preset>,
+    /// Depth of the cloud ResNet of the resnet32 preset: 6n + 2 (20, 32, 44, 56, 110)
+    /// [train.cloud_depth; default 110].
+    #[arg(long)]
+    pub cloud_depth: Option<usize>,
+    /// Fraction of the classes that are hard: H = round(C x FRACTION)
+    /// [train.hard_fraction; default 0.5].
+    #[arg(long)]
+    pub hard_fraction: Option<f64>,
     /// What the hard classes are the worst at: recall or precision of the main block per class
-    /// on the validation split.
-    #[arg(long, default_value = "recall")]
-    pub hard_by: HardBy,
-    /// Fraction of the training set held out for validation (hard classes and calibration).
-    #[arg(long, default_value_t = 0.1)]
-    pub validation: f64,
-    /// Epochs of the main block.
+    /// on the validation split [train.hard_by; default recall].
+    #[arg(long)]
+    pub hard_by: Option<HardBy>,
+    /// Fraction of the training set held out for validation (hard classes and calibration)
+    /// [train.validation_fraction; default 0.1].
+    #[arg(long)]
+    pub validation_fraction: Option<f64>,
+    /// Where training runs: flex (burn's CPU backend), wgpu or cuda (cargo features of the same
+    /// name, and a GPU) [train.device; default flex].
+    #[arg(long)]
+    pub device: Option<TrainDevice>,
+    /// Epochs of the main block [train.epochs_main; default 10].
     #[arg(long)]
     pub epochs_main: Option<usize>,
-    /// Epochs of the adaptive + extension blocks.
+    /// Epochs of the adaptive + extension blocks [train.epochs_extension; default 10].
     #[arg(long)]
     pub epochs_extension: Option<usize>,
-    /// Epochs of the cloud model.
+    /// Epochs of the cloud model [train.epochs_cloud; default 10].
     #[arg(long)]
     pub epochs_cloud: Option<usize>,
-    /// Samples per training step.
+    /// Samples per training step [train.batch_size; default 128].
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Use only the first N training samples.
@@ -98,48 +107,66 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-fn config(args: &TrainArgs) -> TrainConfig {
+/// The `[train]` settings with the flags on top.
+pub fn apply(args: &TrainArgs, mut t: TrainSettings) -> TrainSettings {
+    fn set<T: Copy>(slot: &mut T, flag: Option<T>) {
+        if let Some(v) = flag {
+            *slot = v;
+        }
+    }
+    set(&mut t.preset, args.preset);
+    set(&mut t.cloud_depth, args.cloud_depth);
+    set(&mut t.hard_fraction, args.hard_fraction);
+    set(&mut t.hard_by, args.hard_by);
+    set(&mut t.validation_fraction, args.validation_fraction);
+    set(&mut t.device, args.device);
+    set(&mut t.epochs_main, args.epochs_main);
+    set(&mut t.epochs_extension, args.epochs_extension);
+    set(&mut t.epochs_cloud, args.epochs_cloud);
+    set(&mut t.batch_size, args.batch_size);
+    set(&mut t.seed, args.seed);
+    if args.no_augment {
+        t.augment = false;
+    }
+    t
+}
+
+/// The trainer's configuration for `[train]` settings.
+pub fn config(t: &TrainSettings, args: &TrainArgs) -> TrainConfig {
     let mut cfg = TrainConfig {
-        preset: args.preset,
-        cloud_depth: args.cloud_depth,
-        hard_fraction: args.hard_fraction,
-        hard_by: args.hard_by,
-        validation: args.validation,
+        preset: t.preset,
+        cloud_depth: t.cloud_depth,
+        hard_fraction: t.hard_fraction,
+        hard_by: t.hard_by,
+        validation: t.validation_fraction,
+        seed: t.seed,
+        device: t.device,
         limit_train: args.limit_train,
         limit_test: args.limit_test,
         ..TrainConfig::default()
     };
-    if let Some(s) = args.seed {
-        cfg.seed = s;
-    }
-    for (h, e) in [
-        (&mut cfg.main, args.epochs_main),
-        (&mut cfg.extension, args.epochs_extension),
-        (&mut cfg.cloud, args.epochs_cloud),
+    for (h, epochs) in [
+        (&mut cfg.main, t.epochs_main),
+        (&mut cfg.extension, t.epochs_extension),
+        (&mut cfg.cloud, t.epochs_cloud),
     ] {
-        if let Some(e) = e {
-            h.epochs = e;
-        }
-        if let Some(b) = args.batch_size {
-            h.batch_size = b;
-        }
-        if args.no_augment {
-            h.augment = false;
-        }
+        h.epochs = epochs;
+        h.batch_size = t.batch_size;
+        h.augment = t.augment;
     }
     cfg
 }
 
 /// Runs `meanet train`.
-pub fn run(args: &TrainArgs) -> Result<()> {
-    if args.batch_size == Some(0) {
-        bail!("--batch-size must be at least 1");
-    }
+pub fn run(args: &TrainArgs, settings: &Settings) -> Result<()> {
+    let mut settings = settings.clone();
+    settings.train = apply(args, settings.train);
+    settings.validate()?;
     let source = args.data.source(None);
     let splits = wiring::data(&source, &args.data.cache)?;
     let mut run = Run::new(
         &args.out,
-        config(args),
+        config(&settings.train, args),
         (splits.train, splits.test),
         DataArgs::spec(&source),
         args.quiet,
@@ -333,6 +360,43 @@ pub fn compare_with_onnx_runtime(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_settings_are_the_trainers_defaults_and_flags_override_them() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: TrainArgs,
+        }
+        let none = Cli::parse_from(["train"]).args;
+        assert_eq!(
+            config(&apply(&none, TrainSettings::default()), &none),
+            TrainConfig::default()
+        );
+        let flags = Cli::parse_from([
+            "train",
+            "--preset",
+            "resnet32",
+            "--hard-by",
+            "precision",
+            "--epochs-cloud",
+            "3",
+            "--no-augment",
+        ])
+        .args;
+        let file = TrainSettings {
+            hard_fraction: 0.25,
+            ..TrainSettings::default()
+        };
+        let c = config(&apply(&flags, file), &flags);
+        assert_eq!((c.preset, c.hard_by), (Preset::Resnet32, HardBy::Precision));
+        assert_eq!(
+            (c.hard_fraction, c.cloud.epochs, c.main.epochs),
+            (0.25, 3, 10)
+        );
+        assert!(!c.main.augment && !c.cloud.augment);
+    }
 
     #[test]
     fn a_nan_or_a_large_difference_fails_the_export() {

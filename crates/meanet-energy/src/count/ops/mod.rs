@@ -62,7 +62,11 @@ mod tests {
             shape::OPS,
         ];
         let listed: usize = families.iter().map(|f| f.len()).sum();
-        assert_eq!(listed, register_all_ops().len(), "an operator is listed twice");
+        assert_eq!(
+            listed,
+            register_all_ops().len(),
+            "an operator is listed twice"
+        );
         for op in ["Conv", "Gemm", "Relu", "GlobalAveragePool", "Reshape"] {
             assert!(rule(op).is_some(), "{op} is not registered");
         }
