@@ -6,20 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 mod common;
-use common::{meanet, text};
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "stderr: {}\nstdout: {}",
-        text(&out.stderr),
-        text(&out.stdout)
-    );
-    text(&out.stdout)
-}
+use common::{meanet, ok, text};
 
 fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
     let mut v = vec![0, 0, 8, dims.len() as u8];

@@ -36,3 +36,14 @@ pub fn address_after(line: &str, marker: &str) -> Option<String> {
         .next()
         .map(str::to_string)
 }
+
+/// The stdout of a `meanet` run that must succeed (else its stderr and stdout in the panic).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stderr: {}\nstdout: {}",
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+    text(&out.stdout)
+}
