@@ -21,7 +21,7 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub target: Option<Target>,
     /// A labelled validation set of your own, in the --dataset format (an IDX directory, a
-    /// CIFAR .bin file or directory, or a folder PATH/<class>/*). Only its samples are used.
+    /// CIFAR .bin file or directory, or a folder PATH/CLASS/*). Only its samples are used.
     /// This is the way for bundles trained elsewhere; without it, bundles trained by meanet
     /// use the validation split recorded in them.
     #[arg(long, value_name = "PATH")]

@@ -80,7 +80,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
     Ok(report)
 }
 
-/// `meanet demo`: fetch Fashion-MNIST, then [`eval`] the bundle.
+/// `meanet demo`: fetch Fashion-MNIST, then [`eval()`] the bundle.
 pub fn demo(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report> {
     say(
         out,

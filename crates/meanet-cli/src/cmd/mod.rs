@@ -62,7 +62,7 @@ pub struct DataArgs {
     #[arg(long, value_name = "KIND")]
     pub dataset: Option<DatasetKind>,
     /// Its directory: IDX files (fashion-mnist, mnist), the CIFAR binary version's directory,
-    /// or a folder with train/<class>/* and test/<class>/* (or val/). Fashion-MNIST is
+    /// or a folder with train/CLASS/* and test/CLASS/* (or val/). Fashion-MNIST is
     /// found in /usr/share/datasets or fetched when this is not given.
     #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
