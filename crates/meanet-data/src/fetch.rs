@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{DataError, Dataset, load_idx_pair};
+use super::{DataError, Dataset};
 
 /// Fashion-MNIST class names in label order.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [
@@ -111,24 +111,18 @@ pub fn locate_fashion_mnist(user_dir: Option<&Path>, cache: &Path) -> Result<Pat
     }
 }
 
-/// Loads Fashion-MNIST `(train, test)` (see [`locate_fashion_mnist`] for where from).
+/// Loads Fashion-MNIST `(train, test)` (see [`locate_fashion_mnist`] for where from): the
+/// `fashion-mnist` [`DataSource`](crate::DataSource).
 pub fn fashion_mnist(
     user_dir: Option<&Path>,
     cache: &Path,
 ) -> Result<(Dataset, Dataset), DataError> {
-    let dir = locate_fashion_mnist(user_dir, cache)?;
-    let f = |s: &str| file(&dir, s).unwrap_or_else(|| dir.join(s));
-    let train = load_idx_pair(
-        &f("train-images-idx3-ubyte"),
-        &f("train-labels-idx1-ubyte"),
-        &FASHION_MNIST_CLASSES,
-    )?;
-    let test = load_idx_pair(
-        &f("t10k-images-idx3-ubyte"),
-        &f("t10k-labels-idx1-ubyte"),
-        &FASHION_MNIST_CLASSES,
-    )?;
-    Ok((train, test))
+    let source = crate::DataSource::new(
+        crate::DatasetKind::FashionMnist,
+        user_dir.map(Path::to_path_buf),
+    );
+    let splits = source.load(cache)?;
+    Ok((splits.train, splits.test))
 }
 
 #[cfg(test)]
