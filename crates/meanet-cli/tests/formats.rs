@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{meanet, ok, text};
+use common::{json_file, meanet, ok, text};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("meanet-formats-{name}-{}", std::process::id()));
@@ -159,9 +159,7 @@ fn workflow(
     let manifest: toml::Value =
         toml::from_str(&std::fs::read_to_string(bundle.join("meanet.toml")).unwrap()).unwrap();
     assert_eq!(manifest["classes"].as_array().unwrap().len(), classes);
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("results.json")).unwrap())
-            .unwrap();
+    let results = json_file(&bundle.join("results.json"));
     assert!(results["onnx_max_abs_diff"].as_f64().unwrap() <= 1e-4);
 
     // calibrate and eval default to the recorded data set: no data flags.
@@ -185,9 +183,7 @@ fn workflow(
         report_dir.to_str().unwrap(),
         "--quiet",
     ]));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
-            .unwrap();
+    let report = json_file(&report_dir.join("report.json"));
     let cloud = &report["methods"][1];
     assert_eq!(cloud["name"], "cloud_only");
     assert_eq!(
@@ -327,9 +323,7 @@ fn image_folder_train_calibrate_eval_run_and_calibrate_on_a_given_validation_set
     let cal: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(cal["samples"], 10, "exactly the given validation samples");
     assert!(cal["source"].as_str().unwrap().contains("my-validation"));
-    let saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("calibration.json")).unwrap())
-            .unwrap();
+    let saved = json_file(&bundle.join("calibration.json"));
     assert_eq!(saved["samples"], 10);
     // Without --validation the recorded data set is needed, and it is gone: a clear error.
     let out = meanet(&["calibrate", b]);

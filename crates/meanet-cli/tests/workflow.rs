@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{meanet, ok, text};
+use common::{json_file, meanet, ok, text};
 
 fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
     let mut v = vec![0, 0, 8, dims.len() as u8];
@@ -98,9 +98,7 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
     ] {
         assert!(bundle.join(f).is_file(), "{f} missing");
     }
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(bundle.join("results.json")).unwrap())
-            .unwrap();
+    let results = json_file(&bundle.join("results.json"));
     let diff = results["onnx_max_abs_diff"].as_f64().unwrap();
     assert!(diff <= 1e-4, "ONNX Runtime differs from burn by {diff}");
     assert!(
@@ -162,9 +160,7 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
         report_dir.to_str().unwrap(),
         "--quiet",
     ]));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
-            .unwrap();
+    let report = json_file(&report_dir.join("report.json"));
     let names: Vec<&str> = report["methods"]
         .as_array()
         .unwrap()
@@ -228,9 +224,7 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
         "--set",
         "cloud.transport=quic",
     ]));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(quic_dir.join("report.json")).unwrap())
-            .unwrap();
+    let report = json_file(&quic_dir.join("report.json"));
     let cloud = &report["methods"][1];
     assert_eq!(cloud["name"], "cloud_only");
     assert_eq!(cloud["degraded"], 0, "every offload answered over QUIC");

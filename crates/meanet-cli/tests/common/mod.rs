@@ -47,3 +47,9 @@ pub fn ok(out: &Output) -> String {
     );
     text(&out.stdout)
 }
+
+/// A JSON file written by a `meanet` command (`report.json`, `results.json`, ...).
+pub fn json_file(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("read the JSON file");
+    serde_json::from_str(&text).expect("parse the JSON file")
+}
