@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use meanet_core::Manifest;
-use meanet_onnx::{OrtClassifier, OrtExtensionBlock, OrtMainBlock, Runtime};
+use meanet_core::{Classifier, ExtensionBlock, MainBlock};
+
+use crate::wiring::Engine;
 
 /// A validated bundle on disk.
 #[derive(Debug, Clone)]
@@ -18,11 +20,11 @@ pub struct Bundle {
 /// The three networks of a bundle, loaded and checked against the manifest.
 pub struct Networks {
     /// The main block.
-    pub main: OrtMainBlock,
+    pub main: Box<dyn MainBlock>,
     /// The adaptive + extension blocks.
-    pub extension: OrtExtensionBlock,
+    pub extension: Box<dyn ExtensionBlock>,
     /// The cloud model.
-    pub cloud: OrtClassifier,
+    pub cloud: Box<dyn Classifier>,
 }
 
 impl Bundle {
@@ -67,14 +69,16 @@ impl Bundle {
     }
 
     /// Loads the three networks and checks their shapes against the manifest.
-    pub fn networks(&self, rt: &Runtime) -> Result<Networks> {
+    pub fn networks(&self, engine: &Engine) -> Result<Networks> {
         let [(_, main), (_, ext), (_, cloud)] = self.files();
         let m = &self.manifest;
         let t = &m.tensors;
-        let main = OrtMainBlock::load_named(rt, &main, t).context("loading the main block")?;
-        let extension =
-            OrtExtensionBlock::load_named(rt, &ext, t).context("loading the extension block")?;
-        let cloud = OrtClassifier::load_named(rt, &cloud, &t.input, &t.cloud_logits)
+        let main = engine.main(&main, t).context("loading the main block")?;
+        let extension = engine
+            .extension(&ext, t)
+            .context("loading the extension block")?;
+        let cloud = engine
+            .classifier(&cloud, Some((&t.input, &t.cloud_logits)))
             .context("loading the cloud model")?;
         let c = m.classes.len();
         let check = |what: &str, got: Option<usize>, want: usize| -> Result<()> {
@@ -86,19 +90,19 @@ impl Bundle {
                 _ => Ok(()),
             }
         };
-        check("the main block", main.num_classes(), c)?;
-        check("the cloud model", cloud.num_classes(), c)?;
+        check("the main block", main.classes, c)?;
+        check("the cloud model", cloud.classes, c)?;
         check(
             "the extension block",
-            extension.num_hard_classes(),
+            extension.classes,
             m.hard_classes.len(),
         )?;
         let want: Vec<Option<usize>> = std::iter::once(None)
             .chain(m.input.shape.iter().map(|&d| Some(d)))
             .collect();
         for (what, spec) in [
-            ("main block", &main.model().signature().inputs[0].shape),
-            ("cloud model", &cloud.model().signature().inputs[0].shape),
+            ("main block", &main.signature.inputs[0].shape),
+            ("cloud model", &cloud.signature.inputs[0].shape),
         ] {
             let fits = spec.len() == want.len()
                 && spec
@@ -115,9 +119,9 @@ impl Bundle {
             }
         }
         Ok(Networks {
-            main,
-            extension,
-            cloud,
+            main: main.block,
+            extension: extension.block,
+            cloud: cloud.block,
         })
     }
 }

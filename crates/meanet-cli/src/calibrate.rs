@@ -72,9 +72,9 @@ pub fn cache(dep: &Deployment, ds: &Dataset, idx: &[usize]) -> Result<Calibratio
     let (mut main, mut ext, mut cloud) = (Vec::new(), Vec::new(), Vec::new());
     for chunk in idx.chunks(256) {
         let x = dep.batch(ds, chunk);
-        let out = nets.main.run(x.view())?;
-        ext.push(nets.extension.run(x.view(), out.features.view())?);
-        cloud.push(nets.cloud.run(x.view())?);
+        let out = nets.main.infer(x.view())?;
+        ext.push(nets.extension.infer(x.view(), out.features.view())?);
+        cloud.push(nets.cloud.classify(x.view())?);
         main.push(out.logits);
     }
     let cat = |v: Vec<Array2<f32>>| -> Result<Array2<f32>> {

@@ -7,11 +7,11 @@ use meanet_core::manifest::DatasetKind;
 use meanet_core::{BlockCosts, ClassPartition, ExitPolicy, Macs, Pipeline, Thresholds};
 use meanet_data::Dataset;
 use meanet_energy::{BlockProfiles, Graph, OnnxEnergyModel};
-use meanet_onnx::Runtime;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::bundle::{Bundle, Networks};
 use crate::settings::Settings;
+use crate::wiring::Engine;
 
 /// A bundle ready to run.
 pub struct Deployment {
@@ -23,8 +23,8 @@ pub struct Deployment {
     pub costs: BlockCosts,
     /// Energy model of the three networks and the link.
     pub energy: OnnxEnergyModel,
-    /// ONNX Runtime.
-    pub runtime: Runtime,
+    /// The inference backend `runtime.backend` names.
+    pub engine: Engine,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -65,27 +65,27 @@ impl Deployment {
         };
         let energy =
             OnnxEnergyModel::new(&profiles, &settings.energy, settings.memory, settings.link);
-        let runtime = Runtime::new(settings.runtime_options()).context("loading ONNX Runtime")?;
+        let engine = Engine::new(&settings.runtime)?;
         Ok(Deployment {
             bundle,
             partition,
             costs,
             energy,
-            runtime,
+            engine,
         })
     }
 
     /// Loads the three networks.
     pub fn networks(&self) -> Result<Networks> {
-        self.bundle.networks(&self.runtime)
+        self.bundle.networks(&self.engine)
     }
 
     /// A pipeline with `policy` over freshly loaded main and extension blocks.
     pub fn pipeline(&self, policy: Box<dyn ExitPolicy>) -> Result<Pipeline> {
         let n = self.networks()?;
         Ok(Pipeline::new(
-            Box::new(n.main),
-            Some(Box::new(n.extension)),
+            n.main,
+            Some(n.extension),
             self.partition.clone(),
             policy,
             self.costs,

@@ -84,11 +84,12 @@ enum Command {
     /// The end-to-end demo: fetch Fashion-MNIST, load the reference bundle, start a cloud server
     /// on loopback, evaluate every method, print the table and write the report.
     Demo(Box<cmd::eval::EvalArgs>),
-    /// Show which ONNX Runtime library meanet loads, and check that it works.
+    /// Show which inference backend meanet uses (runtime.backend: ort or tract) and check that
+    /// it loads; for ONNX Runtime, which library.
     Runtime {
-        /// Execution provider to check (cpu, cuda, tensorrt, coreml, openvino).
-        #[arg(long, default_value = "cpu")]
-        provider: String,
+        /// Execution provider to check (cpu, cuda, tensorrt, coreml, openvino) [runtime.provider].
+        #[arg(long, value_enum)]
+        provider: Option<meanet_cli::settings::Provider>,
     },
 }
 
@@ -114,7 +115,7 @@ fn main() -> Result<()> {
         Command::Run(args) => cmd::run::run(&args, &settings()?, out),
         Command::Eval(args) => cmd::eval::eval(&args, &settings()?, out).map(drop),
         Command::Demo(args) => cmd::eval::demo(&args, &settings()?, out).map(drop),
-        Command::Runtime { provider } => cmd::runtime::run(&provider),
+        Command::Runtime { provider } => cmd::runtime::run(&settings()?, provider, cli.json),
     }
 }
 

@@ -11,7 +11,6 @@ use anyhow::{Context, Result, bail};
 use meanet_core::training::{HardBy, Preset, TrainDevice};
 use meanet_core::{Measure, Target};
 use meanet_energy::{EnergyTable, Link, MemoryModel};
-use meanet_onnx::Provider;
 use meanet_transport::RetryPolicy;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    /// ONNX Runtime.
+    /// The inference backend (ONNX Runtime or tract) and its options.
     pub runtime: RuntimeSettings,
     /// The cloud link used by `run` (and by `eval` when no server is started).
     pub cloud: CloudSettings,
@@ -88,38 +87,93 @@ impl Default for TrainSettings {
     }
 }
 
-/// ONNX Runtime settings.
+/// The inference backend that runs the networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// ONNX Runtime through `ort` (cargo feature `ort`, the default): the fastest on CPUs and
+    /// the one with GPU providers; needs the `libonnxruntime` shared library.
+    Ort,
+    /// tract (cargo feature `tract`): pure Rust, needs no shared library; the backend for boards
+    /// without ONNX Runtime.
+    Tract,
+}
+
+impl Default for Backend {
+    /// ONNX Runtime when this build has it, else tract.
+    fn default() -> Self {
+        if cfg!(feature = "ort") {
+            Backend::Ort
+        } else {
+            Backend::Tract
+        }
+    }
+}
+
+impl Backend {
+    /// `ort` or `tract`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Ort => "ort",
+            Backend::Tract => "tract",
+        }
+    }
+
+    /// Whether this build of meanet includes the backend (its cargo feature).
+    pub fn compiled(self) -> bool {
+        match self {
+            Backend::Ort => cfg!(feature = "ort"),
+            Backend::Tract => cfg!(feature = "tract"),
+        }
+    }
+}
+
+/// ONNX Runtime's execution provider (`runtime.provider`); only `cpu` applies to tract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// The CPU (always available).
+    #[default]
+    Cpu,
+    /// NVIDIA CUDA (cargo feature `cuda` of meanet-onnx, and an ONNX Runtime built with it).
+    Cuda,
+    /// NVIDIA TensorRT.
+    Tensorrt,
+    /// Apple CoreML.
+    Coreml,
+    /// Intel OpenVINO.
+    Openvino,
+}
+
+impl Provider {
+    /// The lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Cpu => "cpu",
+            Provider::Cuda => "cuda",
+            Provider::Tensorrt => "tensorrt",
+            Provider::Coreml => "coreml",
+            Provider::Openvino => "openvino",
+        }
+    }
+}
+
+/// Inference backend settings.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeSettings {
-    /// Library path (unset: ORT_DYLIB_PATH, .cache/onnxruntime, Python onnxruntime).
+    /// Which backend runs the networks: `ort` or `tract`.
+    pub backend: Backend,
+    /// ONNX Runtime library path (unset: ORT_DYLIB_PATH, .cache/onnxruntime, Python
+    /// onnxruntime). `ort` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub library: Option<PathBuf>,
-    /// Execution provider.
-    #[serde(with = "provider_name")]
+    /// Execution provider. `ort` only; tract runs on the CPU.
     pub provider: Provider,
-    /// Intra-op threads (unset: ONNX Runtime's default).
+    /// Intra-op threads (unset: ONNX Runtime's default). `ort` only; tract runs each model on
+    /// the calling thread.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
-}
-
-/// `runtime.provider` as its name (`cpu`, `cuda`, `tensorrt`, `coreml`, `openvino`).
-mod provider_name {
-    use meanet_onnx::Provider;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(p: &Provider, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(p.name())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Provider, D::Error> {
-        let name = String::deserialize(d)?;
-        Provider::parse(&name).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown execution provider {name:?} (expected cpu, cuda, tensorrt, coreml or openvino)"
-            ))
-        })
-    }
 }
 
 /// How offloaded samples reach the cloud.
@@ -383,6 +437,22 @@ impl Settings {
                 bail!("policy.{key} must be finite and >= 0 (leave it unset for no check)");
             }
         }
+        let r = &self.runtime;
+        if !r.backend.compiled() {
+            bail!(
+                "runtime.backend = \"{}\", but this meanet was built without the `{}` cargo feature (rebuild with `--features {}`, or choose runtime.backend = \"{}\")",
+                r.backend.name(),
+                r.backend.name(),
+                r.backend.name(),
+                Backend::default().name()
+            );
+        }
+        if r.backend == Backend::Tract && r.provider != Provider::Cpu {
+            bail!(
+                "runtime.provider = \"{}\" applies to ONNX Runtime only; tract runs on the CPU (use runtime.backend = \"ort\" for a GPU provider)",
+                r.provider.name()
+            );
+        }
         if self.runtime.threads == Some(0) {
             bail!("runtime.threads must be at least 1 (leave it unset for ONNX Runtime's default)");
         }
@@ -424,16 +494,6 @@ impl Settings {
             );
         }
         Ok(())
-    }
-
-    /// ONNX Runtime options.
-    pub fn runtime_options(&self) -> meanet_onnx::RuntimeOptions {
-        meanet_onnx::RuntimeOptions {
-            library: self.runtime.library.clone(),
-            provider: self.runtime.provider,
-            intra_threads: self.runtime.threads,
-            inter_threads: None,
-        }
     }
 
     /// Fallback thresholds for bundles that were not calibrated.

@@ -1,16 +1,17 @@
-//! The wiring: the only place adapters are chosen. Blocks run on ONNX Runtime
-//! (`meanet-onnx`), the cloud link is HTTP or QUIC (`meanet-transport`) as `cloud.transport`
-//! says, energy comes from the ONNX graphs (`meanet-energy`) and data from `meanet-data`.
-//! Commands ask this module for ports and never name an adapter themselves.
+//! The wiring: the only place adapters are chosen. Blocks run on ONNX Runtime (`meanet-onnx`)
+//! or tract (`meanet-tract`) as `runtime.backend` says, the cloud link is HTTP or QUIC
+//! (`meanet-transport`) as `cloud.transport` says, energy comes from the ONNX graphs
+//! (`meanet-energy`) and data from `meanet-data`. Commands ask this module for ports and never
+//! name an adapter themselves.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use meanet_core::{BoxError, CloudLink};
+use meanet_core::manifest::Tensors;
+use meanet_core::{BoxError, Classifier, CloudLink, ExtensionBlock, MainBlock, ModelSignature};
 use meanet_data::{DataSource, Splits};
-use meanet_onnx::{OrtClassifier, Runtime};
 use meanet_transport::{
     BatchConfig, HttpLink, HttpLinkConfig, QuicLink, QuicLinkConfig, RunningServer, ServedModel,
     Server, ServerConfig, TensorInfo, TlsFiles, Trust,
@@ -18,30 +19,200 @@ use meanet_transport::{
 use ndarray::{Array2, ArrayViewD};
 
 use crate::deploy::Deployment;
-use crate::settings::{ServerSettings, Settings, Transport};
+use crate::settings::{Backend, RuntimeSettings, ServerSettings, Settings, Transport};
 
-/// An ONNX classifier as the transport's served model.
-pub struct OrtServed(pub OrtClassifier);
+#[cfg(not(any(feature = "ort", feature = "tract")))]
+compile_error!("meanet needs an inference backend: enable the `ort` or the `tract` feature");
 
-impl ServedModel for OrtServed {
-    fn input(&self) -> TensorInfo {
-        let s = &self.0.model().signature().inputs[0];
-        TensorInfo {
-            name: s.name.clone(),
-            shape: s.shape.clone(),
+/// A network loaded by the chosen backend, with what its file declares.
+pub struct Loaded<T> {
+    /// The port.
+    pub block: T,
+    /// Its inputs and outputs as the file declares them.
+    pub signature: ModelSignature,
+    /// The class count of its logits output, if declared.
+    pub classes: Option<usize>,
+}
+
+/// The inference backend `runtime.backend` names, ready to load networks.
+pub enum Engine {
+    /// ONNX Runtime, with its loaded library.
+    #[cfg(feature = "ort")]
+    Ort(meanet_onnx::Runtime),
+    /// tract (nothing to load).
+    #[cfg(feature = "tract")]
+    Tract,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.backend().name())
+    }
+}
+
+/// Loads with the adapter `$a` (`meanet_onnx` types take the runtime first, tract's do not).
+macro_rules! load {
+    ($engine:expr, $ort:ident, $tract:ident, $method:ident, $classes:ident, ($($arg:expr),*)) => {
+        match $engine {
+            #[cfg(feature = "ort")]
+            Engine::Ort(rt) => {
+                let b = meanet_onnx::$ort::$method(rt, $($arg),*)?;
+                let (signature, classes) = (b.model().signature().clone(), b.$classes());
+                Loaded { block: Box::new(b), signature, classes }
+            }
+            #[cfg(feature = "tract")]
+            Engine::Tract => {
+                let b = meanet_tract::$tract::$method($($arg),*)?;
+                let (signature, classes) = (b.model().signature().clone(), b.$classes());
+                Loaded { block: Box::new(b), signature, classes }
+            }
         }
+    };
+}
+
+impl Engine {
+    /// Starts the backend `settings.backend` names (for ONNX Runtime: loads its library).
+    pub fn new(settings: &RuntimeSettings) -> Result<Self> {
+        match settings.backend {
+            #[cfg(feature = "ort")]
+            Backend::Ort => {
+                let provider = meanet_onnx::Provider::parse(settings.provider.name())
+                    .context("unknown execution provider")?;
+                let options = meanet_onnx::RuntimeOptions {
+                    library: settings.library.clone(),
+                    provider,
+                    intra_threads: settings.threads,
+                    inter_threads: None,
+                };
+                let rt = meanet_onnx::Runtime::new(options).context("loading ONNX Runtime")?;
+                Ok(Engine::Ort(rt))
+            }
+            #[cfg(feature = "tract")]
+            Backend::Tract => Ok(Engine::Tract),
+            #[allow(unreachable_patterns)] // reachable when a backend's feature is off
+            other => anyhow::bail!(
+                "runtime.backend = \"{}\", but this meanet was built without the `{}` cargo feature",
+                other.name(),
+                other.name()
+            ),
+        }
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            #[cfg(feature = "ort")]
+            Engine::Ort(_) => Backend::Ort,
+            #[cfg(feature = "tract")]
+            Engine::Tract => Backend::Tract,
+        }
+    }
+
+    /// A human description: the backend, its version and (ONNX Runtime) its library.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        match self {
+            #[cfg(feature = "ort")]
+            Engine::Ort(rt) => vec![
+                ("backend", "ort".into()),
+                ("library", rt.library().display().to_string()),
+                (
+                    "expected",
+                    format!("ONNX Runtime {}", meanet_onnx::ORT_VERSION),
+                ),
+            ],
+            #[cfg(feature = "tract")]
+            Engine::Tract => vec![
+                ("backend", "tract".into()),
+                (
+                    "engine",
+                    format!(
+                        "tract-onnx {} (pure Rust, no shared library)",
+                        meanet_tract::TRACT_VERSION
+                    ),
+                ),
+            ],
+        }
+    }
+
+    /// A main block whose tensors are called as `names` says.
+    pub fn main(&self, path: &Path, names: &Tensors) -> Result<Loaded<Box<dyn MainBlock>>> {
+        Ok(load!(
+            self,
+            OrtMainBlock,
+            TractMainBlock,
+            load_named,
+            num_classes,
+            (path, names)
+        ))
+    }
+
+    /// An extension block whose tensors are called as `names` says.
+    pub fn extension(
+        &self,
+        path: &Path,
+        names: &Tensors,
+    ) -> Result<Loaded<Box<dyn ExtensionBlock>>> {
+        Ok(load!(
+            self,
+            OrtExtensionBlock,
+            TractExtensionBlock,
+            load_named,
+            num_hard_classes,
+            (path, names)
+        ))
+    }
+
+    /// A classifier whose input and output are called `names` (input, output), or any one
+    /// input and output when `None` (`meanet serve --model`).
+    pub fn classifier(
+        &self,
+        path: &Path,
+        names: Option<(&str, &str)>,
+    ) -> Result<Loaded<Box<dyn Classifier>>> {
+        Ok(match names {
+            Some((input, output)) => load!(
+                self,
+                OrtClassifier,
+                TractClassifier,
+                load_named,
+                num_classes,
+                (path, input, output)
+            ),
+            None => load!(
+                self,
+                OrtClassifier,
+                TractClassifier,
+                load,
+                num_classes,
+                (path)
+            ),
+        })
+    }
+}
+
+/// A classifier from either backend as the transport's served model.
+pub struct Served(pub Loaded<Box<dyn Classifier>>);
+
+impl Served {
+    fn info(spec: &meanet_core::TensorSpec) -> TensorInfo {
+        TensorInfo {
+            name: spec.name.clone(),
+            shape: spec.shape.clone(),
+        }
+    }
+}
+
+impl ServedModel for Served {
+    fn input(&self) -> TensorInfo {
+        Self::info(&self.0.signature.inputs[0])
     }
 
     fn output(&self) -> TensorInfo {
-        let s = &self.0.model().signature().outputs[0];
-        TensorInfo {
-            name: s.name.clone(),
-            shape: s.shape.clone(),
-        }
+        Self::info(&self.0.signature.outputs[0])
     }
 
     fn infer(&mut self, input: ArrayViewD<'_, f32>) -> Result<Array2<f32>, BoxError> {
-        Ok(self.0.run(input)?)
+        Ok(self.0.block.classify(input)?)
     }
 }
 
@@ -71,10 +242,10 @@ pub fn server_config(s: &ServerSettings) -> ServerConfig {
 
 /// Starts serving `model_path` (an ONNX classifier) as `settings.server` describes.
 pub async fn start_server(settings: &Settings, model_path: &Path) -> Result<RunningServer> {
-    let rt = Runtime::new(settings.runtime_options()).context("loading ONNX Runtime")?;
-    let model = OrtClassifier::load(&rt, model_path)
+    let model = Engine::new(&settings.runtime)?
+        .classifier(model_path, None)
         .with_context(|| format!("loading the model to serve from {}", model_path.display()))?;
-    Server::start(Box::new(OrtServed(model)), server_config(&settings.server))
+    Server::start(Box::new(Served(model)), server_config(&settings.server))
         .await
         .with_context(|| format!("starting the server for {}", model_path.display()))
 }
@@ -87,13 +258,10 @@ pub async fn loopback_cloud(
     quic: bool,
 ) -> Result<RunningServer> {
     let t = &dep.bundle.manifest.tensors;
-    let model = OrtClassifier::load_named(
-        &dep.runtime,
-        dep.bundle.cloud_path(),
-        &t.input,
-        &t.cloud_logits,
-    )
-    .context("loading the cloud model")?;
+    let model = dep
+        .engine
+        .classifier(&dep.bundle.cloud_path(), Some((&t.input, &t.cloud_logits)))
+        .context("loading the cloud model")?;
     let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     let cfg = ServerConfig {
         model_name: settings.cloud.model.clone(),
@@ -103,7 +271,7 @@ pub async fn loopback_cloud(
         tls: None,
         ..server_config(&settings.server)
     };
-    Ok(Server::start(Box::new(OrtServed(model)), cfg).await?)
+    Ok(Server::start(Box::new(Served(model)), cfg).await?)
 }
 
 /// The cloud link `cloud.transport` names, pointed at `server` if given; `None` for

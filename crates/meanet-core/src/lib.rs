@@ -9,11 +9,15 @@
 //! - [`policy`]: the [`ExitPolicy`] strategies (MEANet, BranchyNet-style entropy exit, edge-only,
 //!   cloud-only, main + extension).
 //! - [`ports`]: the capabilities adapters implement: [`MainBlock`], [`ExtensionBlock`],
-//!   [`CloudLink`] (async) and [`EnergyModel`].
+//!   [`Classifier`], [`CloudLink`] (async) and [`EnergyModel`].
 //! - [`pipeline`]: routes a batch through the blocks, giving every sample exactly one [`Outcome`].
 //! - [`metrics`]: accuracy, exit shares, hard-class detection, energy and traffic over outcomes.
 //! - [`calibration`]: threshold sweeps over cached logits, the Pareto frontier and target picking.
+//! - `testing` (feature `testing`): fakes for every port and the contract suite adapters are
+//!   held to.
 //! - [`units`]: MACs, bytes, joules and seconds as types.
+//! - [`signature`]: what a model file declares, and the checks every inference backend applies
+//!   before a network may serve as a block.
 //! - [`manifest`]: the deployment bundle manifest (`meanet.toml`) and its validation.
 //! - [`training`]: the choices that define training (hard-class measure, network preset,
 //!   device), as names.
@@ -31,7 +35,10 @@ pub mod partition;
 pub mod pipeline;
 pub mod policy;
 pub mod ports;
+pub mod signature;
 pub mod stats;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod training;
 pub mod units;
 
@@ -51,8 +58,9 @@ pub use policy::{
     RouteReason, Thresholds,
 };
 pub use ports::{
-    BlockError, BoxError, CloudError, CloudErrorKind, CloudLink, CloudReply, EnergyBreakdown,
-    EnergyModel, ExtensionBlock, MainBlock, MainOutput, SampleCost,
+    BlockError, BoxError, Classifier, CloudError, CloudErrorKind, CloudLink, CloudReply,
+    EnergyBreakdown, EnergyModel, ExtensionBlock, MainBlock, MainOutput, SampleCost,
 };
+pub use signature::{ModelSignature, Role, TensorSpec};
 pub use stats::{ClassStats, ConfusionMatrix};
 pub use units::{Bytes, Joules, Macs, Seconds};

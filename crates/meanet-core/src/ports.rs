@@ -54,6 +54,13 @@ pub trait ExtensionBlock: Send {
     ) -> Result<Array2<f32>, BlockError>;
 }
 
+/// A whole-input classifier (the cloud model run in-process, or any model served as one):
+/// raw input `(N, ...)` -> logits over all C classes `(N, C)`.
+pub trait Classifier: Send {
+    /// Classifies a batch.
+    fn classify(&mut self, input: ArrayViewD<'_, f32>) -> Result<Array2<f32>, BlockError>;
+}
+
 /// What the cloud answered for an offloaded batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloudReply {

@@ -1,11 +1,13 @@
-//! ONNX models as core's blocks.
+//! ONNX models as core's blocks. Which tensors play which part, and whether a model fits its
+//! role, is decided by core's [`meanet_core::signature`] checks, shared with every backend.
 
 use std::path::Path;
 
 use ndarray::{Array2, ArrayD, ArrayViewD, Ix2};
 
 use meanet_core::manifest::Tensors;
-use meanet_core::{BlockError, ExtensionBlock, MainBlock, MainOutput};
+use meanet_core::signature::{ExtensionLayout, MainLayout, Role};
+use meanet_core::{BlockError, Classifier, ExtensionBlock, MainBlock, MainOutput};
 
 use crate::{OnnxError, OrtModel, Runtime};
 
@@ -19,21 +21,6 @@ fn into_logits(model: &OrtModel, index: usize, a: ArrayD<f32>) -> Result<Array2<
         })
 }
 
-fn check_logits_spec(model: &OrtModel, role: &'static str, index: usize) -> Result<(), OnnxError> {
-    let spec = &model.signature().outputs[index];
-    if spec.shape.len() != 2 {
-        return Err(OnnxError::Signature {
-            path: model.path().to_path_buf(),
-            role,
-            problem: format!(
-                "logits output {:?} has shape {spec}, expected [N, classes]",
-                spec.name
-            ),
-        });
-    }
-    Ok(())
-}
-
 /// The main block: one input (`input`), two outputs (`logits` `[N, C]` and `features`).
 ///
 /// Outputs are matched by name when the model uses the names `logits` and `features`, else by
@@ -41,24 +28,26 @@ fn check_logits_spec(model: &OrtModel, role: &'static str, index: usize) -> Resu
 #[derive(Debug)]
 pub struct OrtMainBlock {
     model: OrtModel,
-    logits: usize,
-    features: usize,
+    layout: MainLayout,
 }
 
 impl OrtMainBlock {
+    fn load_with(
+        runtime: &Runtime,
+        path: &Path,
+        names: Option<&Tensors>,
+    ) -> Result<Self, OnnxError> {
+        let model = OrtModel::load(runtime, path)?;
+        let layout = model
+            .signature()
+            .main_layout(names)
+            .map_err(|p| model.unfit(Role::Main, p))?;
+        Ok(OrtMainBlock { model, layout })
+    }
+
     /// Loads and validates a main-block model.
     pub fn load(runtime: &Runtime, path: impl AsRef<Path>) -> Result<Self, OnnxError> {
-        let model = OrtModel::load(runtime, path)?;
-        model.expect("main block", 1, 2)?;
-        let outs = &model.signature().outputs;
-        let logits = OrtModel::position(outs, "logits", 0);
-        let features = OrtModel::position(outs, "features", 1 - logits);
-        check_logits_spec(&model, "main block", logits)?;
-        Ok(OrtMainBlock {
-            model,
-            logits,
-            features,
-        })
+        Self::load_with(runtime, path.as_ref(), None)
     }
 
     /// Loads a main-block model whose tensors are called as `names` says (a bundle's
@@ -69,30 +58,12 @@ impl OrtMainBlock {
         path: impl AsRef<Path>,
         names: &Tensors,
     ) -> Result<Self, OnnxError> {
-        const ROLE: &str = "main block";
-        let model = OrtModel::load(runtime, path)?;
-        model.expect(ROLE, 1, 2)?;
-        model.named(ROLE, "input", "input", &names.input)?;
-        let logits = model.named(ROLE, "output", "main_logits", &names.main_logits)?;
-        let features = model.named(ROLE, "output", "features", &names.features)?;
-        if logits == features {
-            return Err(OnnxError::Signature {
-                path: model.path().to_path_buf(),
-                role: ROLE,
-                problem: "tensors.main_logits and tensors.features name the same output".into(),
-            });
-        }
-        check_logits_spec(&model, ROLE, logits)?;
-        Ok(OrtMainBlock {
-            model,
-            logits,
-            features,
-        })
+        Self::load_with(runtime, path.as_ref(), Some(names))
     }
 
     /// Number of classes C, if the model declares it.
     pub fn num_classes(&self) -> Option<usize> {
-        self.model.signature().outputs[self.logits].shape[1]
+        self.model.signature().classes(self.layout.logits)
     }
 
     /// The underlying model.
@@ -103,11 +74,11 @@ impl OrtMainBlock {
     /// Runs a batch, with this adapter's error type.
     pub fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<MainOutput, OnnxError> {
         let mut out = self.model.run(&[input])?;
-        let features = std::mem::take(&mut out[self.features]);
+        let features = std::mem::take(&mut out[self.layout.features]);
         let logits = into_logits(
             &self.model,
-            self.logits,
-            std::mem::take(&mut out[self.logits]),
+            self.layout.logits,
+            std::mem::take(&mut out[self.layout.logits]),
         )?;
         Ok(MainOutput { logits, features })
     }
@@ -123,19 +94,26 @@ impl MainBlock for OrtMainBlock {
 #[derive(Debug)]
 pub struct OrtExtensionBlock {
     model: OrtModel,
-    input: usize,
+    layout: ExtensionLayout,
 }
 
 impl OrtExtensionBlock {
+    fn load_with(
+        runtime: &Runtime,
+        path: &Path,
+        names: Option<&Tensors>,
+    ) -> Result<Self, OnnxError> {
+        let model = OrtModel::load(runtime, path)?;
+        let layout = model
+            .signature()
+            .extension_layout(names)
+            .map_err(|p| model.unfit(Role::Extension, p))?;
+        Ok(OrtExtensionBlock { model, layout })
+    }
+
     /// Loads and validates an extension model.
     pub fn load(runtime: &Runtime, path: impl AsRef<Path>) -> Result<Self, OnnxError> {
-        let model = OrtModel::load(runtime, path)?;
-        model.expect("extension block", 2, 1)?;
-        check_logits_spec(&model, "extension block", 0)?;
-        let ins = &model.signature().inputs;
-        let features = OrtModel::position(ins, "features", 1);
-        let input = OrtModel::position(ins, "input", 1 - features);
-        Ok(OrtExtensionBlock { model, input })
+        Self::load_with(runtime, path.as_ref(), None)
     }
 
     /// Loads an extension model whose tensors are called as `names` says: inputs `input` and
@@ -145,26 +123,12 @@ impl OrtExtensionBlock {
         path: impl AsRef<Path>,
         names: &Tensors,
     ) -> Result<Self, OnnxError> {
-        const ROLE: &str = "extension block";
-        let model = OrtModel::load(runtime, path)?;
-        model.expect(ROLE, 2, 1)?;
-        model.named(ROLE, "output", "extension_logits", &names.extension_logits)?;
-        check_logits_spec(&model, ROLE, 0)?;
-        let input = model.named(ROLE, "input", "input", &names.input)?;
-        let features = model.named(ROLE, "input", "features", &names.features)?;
-        if input == features {
-            return Err(OnnxError::Signature {
-                path: model.path().to_path_buf(),
-                role: ROLE,
-                problem: "tensors.input and tensors.features name the same input".into(),
-            });
-        }
-        Ok(OrtExtensionBlock { model, input })
+        Self::load_with(runtime, path.as_ref(), Some(names))
     }
 
     /// Number of hard classes H, if the model declares it.
     pub fn num_hard_classes(&self) -> Option<usize> {
-        self.model.signature().outputs[0].shape[1]
+        self.model.signature().classes(0)
     }
 
     /// The underlying model.
@@ -178,7 +142,7 @@ impl OrtExtensionBlock {
         input: ArrayViewD<'_, f32>,
         features: ArrayViewD<'_, f32>,
     ) -> Result<Array2<f32>, OnnxError> {
-        let args = if self.input == 0 {
+        let args = if self.layout.input == 0 {
             [input, features]
         } else {
             [features, input]
@@ -205,12 +169,22 @@ pub struct OrtClassifier {
 }
 
 impl OrtClassifier {
+    fn load_with(
+        runtime: &Runtime,
+        path: &Path,
+        names: Option<(&str, &str)>,
+    ) -> Result<Self, OnnxError> {
+        let model = OrtModel::load(runtime, path)?;
+        model
+            .signature()
+            .classifier_layout(names)
+            .map_err(|p| model.unfit(Role::Classifier, p))?;
+        Ok(OrtClassifier { model })
+    }
+
     /// Loads and validates a classifier model.
     pub fn load(runtime: &Runtime, path: impl AsRef<Path>) -> Result<Self, OnnxError> {
-        let model = OrtModel::load(runtime, path)?;
-        model.expect("classifier", 1, 1)?;
-        check_logits_spec(&model, "classifier", 0)?;
-        Ok(OrtClassifier { model })
+        Self::load_with(runtime, path.as_ref(), None)
     }
 
     /// Loads a classifier whose input is called `input` and output `output` (a bundle's
@@ -221,18 +195,12 @@ impl OrtClassifier {
         input: &str,
         output: &str,
     ) -> Result<Self, OnnxError> {
-        const ROLE: &str = "classifier";
-        let model = OrtModel::load(runtime, path)?;
-        model.expect(ROLE, 1, 1)?;
-        model.named(ROLE, "input", "input", input)?;
-        model.named(ROLE, "output", "cloud_logits", output)?;
-        check_logits_spec(&model, ROLE, 0)?;
-        Ok(OrtClassifier { model })
+        Self::load_with(runtime, path.as_ref(), Some((input, output)))
     }
 
     /// Number of classes C, if the model declares it.
     pub fn num_classes(&self) -> Option<usize> {
-        self.model.signature().outputs[0].shape[1]
+        self.model.signature().classes(0)
     }
 
     /// The underlying model.
@@ -244,5 +212,11 @@ impl OrtClassifier {
     pub fn run(&mut self, input: ArrayViewD<'_, f32>) -> Result<Array2<f32>, OnnxError> {
         let mut out = self.model.run(&[input])?;
         into_logits(&self.model, 0, out.swap_remove(0))
+    }
+}
+
+impl Classifier for OrtClassifier {
+    fn classify(&mut self, input: ArrayViewD<'_, f32>) -> Result<Array2<f32>, BlockError> {
+        Ok(self.run(input)?)
     }
 }

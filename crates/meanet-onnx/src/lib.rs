@@ -19,5 +19,6 @@ mod runtime;
 pub use block::{OrtClassifier, OrtExtensionBlock, OrtMainBlock};
 pub use cloud::LocalCloud;
 pub use error::OnnxError;
-pub use model::{ModelSignature, OrtModel, TensorSpec};
+pub use meanet_core::signature::{ModelSignature, TensorSpec};
+pub use model::OrtModel;
 pub use runtime::{ORT_VERSION, Provider, Runtime, RuntimeOptions, find_library};

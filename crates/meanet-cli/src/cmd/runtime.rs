@@ -1,20 +1,42 @@
-//! `meanet runtime`: which ONNX Runtime library meanet loads, and whether it works.
+//! `meanet runtime`: which inference backend meanet uses (`runtime.backend`), and whether it
+//! loads: for ONNX Runtime, which library.
 
-use anyhow::{Context, Result};
-use meanet_onnx::{Provider, Runtime, RuntimeOptions};
+use anyhow::Result;
 
-/// Loads ONNX Runtime with `provider` and prints what was found.
-pub fn run(provider: &str) -> Result<()> {
-    let provider = Provider::parse(provider).with_context(|| {
-        format!("unknown execution provider {provider:?} (expected cpu, cuda, tensorrt, coreml or openvino)")
-    })?;
-    let rt = Runtime::new(RuntimeOptions {
-        provider,
-        ..RuntimeOptions::default()
-    })
-    .context("loading ONNX Runtime")?;
-    println!("library:  {}", rt.library().display());
-    println!("expected: ONNX Runtime {}", meanet_onnx::ORT_VERSION);
-    println!("provider: {}", provider.name());
+use crate::settings::{Provider, Settings};
+use crate::wiring::Engine;
+
+/// Starts the configured backend (with `provider`, if given) and prints what was found.
+pub fn run(settings: &Settings, provider: Option<Provider>, json: bool) -> Result<()> {
+    let mut settings = settings.clone();
+    if let Some(p) = provider {
+        settings.runtime.provider = p;
+    }
+    settings.validate()?;
+    let engine = Engine::new(&settings.runtime)?;
+    let mut lines = engine.describe();
+    if engine.backend() == crate::settings::Backend::Ort {
+        lines.push(("provider", settings.runtime.provider.name().to_string()));
+    }
+    let compiled: Vec<&str> = [
+        crate::settings::Backend::Ort,
+        crate::settings::Backend::Tract,
+    ]
+    .into_iter()
+    .filter(|b| b.compiled())
+    .map(|b| b.name())
+    .collect();
+    lines.push(("built with", compiled.join(", ")));
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = lines
+            .into_iter()
+            .map(|(k, v)| (k.replace(' ', "_"), v.into()))
+            .collect();
+        println!("{}", serde_json::Value::Object(map));
+    } else {
+        for (k, v) in lines {
+            println!("{:<11}{v}", format!("{k}:"));
+        }
+    }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `meanet train` (cargo feature `train`): complexity-aware training into a deployment bundle,
-//! then profiling of the exported networks and a check of ONNX Runtime against burn's own
+//! then profiling of the exported networks and a check of the inference backend against burn's own
 //! inference. The bundle is written only when that check passes.
 
 use std::path::{Path, PathBuf};
@@ -8,18 +8,18 @@ use anyhow::{Context, Result, bail};
 use meanet_core::Manifest;
 use meanet_core::manifest::MacsPerSample;
 use meanet_energy::Graph;
-use meanet_onnx::Runtime;
 use meanet_train::stages::Run;
 use meanet_train::{HardBy, Preset, TrainConfig, TrainDevice};
 
 use crate::settings::{Settings, TrainSettings};
+use crate::wiring::Engine;
 use ndarray::{ArrayD, IxDyn};
 
 use super::DataArgs;
 use crate::bundle::Bundle;
 use crate::wiring;
 
-/// The largest difference between ONNX Runtime's and burn's outputs a bundle may have.
+/// The largest difference between the inference backend's and burn's outputs a bundle may have.
 pub const MAX_ONNX_DIFF: f32 = 1e-4;
 
 /// Which stage(s) to run.
@@ -212,9 +212,11 @@ pub fn run(args: &TrainArgs, settings: &Settings) -> Result<()> {
             let _ = std::fs::remove_dir_all(&staged);
             let results = run.export(&staged, &main, &ext, &cloud, &p, &cm)?;
             let macs = record_macs(&staged)?;
-            let diff = compare_with_onnx_runtime(&staged, &run, &main, &ext, &cloud)?;
+            let engine = Engine::new(&settings.runtime)?;
+            let diff = compare_with_backend(&engine, &staged, &run, &main, &ext, &cloud)?;
             run.log(&format!(
-                "ONNX Runtime vs burn: max |diff| {diff:.3e} (limit {MAX_ONNX_DIFF:.0e})"
+                "{} vs burn: max |diff| {diff:.3e} (limit {MAX_ONNX_DIFF:.0e})",
+                engine.backend().name()
             ));
             check_diff(diff)?;
             let mut json = serde_json::to_value(&results)?;
@@ -240,17 +242,17 @@ pub fn run(args: &TrainArgs, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// Fails when ONNX Runtime and burn disagree by more than [`MAX_ONNX_DIFF`] or either
+/// Fails when the inference backend and burn disagree by more than [`MAX_ONNX_DIFF`] or either
 /// produced NaN (`diff` is NaN then).
 pub fn check_diff(diff: f32) -> Result<()> {
     if diff.is_nan() {
         bail!(
-            "the exported networks produce NaN (in ONNX Runtime or in burn); no bundle was written"
+            "the exported networks produce NaN (in the inference backend or in burn); no bundle was written"
         );
     }
     if diff > MAX_ONNX_DIFF {
         bail!(
-            "ONNX Runtime and burn disagree by {diff:.3e} (more than {MAX_ONNX_DIFF:.0e}); the export is wrong, so no bundle was written"
+            "the inference backend and burn disagree by {diff:.3e} (more than {MAX_ONNX_DIFF:.0e}); the export is wrong, so no bundle was written"
         );
     }
     Ok(())
@@ -300,9 +302,10 @@ fn record_macs(bundle: &Path) -> Result<MacsPerSample> {
     Ok(m)
 }
 
-/// Runs the exported networks in ONNX Runtime on a test batch and returns the largest absolute
-/// difference from burn's own inference on the same batch.
-pub fn compare_with_onnx_runtime(
+/// Runs the exported networks with the inference backend on a test batch and returns the
+/// largest absolute difference from burn's own inference on the same batch.
+pub fn compare_with_backend(
+    engine: &Engine,
     bundle: &Path,
     run: &Run,
     main: &meanet_train::nets::MainNet,
@@ -311,15 +314,14 @@ pub fn compare_with_onnx_runtime(
 ) -> Result<f32> {
     let (x, ml, f, el, cl) = run.reference_outputs(main, ext, cloud, 16);
     let b = Bundle::load(bundle)?;
-    let rt = Runtime::with_defaults().context("loading ONNX Runtime")?;
-    let mut nets = b.networks(&rt)?;
+    let mut nets = b.networks(engine)?;
     let shape: Vec<usize> = std::iter::once(x.len() / b.manifest.sample_len())
         .chain(b.manifest.input.shape.iter().copied())
         .collect();
     let x = ArrayD::from_shape_vec(IxDyn(&shape), x)?;
-    let out = nets.main.run(x.view())?;
-    let hard = nets.extension.run(x.view(), out.features.view())?;
-    let logits = nets.cloud.run(x.view())?;
+    let out = nets.main.infer(x.view())?;
+    let hard = nets.extension.infer(x.view(), out.features.view())?;
+    let logits = nets.cloud.classify(x.view())?;
     // NaN anywhere makes the difference NaN (f32::max would drop it).
     let diff = |a: &[f32], b: &[f32]| {
         a.iter()

@@ -3,99 +3,23 @@
 
 use super::*;
 use crate::policy::{CloudOnly, EdgeOnly, MainExtension, MeaNet, Thresholds};
-use crate::ports::{CloudError, MainOutput};
-use async_trait::async_trait;
+use crate::testing::{CloudBehaviour, EchoMain, FakeCloud, PickHard};
 use futures::executor::block_on;
 use ndarray::{Array2, ArrayD, IxDyn, array};
 use proptest::prelude::*;
 use std::sync::Mutex;
 
-/// Main block whose logits are the input rows; features are the input.
-struct EchoMain;
-impl MainBlock for EchoMain {
-    fn infer(&mut self, input: ArrayViewD<'_, f32>) -> Result<MainOutput, BlockError> {
-        let logits = input
-            .to_owned()
-            .into_dimensionality()
-            .map_err(|e| BlockError::InvalidInput(e.to_string()))?;
-        Ok(MainOutput {
-            logits,
-            features: input.to_owned(),
-        })
-    }
-}
-
-/// Extension whose logits are the features at the hard columns, sharpened by `gain`.
-struct PickHard {
-    hard: Vec<usize>,
-    gain: f32,
-    calls: std::sync::Arc<Mutex<Vec<usize>>>,
-}
-impl ExtensionBlock for PickHard {
-    fn infer(
-        &mut self,
-        input: ArrayViewD<'_, f32>,
-        features: ArrayViewD<'_, f32>,
-    ) -> Result<Array2<f32>, BlockError> {
-        assert_eq!(input.shape()[0], features.shape()[0]);
-        self.calls.lock().unwrap().push(input.shape()[0]);
-        let n = features.shape()[0];
-        Ok(Array2::from_shape_fn((n, self.hard.len()), |(i, h)| {
-            features[[i, self.hard[h]]] * self.gain
-        }))
-    }
-}
-
-/// Cloud answering with fixed logits favouring `class`, or failing.
-struct FakeCloud {
-    class: usize,
-    classes: usize,
-    fail: bool,
-    nan: bool,
-    seen: Mutex<Vec<usize>>,
-}
-#[async_trait]
-impl CloudLink for FakeCloud {
-    async fn classify(&self, input: ArrayD<f32>) -> Result<CloudReply, CloudError> {
-        let n = input.shape()[0];
-        self.seen.lock().unwrap().push(n);
-        if self.fail {
-            return Err(CloudError::Timeout(Seconds(0.1)));
-        }
-        let mut logits = Array2::zeros((n, self.classes));
-        logits
-            .column_mut(self.class)
-            .fill(if self.nan { f32::NAN } else { 10.0 });
-        Ok(CloudReply {
-            logits,
-            bytes_sent: Bytes(n as u64 * 16 + 3),
-            bytes_received: Bytes(n as u64 * 8),
-            latency: Seconds(0.002),
-        })
-    }
-}
-
 fn cloud(class: usize) -> FakeCloud {
-    FakeCloud {
-        class,
-        classes: 4,
-        fail: false,
-        nan: false,
-        seen: Mutex::new(Vec::new()),
-    }
+    FakeCloud::answering(4, class)
 }
 
 fn pipeline(
     policy: Box<dyn ExitPolicy>,
     gain: f32,
 ) -> (Pipeline, std::sync::Arc<Mutex<Vec<usize>>>) {
-    let calls = std::sync::Arc::new(Mutex::new(Vec::new()));
     let partition = ClassPartition::try_new(4, vec![2, 3]).unwrap();
-    let ext = PickHard {
-        hard: vec![2, 3],
-        gain,
-        calls: calls.clone(),
-    };
+    let ext = PickHard::new(vec![2, 3], gain);
+    let calls = ext.calls();
     let costs = BlockCosts {
         main: Macs(100),
         extension: Macs(50),
@@ -149,11 +73,7 @@ fn routes_each_sample_to_one_exit_and_runs_only_sub_batches() {
         vec![2],
         "extension ran on the 2 hard samples only"
     );
-    assert_eq!(
-        *c.seen.lock().unwrap(),
-        vec![2],
-        "one offload of the 2 complex samples"
-    );
+    assert_eq!(c.seen(), vec![2], "one offload of the 2 complex samples");
     // costs: only blocks that ran count; bytes split exactly (2*16+3 = 35 -> 18 + 17).
     assert_eq!(out[0].cost.extension, None);
     assert_eq!(out[1].cost.extension, Some(Macs(50)));
@@ -166,17 +86,13 @@ fn routes_each_sample_to_one_exit_and_runs_only_sub_batches() {
 
 #[test]
 fn cloud_failure_degrades_to_the_best_edge_answer() {
-    for (fail, nan, kind) in [
-        (true, false, CloudErrorKind::Timeout),
-        (false, true, CloudErrorKind::InvalidReply),
+    for (behaviour, kind) in [
+        (CloudBehaviour::Timeout, CloudErrorKind::Timeout),
+        (CloudBehaviour::Nan, CloudErrorKind::InvalidReply),
     ] {
         let (mut p, _) = pipeline(meanet(), 4.0);
         let input = array![[1.0f32, 0.9, 0.0, 0.0], [0.0, 0.0, 0.3, 0.29]].into_dyn();
-        let c = FakeCloud {
-            fail,
-            nan,
-            ..cloud(1)
-        };
+        let c = FakeCloud::new(4, behaviour);
         let out = block_on(p.route(input.view(), Some(&c))).unwrap();
         assert_eq!(out.len(), 2);
         assert!(out.iter().all(|o| o.degraded == Some(kind)));
@@ -260,7 +176,7 @@ proptest! {
     ) {
         let policy = MeaNet { thresholds: Thresholds { main, cloud_main: cm, extension: ext, ..Thresholds::default() } };
         let (mut p, _) = pipeline(Box::new(policy), 2.0);
-        let c = FakeCloud { fail, ..cloud(0) };
+        let c = if fail { FakeCloud::new(4, CloudBehaviour::Timeout) } else { cloud(0) };
         let out = block_on(p.route(x.view().into_dyn(), Some(&c))).unwrap();
         prop_assert_eq!(out.len(), x.nrows());
         for (i, o) in out.iter().enumerate() {
@@ -279,7 +195,7 @@ proptest! {
         let c = cloud(0);
         let out = block_on(p.route(x.view().into_dyn(), Some(&c))).unwrap();
         prop_assert!(out.iter().all(|o| o.exit != Exit::Cloud && !o.is_degraded()));
-        prop_assert!(c.seen.lock().unwrap().is_empty());
+        prop_assert!(c.seen().is_empty());
     }
 
     #[test]

@@ -1,0 +1,197 @@
+//! One ONNX model as an optimised tract plan with a symbolic batch dimension.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use meanet_core::signature::{ModelSignature, Role, TensorSpec};
+use ndarray::{ArrayD, ArrayViewD};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::internal::{DimLike, Factoid};
+
+use crate::TractError;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// A loaded model that runs f32 batches of any size.
+pub struct TractModel {
+    plan: Plan,
+    path: PathBuf,
+    signature: ModelSignature,
+}
+
+impl fmt::Debug for TractModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TractModel")
+            .field("path", &self.path)
+            .field("signature", &self.signature)
+            .finish()
+    }
+}
+
+/// A panic inside tract (a malformed graph can trigger one) as an error.
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> BoxError {
+    let msg = p
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("tract panicked: {msg}").into()
+}
+
+type BoxError = meanet_core::BoxError;
+
+fn shape_of(dims: impl Iterator<Item = Option<usize>>) -> Vec<Option<usize>> {
+    dims.collect()
+}
+
+/// Reads the file, fixes each input's type to f32 with its declared sizes (the first
+/// dimension, and any other the file leaves open, become symbols), then types and optimises
+/// the graph into one plan. Returns the plan and the signature as the file declares it.
+fn build(path: &Path) -> Result<(Plan, ModelSignature), BoxError> {
+    let mut model = tract_onnx::onnx().model_for_path(path)?;
+    let batch = model.symbols.sym("N");
+    let mut inputs = Vec::new();
+    for i in 0..model.inputs.len() {
+        let outlet = model.input_outlets()?[i];
+        let name = model.node(outlet.node).name.clone();
+        let fact = model.input_fact(i)?.clone();
+        let is_f32 = fact.datum_type.concretize() == Some(DatumType::F32);
+        let rank = fact
+            .shape
+            .rank()
+            .concretize()
+            .and_then(|r| usize::try_from(r).ok())
+            .ok_or_else(|| format!("input {name:?} declares no shape"))?;
+        let declared: Vec<Option<usize>> = (0..rank)
+            .map(|k| {
+                fact.shape
+                    .dim(k)
+                    .and_then(|d| d.concretize())
+                    .and_then(|d| d.to_usize().ok())
+            })
+            .collect();
+        let dims: TVec<TDim> = declared
+            .iter()
+            .enumerate()
+            .map(|(k, d)| match (k, d) {
+                (_, Some(d)) => TDim::from(*d),
+                (0, None) => TDim::from(batch.clone()),
+                (k, None) => TDim::from(model.symbols.sym(&format!("{name}_{k}"))),
+            })
+            .collect();
+        if is_f32 {
+            model.set_input_fact(i, InferenceFact::dt_shape(DatumType::F32, dims))?;
+        }
+        inputs.push(TensorSpec {
+            name,
+            is_f32,
+            shape: declared,
+        });
+    }
+    if inputs.iter().any(|t| !t.is_f32) {
+        // Leave typing to the signature check, which names the tensor.
+        return Ok((
+            Arc::new(TypedModel::default()).into_runnable()?,
+            ModelSignature {
+                inputs,
+                outputs: Vec::new(),
+            },
+        ));
+    }
+    let typed = model.into_optimized()?;
+    let mut outputs = Vec::new();
+    for (i, outlet) in typed.output_outlets()?.iter().enumerate() {
+        let fact = typed.output_fact(i)?;
+        let name = typed
+            .outlet_label(*outlet)
+            .map_or_else(|| typed.node(outlet.node).name.clone(), str::to_string);
+        outputs.push(TensorSpec {
+            name,
+            is_f32: fact.datum_type == DatumType::F32,
+            shape: shape_of(fact.shape.iter().map(|d| d.to_usize().ok())),
+        });
+    }
+    Ok((typed.into_runnable()?, ModelSignature { inputs, outputs }))
+}
+
+impl TractModel {
+    /// Loads the model at `path` and optimises it for f32 batches of any size.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, TractError> {
+        let path = path.as_ref().to_path_buf();
+        let load = |source| TractError::Load {
+            path: path.clone(),
+            source,
+        };
+        if !path.is_file() {
+            return Err(load("no such file".into()));
+        }
+        let (plan, signature) = catch_unwind(AssertUnwindSafe(|| build(&path)))
+            .map_err(panic_message)
+            .and_then(|r| r)
+            .map_err(load)?;
+        Ok(TractModel {
+            plan,
+            path,
+            signature,
+        })
+    }
+
+    /// The model file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Inputs and outputs as declared in the file (`None` for dimensions it leaves open).
+    pub fn signature(&self) -> &ModelSignature {
+        &self.signature
+    }
+
+    /// Turns a problem found by core's signature checks into an error naming this file.
+    pub(crate) fn unfit(&self, role: Role, problem: String) -> TractError {
+        TractError::Signature {
+            path: self.path.clone(),
+            role: role.name(),
+            problem,
+        }
+    }
+
+    /// Runs one batch. `inputs` are given in graph order; each must match its declared shape
+    /// (dynamic dimensions accept any size) and all must share the batch size.
+    pub fn run(&self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>, TractError> {
+        self.signature
+            .check_inputs(inputs)
+            .map_err(|m| TractError::InputShape {
+                path: self.path.clone(),
+                input: m.input,
+                expected: m.expected,
+                got: m.got,
+            })?;
+        let values: TVec<TValue> = inputs
+            .iter()
+            .map(|x| Tensor::from(x.to_owned()).into())
+            .collect();
+        let outputs = catch_unwind(AssertUnwindSafe(|| self.plan.run(values)))
+            .map_err(panic_message)
+            .and_then(|r| r.map_err(BoxError::from))
+            .map_err(|source| TractError::Run {
+                path: self.path.clone(),
+                source,
+            })?;
+        let mut result = Vec::with_capacity(outputs.len());
+        for (spec, value) in self.signature.outputs.iter().zip(outputs) {
+            let array =
+                value
+                    .into_tensor()
+                    .into_plain_array::<f32>()
+                    .map_err(|e| TractError::Output {
+                        path: self.path.clone(),
+                        output: spec.name.clone(),
+                        problem: e.to_string(),
+                    })?;
+            result.push(array);
+        }
+        Ok(result)
+    }
+}
