@@ -220,6 +220,7 @@ pub async fn evaluate(
             "{:?} ({} Mbps up)",
             settings.link.kind, settings.link.uplink_mbps
         ),
+        backend: dep.engine.backend().name().to_string(),
         methods: runs.iter().map(|r| r.report.clone()).collect(),
     };
     Ok((report, runs, calibration))

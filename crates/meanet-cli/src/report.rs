@@ -25,6 +25,9 @@ pub struct Report {
     pub thresholds: Thresholds,
     /// The link model.
     pub link: String,
+    /// The inference backend that ran the networks (`runtime.backend`: `ort` or `tract`).
+    #[serde(default)]
+    pub backend: String,
     /// One entry per method.
     pub methods: Vec<MethodReport>,
 }
@@ -70,7 +73,34 @@ pub fn table(methods: &[MethodReport]) -> String {
     s
 }
 
-/// Writes report.json, report.md and the plots into `out`.
+/// Writes every outcome of every method as `outcomes.csv`: method, sample index (in the test
+/// split), true label, predicted class, exit and degraded cause (empty when none). Two runs (two
+/// backends, two bundles) can be compared sample by sample from it.
+fn write_outcomes(path: &Path, runs: &[MethodRun]) -> Result<()> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let mut write = || -> std::io::Result<()> {
+        writeln!(w, "method,index,label,class,exit,degraded")?;
+        for r in runs {
+            for (o, l) in r.outcomes.iter().zip(&r.labels) {
+                writeln!(
+                    w,
+                    "{},{},{l},{},{},{}",
+                    r.report.name,
+                    o.index,
+                    o.class,
+                    o.exit.name(),
+                    o.degraded.map_or("", |k| k.name())
+                )?;
+            }
+        }
+        w.flush()
+    };
+    write().with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes report.json, report.md, outcomes.csv and the plots into `out`.
 pub fn write(
     out: &Path,
     report: &Report,
@@ -81,6 +111,7 @@ pub fn write(
     let path = out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("writing {}", path.display()))?;
+    write_outcomes(&out.join("outcomes.csv"), runs)?;
     let frontier: &[PointJson] = calibration.map_or(&[], |c| &c.frontier);
     plot_tradeoff(
         &out.join("accuracy_vs_energy.svg"),
@@ -96,7 +127,7 @@ pub fn write(
     let t = &report.thresholds;
     let f = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.4}"));
     let md = format!(
-        "# meanet evaluation\n\nBundle `{}`, {} test samples, hard classes {:?} ({}).\n\nMEANet thresholds ({}): t_main {}, t_cloud_main {}, t_ext {}{}. Entropy exit at {:.4}. Link: {}.\n\n{}\n![accuracy vs edge energy](accuracy_vs_energy.svg)\n![exits per class](exits_per_class.svg)\n![main-block entropy](main_entropy.svg)\n",
+        "# meanet evaluation\n\nBundle `{}`, {} test samples, hard classes {:?} ({}).\n\nMEANet thresholds ({}): t_main {}, t_cloud_main {}, t_ext {}{}. Entropy exit at {:.4}. Link: {}. Backend: {}.\n\n{}\n![accuracy vs edge energy](accuracy_vs_energy.svg)\n![exits per class](exits_per_class.svg)\n![main-block entropy](main_entropy.svg)\n",
         report.bundle,
         report.samples,
         report.hard_classes,
@@ -115,6 +146,7 @@ pub fn write(
         )),
         t.entropy_exit,
         report.link,
+        report.backend,
         table(&report.methods)
     );
     let path = out.join("report.md");

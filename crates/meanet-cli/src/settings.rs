@@ -89,7 +89,7 @@ impl Default for TrainSettings {
 
 /// The inference backend that runs the networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Backend {
     /// ONNX Runtime through `ort` (cargo feature `ort`, the default): the fastest on CPUs and
     /// the one with GPU providers; needs the `libonnxruntime` shared library.
@@ -106,6 +106,20 @@ impl Default for Backend {
             Backend::Ort
         } else {
             Backend::Tract
+        }
+    }
+}
+
+impl TryFrom<String> for Backend {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        match name.as_str() {
+            "ort" => Ok(Backend::Ort),
+            "tract" => Ok(Backend::Tract),
+            _ => Err(format!(
+                "unknown backend {name:?} (expected \"ort\" or \"tract\")"
+            )),
         }
     }
 }

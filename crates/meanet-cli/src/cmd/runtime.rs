@@ -35,7 +35,7 @@ pub fn run(settings: &Settings, provider: Option<Provider>, json: bool) -> Resul
         println!("{}", serde_json::Value::Object(map));
     } else {
         for (k, v) in lines {
-            println!("{:<11}{v}", format!("{k}:"));
+            println!("{:<12}{v}", format!("{k}:"));
         }
     }
     Ok(())
