@@ -78,7 +78,8 @@ pub fn table(methods: &[MethodReport]) -> String {
 /// backends, two bundles) can be compared sample by sample from it.
 fn write_outcomes(path: &Path, runs: &[MethodRun]) -> Result<()> {
     use std::io::Write;
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = std::io::BufWriter::new(file);
     let mut write = || -> std::io::Result<()> {
         writeln!(w, "method,index,label,class,exit,degraded")?;

@@ -38,10 +38,7 @@ fn meanet(backend: &str) -> Command {
 fn outcomes(dir: &Path) -> HashMap<String, HashMap<usize, (usize, usize)>> {
     let text = std::fs::read_to_string(dir.join("outcomes.csv")).unwrap();
     let mut lines = text.lines();
-    assert_eq!(
-        lines.next(),
-        Some("method,index,label,class,exit,degraded")
-    );
+    assert_eq!(lines.next(), Some("method,index,label,class,exit,degraded"));
     let mut map: HashMap<String, HashMap<usize, (usize, usize)>> = HashMap::new();
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
@@ -78,13 +75,20 @@ fn eval_with_tract_gives_ort_s_classes_on_the_whole_test_split() {
     let (a, b) = (outcomes(&ort), outcomes(&tract));
     for (method, by_ort) in &a {
         let by_tract = &b[method];
-        assert_eq!(by_ort.len(), by_tract.len(), "{method}: one outcome per sample");
+        assert_eq!(
+            by_ort.len(),
+            by_tract.len(),
+            "{method}: one outcome per sample"
+        );
         let same = by_ort
             .iter()
             .filter(|(i, (_, c))| by_tract[i].1 == *c)
             .count();
         let share = same as f64 / by_ort.len() as f64;
-        eprintln!("{method}: tract gives ort's class on {same}/{}", by_ort.len());
+        eprintln!(
+            "{method}: tract gives ort's class on {same}/{}",
+            by_ort.len()
+        );
         assert!(share >= 0.999, "{method}: same class on only {share:.5}");
     }
     let accuracy = |r: &serde_json::Value| -> f64 {
@@ -126,7 +130,14 @@ fn tract_serves_and_runs_without_onnx_runtime() {
     // 200 generated samples on stdin, offloads over HTTP to the tract server.
     let pixels: Vec<u8> = (0..200 * 784).map(|i| (i * 37 % 253) as u8).collect();
     let mut run = meanet("tract")
-        .args(["--json", "--quiet", "run", bundle().to_str().unwrap(), "--input", "-"])
+        .args([
+            "--json",
+            "--quiet",
+            "run",
+            bundle().to_str().unwrap(),
+            "--input",
+            "-",
+        ])
         .args(["--set", &format!("cloud.url=http://{addr}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -149,12 +160,18 @@ fn tract_serves_and_runs_without_onnx_runtime() {
 
     // Neither process mapped an ONNX Runtime library.
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    assert!(!maps.contains("onnxruntime"), "the server loaded ONNX Runtime");
+    assert!(
+        !maps.contains("onnxruntime"),
+        "the server loaded ONNX Runtime"
+    );
 }
 
 #[test]
 fn runtime_reports_the_backend_and_refuses_misfit_settings() {
-    let o = meanet("tract").args(["--json", "runtime"]).output().unwrap();
+    let o = meanet("tract")
+        .args(["--json", "runtime"])
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
     assert_eq!(v["backend"], "tract");
     assert!(v["built_with"].as_str().unwrap().contains("tract"));
