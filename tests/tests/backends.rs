@@ -251,9 +251,23 @@ fn tract_agrees_with_ort_on_the_reference_bundle() {
         let d = max_diff(a, b);
         assert!(d <= AGREE, "{name} logits: tract and ort differ by {d}");
     }
-    // A batch of one takes the same plan (the batch dimension is symbolic).
-    let one = x.slice_axis(Axis(0), (3..4).into()).to_owned();
-    let single = reference_logits::<Tract>(&one);
-    let row = ort[0].slice_axis(Axis(0), (3..4).into()).to_owned();
-    assert!(max_diff(&single[0], &row) <= AGREE);
+    // Every batch size gives the same answers, whether it runs a plan of its own (the first
+    // PLANS_PER_MODEL sizes) or the symbolic one (the rest).
+    let mut main = meanet_tract::TractMainBlock::load_named(
+        &reference_bundle("main.onnx"),
+        &Tensors::default(),
+    )
+    .unwrap();
+    for n in 1..=12 {
+        let part = x.slice_axis(Axis(0), (0..n).into());
+        let got = main.infer(part).unwrap().logits.into_dyn();
+        let want = ort[0].slice_axis(Axis(0), (0..n).into()).to_owned();
+        let d = max_diff(&got, &want);
+        assert!(d <= AGREE, "batch of {n}: tract and ort differ by {d}");
+    }
+    let planned = main.model().planned_batch_sizes();
+    assert_eq!(
+        planned,
+        (1..=meanet_tract::PLANS_PER_MODEL).collect::<Vec<_>>()
+    );
 }

@@ -14,9 +14,22 @@ use crate::TractError;
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// How many batch sizes get a plan of their own; other sizes run on the symbolic plan.
+pub const PLANS_PER_MODEL: usize = 8;
+
 /// A loaded model that runs f32 batches of any size.
+///
+/// One plan, typed and optimised with the batch dimension as the symbol `N`, runs every batch
+/// size. The first [`PLANS_PER_MODEL`] batch sizes a model sees also get a plan optimised for
+/// that size (tract picks faster kernels for known shapes: about 1.3x to 1.5x on the reference
+/// main block), built on first use; later sizes use the symbolic plan. So a fixed batch size,
+/// the common case on an edge device, always runs its own plan, and memory stays bounded
+/// whatever sizes a server sees.
 pub struct TractModel {
     plan: Plan,
+    plans: Vec<(usize, Plan)>,
+    /// The graph as read, with the input types fixed, for building per-size plans.
+    source: InferenceModel,
     path: PathBuf,
     signature: ModelSignature,
 }
@@ -48,8 +61,9 @@ fn shape_of(dims: impl Iterator<Item = Option<usize>>) -> Vec<Option<usize>> {
 
 /// Reads the file, fixes each input's type to f32 with its declared sizes (the first
 /// dimension, and any other the file leaves open, become symbols), then types and optimises
-/// the graph into one plan. Returns the plan and the signature as the file declares it.
-fn build(path: &Path) -> Result<(Plan, ModelSignature), BoxError> {
+/// the graph into one plan. Returns the plan, the graph before optimisation and the signature
+/// as the file declares it.
+fn build(path: &Path) -> Result<(Plan, InferenceModel, ModelSignature), BoxError> {
     let mut model = tract_onnx::onnx().model_for_path(path)?;
     let batch = model.symbols.sym("N");
     let mut inputs = Vec::new();
@@ -94,13 +108,14 @@ fn build(path: &Path) -> Result<(Plan, ModelSignature), BoxError> {
         // Leave typing to the signature check, which names the tensor.
         return Ok((
             Arc::new(TypedModel::default()).into_runnable()?,
+            model,
             ModelSignature {
                 inputs,
                 outputs: Vec::new(),
             },
         ));
     }
-    let typed = model.into_optimized()?;
+    let typed = model.clone().into_optimized()?;
     let mut outputs = Vec::new();
     for (i, outlet) in typed.output_outlets()?.iter().enumerate() {
         let fact = typed.output_fact(i)?;
@@ -113,7 +128,34 @@ fn build(path: &Path) -> Result<(Plan, ModelSignature), BoxError> {
             shape: shape_of(fact.shape.iter().map(|d| d.to_usize().ok())),
         });
     }
-    Ok((typed.into_runnable()?, ModelSignature { inputs, outputs }))
+    Ok((
+        typed.into_runnable()?,
+        model,
+        ModelSignature { inputs, outputs },
+    ))
+}
+
+/// A plan for batches of exactly `n`: `source` with every input's first dimension set to `n`.
+fn build_for(source: &InferenceModel, n: usize) -> Result<Plan, BoxError> {
+    let mut model = source.clone();
+    for i in 0..model.inputs.len() {
+        let fact = model.input_fact(i)?.clone();
+        let rank = fact.shape.rank().concretize().unwrap_or(0);
+        let mut dims: TVec<TDim> = (0..rank)
+            .map(|k| {
+                usize::try_from(k)
+                    .ok()
+                    .and_then(|k| fact.shape.dim(k))
+                    .and_then(|d| d.concretize())
+                    .unwrap_or_default()
+            })
+            .collect();
+        if let Some(d) = dims.first_mut() {
+            *d = TDim::from(n);
+        }
+        model.set_input_fact(i, InferenceFact::dt_shape(DatumType::F32, dims))?;
+    }
+    Ok(model.into_optimized()?.into_runnable()?)
 }
 
 impl TractModel {
@@ -127,12 +169,14 @@ impl TractModel {
         if !path.is_file() {
             return Err(load("no such file".into()));
         }
-        let (plan, signature) = catch_unwind(AssertUnwindSafe(|| build(&path)))
+        let (plan, source, signature) = catch_unwind(AssertUnwindSafe(|| build(&path)))
             .map_err(panic_message)
             .and_then(|r| r)
             .map_err(load)?;
         Ok(TractModel {
             plan,
+            plans: Vec::new(),
+            source,
             path,
             signature,
         })
@@ -157,9 +201,31 @@ impl TractModel {
         }
     }
 
+    /// The plan for batches of `n`: its own if it has one or may get one, else the symbolic
+    /// plan (also when building one fails: the symbolic plan is known to work).
+    fn plan_for(&mut self, n: usize) -> Plan {
+        if let Some((_, p)) = self.plans.iter().find(|(m, _)| *m == n) {
+            return Arc::clone(p);
+        }
+        if self.plans.len() >= PLANS_PER_MODEL {
+            return Arc::clone(&self.plan);
+        }
+        let built = catch_unwind(AssertUnwindSafe(|| build_for(&self.source, n)))
+            .ok()
+            .and_then(Result::ok);
+        let plan = built.unwrap_or_else(|| Arc::clone(&self.plan));
+        self.plans.push((n, Arc::clone(&plan)));
+        plan
+    }
+
+    /// The batch sizes that have a plan of their own, in the order they were first seen.
+    pub fn planned_batch_sizes(&self) -> Vec<usize> {
+        self.plans.iter().map(|(n, _)| *n).collect()
+    }
+
     /// Runs one batch. `inputs` are given in graph order; each must match its declared shape
     /// (dynamic dimensions accept any size) and all must share the batch size.
-    pub fn run(&self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>, TractError> {
+    pub fn run(&mut self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>, TractError> {
         self.signature
             .check_inputs(inputs)
             .map_err(|m| TractError::InputShape {
@@ -172,7 +238,8 @@ impl TractModel {
             .iter()
             .map(|x| Tensor::from(x.to_owned()).into())
             .collect();
-        let outputs = catch_unwind(AssertUnwindSafe(|| self.plan.run(values)))
+        let plan = self.plan_for(inputs[0].shape()[0]);
+        let outputs = catch_unwind(AssertUnwindSafe(|| plan.run(values)))
             .map_err(panic_message)
             .and_then(|r| r.map_err(BoxError::from))
             .map_err(|source| TractError::Run {
