@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use meanet_cli::wiring::OrtServed;
+use meanet_cli::wiring::Served;
 use meanet_onnx::{OrtClassifier, Runtime};
 use meanet_transport::{BatchConfig, Server, ServerConfig};
 use ndarray::{ArrayD, IxDyn};
@@ -63,7 +63,7 @@ fn main() {
                 },
                 ..ServerConfig::default()
             };
-            let server = Server::start(Box::new(OrtServed(classifier)), cfg)
+            let server = Server::start(Box::new(Served::from(classifier)), cfg)
                 .await
                 .unwrap();
             let url = format!("http://{}", server.http_addr().unwrap());

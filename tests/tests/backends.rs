@@ -254,7 +254,7 @@ fn tract_agrees_with_ort_on_the_reference_bundle() {
     // Every batch size gives the same answers, whether it runs a plan of its own (the first
     // PLANS_PER_MODEL sizes) or the symbolic one (the rest).
     let mut main = meanet_tract::TractMainBlock::load_named(
-        &reference_bundle("main.onnx"),
+        reference_bundle("main.onnx"),
         &Tensors::default(),
     )
     .unwrap();

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use meanet_cli::wiring::OrtServed;
+use meanet_cli::wiring::Served;
 use meanet_core::{BlockCosts, ClassPartition, CloudLink, CloudOnly, Exit, Pipeline};
 use meanet_onnx::{OrtClassifier, OrtMainBlock, Runtime};
 use meanet_transport::{
@@ -51,7 +51,7 @@ async fn start(rt: &Runtime, http: SocketAddr, quic: SocketAddr, tls: &TlsFiles)
             tls: Some(tls.clone()),
             ..cfg
         };
-        match Server::start(Box::new(OrtServed(model)), cfg).await {
+        match Server::start(Box::new(Served::from(model)), cfg).await {
             Ok(s) => return s,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }

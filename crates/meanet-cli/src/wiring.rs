@@ -202,6 +202,30 @@ impl Served {
     }
 }
 
+#[cfg(feature = "ort")]
+impl From<meanet_onnx::OrtClassifier> for Served {
+    fn from(b: meanet_onnx::OrtClassifier) -> Self {
+        let (signature, classes) = (b.model().signature().clone(), b.num_classes());
+        Served(Loaded {
+            block: Box::new(b),
+            signature,
+            classes,
+        })
+    }
+}
+
+#[cfg(feature = "tract")]
+impl From<meanet_tract::TractClassifier> for Served {
+    fn from(b: meanet_tract::TractClassifier) -> Self {
+        let (signature, classes) = (b.model().signature().clone(), b.num_classes());
+        Served(Loaded {
+            block: Box::new(b),
+            signature,
+            classes,
+        })
+    }
+}
+
 impl ServedModel for Served {
     fn input(&self) -> TensorInfo {
         Self::info(&self.0.signature.inputs[0])
