@@ -50,7 +50,8 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// Loads with the adapter `$a` (`meanet_onnx` types take the runtime first, tract's do not).
+/// Loads a network with the engine's adapter: `$ort` (given the runtime first) or `$tract`, by
+/// `$method`, recording its signature and `$classes`.
 macro_rules! load {
     ($engine:expr, $ort:ident, $tract:ident, $method:ident, $classes:ident, ($($arg:expr),*)) => {
         match $engine {
