@@ -55,10 +55,6 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> BoxError {
 
 type BoxError = meanet_core::BoxError;
 
-fn shape_of(dims: impl Iterator<Item = Option<usize>>) -> Vec<Option<usize>> {
-    dims.collect()
-}
-
 /// Reads the file, fixes each input's type to f32 with its declared sizes (the first
 /// dimension, and any other the file leaves open, become symbols), then types and optimises
 /// the graph into one plan. Returns the plan, the graph before optimisation and the signature
@@ -125,7 +121,7 @@ fn build(path: &Path) -> Result<(Plan, InferenceModel, ModelSignature), BoxError
         outputs.push(TensorSpec {
             name,
             is_f32: fact.datum_type == DatumType::F32,
-            shape: shape_of(fact.shape.iter().map(|d| d.to_usize().ok())),
+            shape: fact.shape.iter().map(|d| d.to_usize().ok()).collect(),
         });
     }
     Ok((
