@@ -125,8 +125,3 @@ impl Bundle {
         })
     }
 }
-
-/// The cloud model of the bundle at `dir`.
-pub fn cloud_model(dir: &Path) -> Result<PathBuf> {
-    Ok(Bundle::load(dir)?.cloud_path())
-}

@@ -203,6 +203,28 @@ pub enum Transport {
     None,
 }
 
+/// What offloaded samples carry (`cloud.payload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadKind {
+    /// FP32 tensors, normalised as the edge blocks saw them: what any v2 server takes.
+    #[default]
+    F32,
+    /// The raw 8-bit pixels as a UINT8 tensor: four times fewer bytes, so less radio energy.
+    /// The server must take UINT8 (`meanet serve` normalises them with the bundle's manifest).
+    U8,
+}
+
+impl PayloadKind {
+    /// `f32` or `u8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadKind::F32 => "f32",
+            PayloadKind::U8 => "u8",
+        }
+    }
+}
+
 /// Cloud link settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -217,6 +239,11 @@ pub struct CloudSettings {
     pub input_name: String,
     /// Send tensors with the binary extension (false: JSON tensors).
     pub binary: bool,
+    /// What an offload carries: `f32` (normalised FP32, any v2 server) or `u8` (the 8-bit
+    /// pixels, four times fewer bytes; for servers that take UINT8, such as `meanet serve`).
+    pub payload: PayloadKind,
+    /// Offloads in flight at once; the edge goes on with later batches while they travel.
+    pub max_in_flight: usize,
     /// Bearer token (unset: none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -252,6 +279,8 @@ impl Default for CloudSettings {
             model: "cloud".into(),
             input_name: "input".into(),
             binary: true,
+            payload: PayloadKind::F32,
+            max_in_flight: 8,
             token: None,
             ca_cert: None,
             quic_addr: SocketAddr::from(([127, 0, 0, 1], 8001)),

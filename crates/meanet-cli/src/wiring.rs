@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use meanet_core::manifest::Tensors;
+use meanet_core::manifest::{InputSpec, Tensors};
 use meanet_core::{BoxError, Classifier, CloudLink, ExtensionBlock, MainBlock, ModelSignature};
 use meanet_data::{DataSource, Splits};
+use meanet_transport::protocol::{Normalisation, Payload};
 use meanet_transport::{
     BatchConfig, HttpLink, HttpLinkConfig, QuicLink, QuicLinkConfig, RunningServer, ServedModel,
     Server, ServerConfig, TensorInfo, TlsFiles, Trust,
@@ -19,7 +20,7 @@ use meanet_transport::{
 use ndarray::{Array2, ArrayViewD};
 
 use crate::deploy::Deployment;
-use crate::settings::{Backend, RuntimeSettings, ServerSettings, Settings, Transport};
+use crate::settings::{Backend, PayloadKind, RuntimeSettings, ServerSettings, Settings, Transport};
 
 #[cfg(not(any(feature = "ort", feature = "tract")))]
 compile_error!("meanet needs an inference backend: enable the `ort` or the `tract` feature");
@@ -262,15 +263,26 @@ pub fn server_config(s: &ServerSettings) -> ServerConfig {
             _ => None,
         },
         default_deadline: Duration::from_millis(s.deadline_ms),
+        uint8_input: None,
+        answer_delay: Duration::ZERO,
     }
 }
 
-/// Starts serving `model_path` (an ONNX classifier) as `settings.server` describes.
-pub async fn start_server(settings: &Settings, model_path: &Path) -> Result<RunningServer> {
+/// Starts serving `model_path` (an ONNX classifier) as `settings.server` describes; with
+/// `input` (a bundle's), UINT8 pixels are taken too and normalised as the bundle says.
+pub async fn start_server(
+    settings: &Settings,
+    model_path: &Path,
+    input: Option<&InputSpec>,
+) -> Result<RunningServer> {
     let model = Engine::new(&settings.runtime)?
         .classifier(model_path, None)
         .with_context(|| format!("loading the model to serve from {}", model_path.display()))?;
-    Server::start(Box::new(Served(model)), server_config(&settings.server))
+    let cfg = ServerConfig {
+        uint8_input: input.map(normalisation),
+        ..server_config(&settings.server)
+    };
+    Server::start(Box::new(Served(model)), cfg)
         .await
         .with_context(|| format!("starting the server for {}", model_path.display()))
 }
@@ -294,6 +306,7 @@ pub async fn loopback_cloud(
         quic: quic.then_some(loopback),
         // A loopback server has no certificate files: QUIC uses a generated one.
         tls: None,
+        uint8_input: Some(normalisation(&dep.bundle.manifest.input)),
         ..server_config(&settings.server)
     };
     Ok(Server::start(Box::new(Served(model)), cfg).await?)
@@ -304,8 +317,34 @@ pub async fn loopback_cloud(
 /// socket on the runtime it is made in).
 pub fn link(
     settings: &Settings,
+    input: &InputSpec,
     server: Option<&RunningServer>,
 ) -> Result<Option<Arc<dyn CloudLink>>> {
+    Ok(watched_link(settings, input, server)?.map(|(l, _)| l))
+}
+
+/// The payload `cloud.payload` names, for a bundle whose input is `input`.
+pub fn payload(kind: PayloadKind, input: &InputSpec) -> Payload {
+    match kind {
+        PayloadKind::F32 => Payload::F32,
+        PayloadKind::U8 => Payload::U8(normalisation(input)),
+    }
+}
+
+/// The normalisation of a bundle's input, for servers that take UINT8 pixels.
+pub fn normalisation(input: &InputSpec) -> Normalisation {
+    Normalisation {
+        mean: input.mean.clone(),
+        std: input.std.clone(),
+    }
+}
+
+/// The link `cloud.transport` names (as [`link`]) and a probe of its circuit breaker.
+pub fn watched_link(
+    settings: &Settings,
+    input: &InputSpec,
+    server: Option<&RunningServer>,
+) -> Result<Option<(Arc<dyn CloudLink>, crate::metrics::BreakerProbe)>> {
     let c = &settings.cloud;
     let retry = c.retry();
     match c.transport {
@@ -329,9 +368,12 @@ pub fn link(
                 input_name: c.input_name.clone(),
                 token: c.token.clone(),
                 retry,
+                payload: payload(c.payload, input),
                 ..QuicLinkConfig::new(addr, trust)
             };
-            Ok(Some(Arc::new(QuicLink::new(cfg)?)))
+            let q = Arc::new(QuicLink::new(cfg)?);
+            let p = Arc::clone(&q);
+            Ok(Some((q, Arc::new(move || breaker_name(p.breaker_state())))))
         }
         Transport::Http => {
             let url = match server {
@@ -344,10 +386,40 @@ pub fn link(
                 token: c.token.clone(),
                 ca_cert: c.ca_cert.clone(),
                 retry,
+                payload: payload(c.payload, input),
                 ..HttpLinkConfig::new(url, c.model.clone())
             };
-            Ok(Some(Arc::new(HttpLink::new(cfg)?)))
+            let h = Arc::new(HttpLink::new(cfg)?);
+            let p = Arc::clone(&h);
+            Ok(Some((h, Arc::new(move || breaker_name(p.breaker_state())))))
         }
+    }
+}
+
+/// Serves `metrics` at http://ADDR/metrics (`meanet run --metrics`).
+pub async fn metrics_server(
+    addr: std::net::SocketAddr,
+    metrics: Arc<crate::metrics::RoutingMetrics>,
+) -> Result<meanet_transport::MetricsServer> {
+    let render: meanet_transport::RenderMetrics = Arc::new(move || metrics.encode());
+    meanet_transport::MetricsServer::start(addr, render)
+        .await
+        .with_context(|| format!("serving metrics on {addr}"))
+}
+
+/// Stops a metrics server, if one runs.
+pub async fn stop_metrics(server: Option<meanet_transport::MetricsServer>) {
+    if let Some(s) = server {
+        s.shutdown().await;
+    }
+}
+
+/// The name of a circuit-breaker state, as the metrics report it.
+pub fn breaker_name(state: meanet_transport::BreakerState) -> &'static str {
+    match state {
+        meanet_transport::BreakerState::Closed { .. } => "closed",
+        meanet_transport::BreakerState::Open { .. } => "open",
+        meanet_transport::BreakerState::HalfOpen => "half_open",
     }
 }
 

@@ -319,6 +319,16 @@ impl EdgePass {
         &self.outcomes
     }
 
+    /// Every outcome, when no sample waits for the cloud; else the pass back, to
+    /// [`complete`](Self::complete) or [`apply`](Self::apply).
+    pub fn settled(self) -> Result<Vec<Outcome>, EdgePass> {
+        if self.offload.is_empty() {
+            Ok(self.outcomes)
+        } else {
+            Err(self)
+        }
+    }
+
     /// Sends the offloaded sub-batch over `cloud` and returns every sample's outcome.
     ///
     /// `input` must be the batch given to [`Pipeline::run_edge`].

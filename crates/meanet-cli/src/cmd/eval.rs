@@ -60,7 +60,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
             );
             Some(s)
         };
-        let result = match wiring::link(settings, server.as_ref()) {
+        let result = match wiring::link(settings, &dep.bundle.manifest.input, server.as_ref()) {
             Ok(link) => {
                 let progress = |len, name: &str| bar(out, len, name);
                 eval::evaluate(&dep, settings, &test, &idx, link.as_deref(), &progress).await

@@ -1,16 +1,22 @@
 //! `meanet run`: the edge runtime on inputs, one outcome per sample.
 
-use std::io::Read;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use meanet_core::manifest::DatasetKind;
-use meanet_core::{CloudLink, EnergyModel};
+use meanet_core::{EnergyModel, Joules, Outcome};
 use meanet_data::{Dataset, load_idx};
 
 use super::{DataArgs, Output, bar};
 use crate::deploy::Deployment;
-use crate::eval;
+use crate::edge::{
+    EdgeWorker, Normaliser, Reorder, SharedReorder, Sink, StdinBatches, push_shared,
+};
+use crate::metrics::RoutingMetrics;
 use crate::settings::Settings;
 use crate::wiring;
 
@@ -19,34 +25,30 @@ use crate::wiring;
 pub struct RunArgs {
     /// The bundle directory.
     pub bundle: PathBuf,
-    /// `-` for raw u8 samples (C*H*W bytes each) on stdin, an IDX images file, a CIFAR .bin
+    /// `-` for raw u8 samples (C*H*W bytes each) streamed on stdin (each outcome is printed
+    /// as soon as it is decided), an IDX images file, a CIFAR .bin
     /// file (with --dataset cifar10|cifar100), or a directory of PNG/JPEG images. Without it,
     /// the test split of the data set (--dataset/--data, default: the bundle's) is run.
     #[arg(long)]
     pub input: Option<String>,
+    /// With `--input -`: the longest a sample waits for others to fill its batch
+    /// (`policy.batch_size`), in milliseconds. 0 routes whatever whole samples have arrived.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub max_wait_ms: u64,
+    /// Serve Prometheus routing metrics at http://ADDR/metrics while running.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// The data set (default: the one recorded in the bundle).
     #[command(flatten)]
     pub data: DataArgs,
 }
 
-/// Reads `input` as pixels of the bundle's input shape.
+/// Reads the file or directory `input` as pixels of the bundle's input shape.
 fn read_input(dep: &Deployment, input: &str, kind: Option<DatasetKind>) -> Result<Dataset> {
     let m = &dep.bundle.manifest;
     let [c, h, w] = [m.input.shape[0], m.input.shape[1], m.input.shape[2]];
     let per = c * h * w;
-    let pixels = if input == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("reading stdin")?;
-        if !buf.len().is_multiple_of(per) {
-            bail!(
-                "stdin holds {} bytes, not a whole number of {per}-byte samples ({c}x{h}x{w} u8)",
-                buf.len()
-            );
-        }
-        buf
-    } else {
+    let pixels = {
         let p = Path::new(input);
         if p.is_dir() {
             let (hh, ww) = (
@@ -87,81 +89,238 @@ fn read_input(dep: &Deployment, input: &str, kind: Option<DatasetKind>) -> Resul
     })
 }
 
-/// `meanet run`: one outcome per sample, as text or JSON lines.
-pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
-    let dep = Deployment::load(&args.bundle, settings)?;
-    let (data, what) = match &args.input {
-        Some(input) => (read_input(&dep, input, args.data.dataset)?, input.clone()),
-        None => {
-            let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
-            let test =
-                dep.align_classes(wiring::data(&source, &args.data.cache)?.test, source.kind)?;
-            (test, format!("the {} test split", source.kind))
+/// Writes outcomes as they come out of the reorder buffer: text or JSON lines on stdout.
+struct Printer {
+    out: std::io::BufWriter<std::io::Stdout>,
+    json: bool,
+    names: Vec<String>,
+    energy: meanet_energy::OnnxEnergyModel,
+    labels: Option<Arc<Vec<u16>>>,
+    right: usize,
+    flush_each_batch: bool,
+    progress: indicatif::ProgressBar,
+    metrics: Option<Arc<crate::metrics::RoutingMetrics>>,
+    failed: Option<std::io::Error>,
+}
+
+impl Printer {
+    fn line(&mut self, o: &Outcome) -> std::io::Result<()> {
+        let e = self.energy.price(&o.cost);
+        let name = self.names.get(o.class).map_or("?", String::as_str);
+        let label = self
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(o.index))
+            .map(|&l| usize::from(l));
+        if label == Some(o.class) {
+            self.right += 1;
         }
-    };
-    if data.is_empty() {
-        bail!("no samples in {what}");
-    }
-    let (thresholds, _) = dep.thresholds(settings)?;
-    let idx: Vec<usize> = (0..data.len()).collect();
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let (run, _) = rt.block_on(async {
-        let link = wiring::link(settings, None)?;
-        let b = bar(out, idx.len() as u64, "meanet");
-        let none = wiring::NoCloud;
-        let cloud: &dyn CloudLink = link.as_deref().unwrap_or(&none);
-        let pipeline = dep.pipeline(Box::new(meanet_core::MeaNet { thresholds }))?;
-        eval::run_method(
-            &dep,
-            pipeline,
-            eval::Samples {
-                data: &data,
-                idx: &idx,
-            },
-            settings.policy.batch_size,
-            cloud,
-            &b,
-        )
-        .await
-    })?;
-    let names = &dep.bundle.manifest.classes;
-    let labelled = args.input.is_none();
-    for (o, &label) in run.outcomes.iter().zip(&run.labels) {
-        let e = dep.energy.price(&o.cost);
-        let name = names.get(o.class).map_or("?", String::as_str);
-        if out.json {
+        if self.json {
             let mut line = serde_json::json!({
                 "index": o.index, "class": o.class, "label": name, "exit": o.exit.name(),
                 "edge_energy_j": e.edge().0, "bytes_sent": o.cost.bytes_sent.0,
                 "degraded": o.degraded.map(|k| k.name()), "reason": o.reason.name(),
             });
-            if labelled {
-                line["true_class"] = serde_json::json!(label);
+            if let Some(l) = label {
+                line["true_class"] = serde_json::json!(l);
             }
-            println!("{line}");
+            writeln!(self.out, "{line}")
         } else {
-            println!(
+            writeln!(
+                self.out,
                 "{:>6}  {:<12} exit={:<9} energy={:<12} {}",
                 o.index,
                 name,
                 o.exit.name(),
-                meanet_core::Joules(e.edge().0).to_string(),
+                Joules(e.edge().0).to_string(),
                 o.degraded
                     .map_or(String::new(), |k| format!("degraded ({})", k.name()))
-            );
+            )
         }
     }
-    if labelled && !out.json {
-        let right = run
-            .outcomes
-            .iter()
-            .zip(&run.labels)
-            .filter(|(o, l)| o.class == **l)
-            .count();
+}
+
+impl Sink for Printer {
+    fn write(&mut self, o: Outcome) {
+        if let Some(m) = &self.metrics {
+            m.record(&o, &self.energy.price(&o.cost));
+        }
+        self.progress.inc(1);
+        if self.failed.is_none()
+            && let Err(e) = self.line(&o)
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    fn batch_done(&mut self) {
+        if self.flush_each_batch
+            && self.failed.is_none()
+            && let Err(e) = self.out.flush()
+        {
+            self.failed = Some(e);
+        }
+    }
+}
+
+/// Where `meanet run` takes its samples from.
+enum Input {
+    /// Read whole (a file, a directory, the test split).
+    Loaded { data: Dataset, labelled: bool },
+    /// stdin, batched as it arrives.
+    Stream(StdinBatches),
+}
+
+/// `meanet run`: one outcome per sample, as text or JSON lines, in input order, each written
+/// as soon as it is decided.
+pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
+    let dep = Deployment::load(&args.bundle, settings)?;
+    let norm = Normaliser::new(&dep.bundle.manifest);
+    let per = norm.sample_len();
+    let batch = settings.policy.batch_size.max(1);
+    let (input, what) = match args.input.as_deref() {
+        Some("-") => (
+            Input::Stream(StdinBatches::new(
+                std::io::stdin(),
+                per,
+                batch,
+                Duration::from_millis(args.max_wait_ms),
+            )),
+            "stdin".to_string(),
+        ),
+        Some(path) => (
+            Input::Loaded {
+                data: read_input(&dep, path, args.data.dataset)?,
+                labelled: false,
+            },
+            path.to_string(),
+        ),
+        None => {
+            let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
+            let test =
+                dep.align_classes(wiring::data(&source, &args.data.cache)?.test, source.kind)?;
+            dep.check_data(&test)?;
+            (
+                Input::Loaded {
+                    data: test,
+                    labelled: true,
+                },
+                format!("the {} test split", source.kind),
+            )
+        }
+    };
+    if let Input::Loaded { data, .. } = &input
+        && data.is_empty()
+    {
+        bail!("no samples in {what}");
+    }
+    let (thresholds, _) = dep.thresholds(settings)?;
+    // One async worker thread carries the offloads; the edge runs on this thread.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let _entered = rt.enter();
+    let link = wiring::watched_link(settings, &dep.bundle.manifest.input, None)?;
+    let (link, probe) = link.unzip();
+    let metrics = Arc::new(RoutingMetrics::new(
+        dep.bundle
+            .manifest
+            .thresholds
+            .as_ref()
+            .and_then(|t| t.target.clone()),
+    ));
+    if let Some(p) = probe {
+        metrics.watch_breaker(p);
+    }
+    let metrics_server = match args.metrics {
+        Some(addr) => Some(rt.block_on(wiring::metrics_server(addr, Arc::clone(&metrics)))?),
+        None => None,
+    };
+    let pipeline = dep.pipeline(Box::new(meanet_core::MeaNet { thresholds }))?;
+    let mut worker = EdgeWorker::new(
+        pipeline,
+        norm,
+        link,
+        rt.handle().clone(),
+        settings.cloud.max_in_flight,
+    );
+    let (total, labels) = match &input {
+        Input::Loaded { data, labelled } => (
+            Some(data.len() as u64),
+            labelled.then(|| Arc::new(data.labels.clone())),
+        ),
+        Input::Stream(_) => (None, None),
+    };
+    let printer = Printer {
+        out: std::io::BufWriter::new(std::io::stdout()),
+        json: out.json,
+        names: dep.bundle.manifest.classes.clone(),
+        energy: dep.energy.clone(),
+        labels,
+        right: 0,
+        flush_each_batch: matches!(input, Input::Stream(_)),
+        progress: match total {
+            Some(n) => bar(out, n, "meanet"),
+            None => indicatif::ProgressBar::hidden(),
+        },
+        metrics: args.metrics.map(|_| Arc::clone(&metrics)),
+        failed: None,
+    };
+    let sink: SharedReorder<Printer> = Arc::new(Mutex::new(Reorder::new(printer)));
+    let mut routed = 0usize;
+    let mut seq = 0u64;
+    let mut route = |worker: &mut EdgeWorker, pixels: &[u8]| -> Result<()> {
+        let (first, s) = (routed, seq);
+        let sink = Arc::clone(&sink);
+        worker
+            .route_u8(pixels, move |outcomes| {
+                push_shared(&sink, s, first, outcomes);
+            })
+            .with_context(|| format!("routing samples {first}.. of {what}"))?;
+        routed += pixels.len() / per;
+        seq += 1;
+        Ok(())
+    };
+    let result = match input {
+        Input::Loaded { data, .. } => data
+            .pixels
+            .chunks(batch * per)
+            .try_for_each(|chunk| route(&mut worker, chunk)),
+        Input::Stream(mut batches) => (|| {
+            while let Some(pixels) = batches.next_batch().context("reading stdin")? {
+                route(&mut worker, &pixels)?;
+            }
+            Ok(())
+        })(),
+    };
+    // Whatever happened, every offload in flight is answered before we report.
+    worker.drain();
+    drop(worker);
+    rt.block_on(wiring::stop_metrics(metrics_server));
+    // Every callback has run and dropped its handle: the buffer is ours alone.
+    let reorder = Arc::try_unwrap(sink)
+        .map_err(|_| anyhow::anyhow!("outcomes still in flight after the run"))?
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    let written = reorder.written();
+    let mut printer = reorder.into_sink();
+    printer.progress.finish_and_clear();
+    let flushed = printer.out.flush();
+    result?;
+    if let Some(e) = printer.failed {
+        return Err(e).context("writing outcomes to stdout");
+    }
+    flushed.context("writing outcomes to stdout")?;
+    if written != routed {
+        bail!("{routed} samples were routed but {written} outcomes came back");
+    }
+    if printer.labels.is_some() && !out.json {
         eprintln!(
-            "{right}/{} right ({:.4}) on {what}",
-            run.outcomes.len(),
-            right as f64 / run.outcomes.len().max(1) as f64
+            "{}/{written} right ({:.4}) on {what}",
+            printer.right,
+            printer.right as f64 / written.max(1) as f64
         );
     }
     Ok(())

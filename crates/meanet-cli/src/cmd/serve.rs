@@ -92,9 +92,13 @@ impl ServeArgs {
 
 /// `meanet serve`: runs until Ctrl-C, then drains in-flight requests.
 pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
-    let model_path = match (&args.model, &args.bundle) {
-        (Some(m), None) => m.clone(),
-        (None, Some(b)) => crate::bundle::cloud_model(b)?,
+    let (model_path, input) = match (&args.model, &args.bundle) {
+        (Some(m), None) => (m.clone(), None),
+        (None, Some(b)) => {
+            let b = crate::bundle::Bundle::load(b)?;
+            // A bundle's server also takes UINT8 pixels (`cloud.payload = "u8"`).
+            (b.cloud_path(), Some(b.manifest.input))
+        }
         (Some(_), Some(_)) => bail!("give either a bundle or --model, not both"),
         (None, None) => bail!("nothing to serve: give a bundle directory or --model FILE.onnx"),
     };
@@ -107,7 +111,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
     let server_settings = &settings.server;
     let tokio_rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     tokio_rt.block_on(async {
-        let server = start_server(&settings, &model_path).await?;
+        let server = start_server(&settings, &model_path, input.as_ref()).await?;
         let name = &server_settings.model_name;
         let scheme = if server_settings.tls_cert.is_some() { "https" } else { "http" };
         let auth = if server_settings.token.is_some() {

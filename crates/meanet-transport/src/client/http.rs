@@ -30,6 +30,8 @@ pub struct HttpLinkConfig {
     pub max_response_bytes: usize,
     /// Deadline, retries and circuit breaker.
     pub retry: RetryPolicy,
+    /// FP32 tensors (default) or 8-bit pixels, four times fewer bytes.
+    pub payload: crate::protocol::Payload,
 }
 
 impl HttpLinkConfig {
@@ -44,6 +46,7 @@ impl HttpLinkConfig {
             ca_cert: None,
             max_response_bytes: 64 << 20,
             retry: RetryPolicy::default(),
+            payload: crate::protocol::Payload::F32,
         }
     }
 }
@@ -163,8 +166,16 @@ impl HttpLink {
 #[async_trait]
 impl CloudLink for HttpLink {
     async fn classify(&self, input: ArrayD<f32>) -> Result<CloudReply, CloudError> {
-        let (body, header_len) =
-            protocol::encode_request(&self.config.input_name, &input, self.config.binary);
+        let (body, header_len) = protocol::encode_input(
+            &self.config.input_name,
+            &input,
+            &self.config.payload,
+            self.config.binary,
+        )
+        .map_err(|message| CloudError::Rejected {
+            status: 400,
+            message,
+        })?;
         let sent = byte_count(body.len());
         let rows = crate::rows(&input);
         let start = StdInstant::now();

@@ -36,6 +36,8 @@ pub struct QuicLinkConfig {
     pub max_response_bytes: usize,
     /// Deadline, retries and circuit breaker.
     pub retry: RetryPolicy,
+    /// FP32 tensors (default) or 8-bit pixels, four times fewer bytes.
+    pub payload: crate::protocol::Payload,
 }
 
 impl QuicLinkConfig {
@@ -50,6 +52,7 @@ impl QuicLinkConfig {
             token: None,
             max_response_bytes: 64 << 20,
             retry: RetryPolicy::default(),
+            payload: crate::protocol::Payload::F32,
         }
     }
 }
@@ -165,7 +168,12 @@ impl QuicLink {
 #[async_trait]
 impl CloudLink for QuicLink {
     async fn classify(&self, input: ArrayD<f32>) -> Result<CloudReply, CloudError> {
-        let (body, header_len) = protocol::encode_request(&self.config.input_name, &input, true);
+        let (body, header_len) =
+            protocol::encode_input(&self.config.input_name, &input, &self.config.payload, true)
+                .map_err(|message| CloudError::Rejected {
+                    status: 400,
+                    message,
+                })?;
         let rows = crate::rows(&input);
         let mut meta = Meta::new();
         meta.insert("model".into(), self.config.model.clone());

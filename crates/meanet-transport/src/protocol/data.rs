@@ -17,7 +17,15 @@ pub struct TensorData(pub Vec<f32>);
 
 impl Serialize for TensorData {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter())
+        // Whole numbers are written as integers (`3`, not `3.0`), which integer tensors
+        // (UINT8 pixels) need and float readers take alike.
+        s.collect_seq(self.0.iter().map(|&v| {
+            if v.fract() == 0.0 && v.abs() < 16_777_216.0 {
+                serde_json::Number::from(v as i64)
+            } else {
+                serde_json::Number::from_f64(f64::from(v)).unwrap_or_else(|| 0.into())
+            }
+        }))
     }
 }
 
@@ -99,7 +107,9 @@ mod tests {
         assert_eq!(d.0, vec![1.0, 2.5, -3.0, 400.0]);
         let d: TensorData = serde_json::from_str("7").unwrap();
         assert_eq!(d.0, vec![7.0]);
-        assert_eq!(serde_json::to_string(&d).unwrap(), "[7.0]");
+        assert_eq!(serde_json::to_string(&d).unwrap(), "[7]");
+        let d = TensorData(vec![0.5, -2.0, 255.0]);
+        assert_eq!(serde_json::to_string(&d).unwrap(), "[0.5,-2,255]");
     }
 
     #[test]

@@ -13,12 +13,14 @@
 
 mod data;
 mod frame;
+mod payload;
 mod request;
 mod response;
 
 pub use data::TensorData;
 pub use frame::{MAX_META_BYTES, Meta, decode_frame, encode_frame};
-pub use request::{DecodedRequest, decode_request, encode_request};
+pub use payload::{Normalisation, Payload, encode_input};
+pub use request::{DecodedRequest, decode_request, decode_request_with, encode_request};
 pub use response::{decode_response, encode_response};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -220,6 +222,19 @@ fn with_binary<T: Serialize>(header: &T, values: &[f32], binary: bool) -> (Bytes
     for &v in values {
         body.put_f32_le(v);
     }
+    (body.freeze(), Some(header.len()))
+}
+
+/// A message body: the JSON `header`, followed by `raw` bytes when given. Returns the body and,
+/// with raw bytes, the header's length.
+fn with_bytes<T: Serialize>(header: &T, raw: Option<&[u8]>) -> (Bytes, Option<usize>) {
+    let header = serde_json::to_vec(header).unwrap_or_default();
+    let Some(raw) = raw else {
+        return (Bytes::from(header), None);
+    };
+    let mut body = BytesMut::with_capacity(header.len() + raw.len());
+    body.extend_from_slice(&header);
+    body.extend_from_slice(raw);
     (body.freeze(), Some(header.len()))
 }
 

@@ -5,8 +5,8 @@ use ndarray::{ArrayD, IxDyn};
 use serde_json::{Map, Value};
 
 use super::{
-    DecodeError, InferRequest, Tensor, TensorData, binary_size, f32s_from_le, fail, flag,
-    fp32_tensor, row_major, split_body, with_binary,
+    DecodeError, InferRequest, Normalisation, Tensor, TensorData, binary_size, f32s_from_le, fail,
+    flag, fp32_tensor, row_major, split_body, with_binary,
 };
 use crate::TensorInfo;
 
@@ -33,6 +33,18 @@ pub fn decode_request(
     input: &TensorInfo,
     output: &TensorInfo,
 ) -> Result<DecodedRequest, DecodeError> {
+    decode_request_with(body, header_len, input, output, None)
+}
+
+/// As [`decode_request`], and with `uint8` the input may also be a UINT8 tensor of pixels
+/// (binary, or JSON integers in `0..=255`), which is normalised with it.
+pub fn decode_request_with(
+    body: &[u8],
+    header_len: Option<usize>,
+    input: &TensorInfo,
+    output: &TensorInfo,
+    uint8: Option<&Normalisation>,
+) -> Result<DecodedRequest, DecodeError> {
     let (header, binary) = split_body(body, header_len)?;
     let req: InferRequest = serde_json::from_slice(header).map_err(|source| DecodeError::Json {
         what: "inference request",
@@ -48,8 +60,25 @@ pub fn decode_request(
             ),
         );
     };
-    let dims = check_input(t, input)?;
-    let data = input_data(t, &dims, binary)?;
+    let dims = check_input(t, input, uint8.is_some())?;
+    let data = match uint8 {
+        Some(norm) if t.datatype == "UINT8" => {
+            if dims.get(1) != Some(&norm.channels()) {
+                return fail(
+                    "inputs[0].shape",
+                    format!(
+                        "{:?}: UINT8 pixels need {} channels (dimension 1)",
+                        t.shape,
+                        norm.channels()
+                    ),
+                );
+            }
+            let pixels = input_pixels(t, &dims, binary)?;
+            let plane: usize = dims[2..].iter().product();
+            norm.normalise(&pixels, plane)
+        }
+        _ => input_data(t, &dims, binary)?,
+    };
     for (i, o) in req.outputs.iter().flatten().enumerate() {
         if o.name != output.name {
             return fail(
@@ -79,7 +108,7 @@ pub fn decode_request(
 }
 
 /// Checks name, datatype and shape against the model; returns the shape.
-fn check_input(t: &Tensor, model: &TensorInfo) -> Result<Vec<usize>, DecodeError> {
+fn check_input(t: &Tensor, model: &TensorInfo, uint8: bool) -> Result<Vec<usize>, DecodeError> {
     if t.name != model.name {
         return fail(
             "inputs[0].name",
@@ -89,10 +118,11 @@ fn check_input(t: &Tensor, model: &TensorInfo) -> Result<Vec<usize>, DecodeError
             ),
         );
     }
-    if t.datatype != "FP32" {
+    if t.datatype != "FP32" && !(uint8 && t.datatype == "UINT8") {
+        let takes = if uint8 { "FP32 or UINT8" } else { "FP32" };
         return fail(
             "inputs[0].datatype",
-            format!("is {:?}, the model takes FP32", t.datatype),
+            format!("is {:?}, the model takes {takes}", t.datatype),
         );
     }
     let fits = t.shape.len() == model.shape.len()
@@ -193,6 +223,83 @@ fn input_data(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<f32>, Dec
         }
     };
     Ok(data)
+}
+
+/// The pixels of a UINT8 input, from JSON integers or the binary part, after checking every
+/// declared size.
+fn input_pixels(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let Some(count) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
+        return fail(
+            "inputs[0].shape",
+            format!("{:?} holds more elements than memory can address", t.shape),
+        );
+    };
+    match (binary_size(t, "inputs[0]")?, &t.data) {
+        (Some(size), None) => {
+            if size != count {
+                return fail(
+                    "inputs[0].parameters.binary_data_size",
+                    format!(
+                        "is {size} bytes but shape {:?} of UINT8 needs {count}",
+                        t.shape
+                    ),
+                );
+            }
+            if binary.len() != size {
+                return fail(
+                    "binary data",
+                    format!(
+                        "the body holds {} bytes after the JSON header, inputs[0] declares {size}",
+                        binary.len()
+                    ),
+                );
+            }
+            Ok(binary.to_vec())
+        }
+        (None, Some(TensorData(values))) => {
+            if values.len() != count {
+                return fail(
+                    "inputs[0].data",
+                    format!(
+                        "has {} elements but shape {:?} needs {count}",
+                        values.len(),
+                        t.shape
+                    ),
+                );
+            }
+            if !binary.is_empty() {
+                return fail(
+                    "binary data",
+                    format!(
+                        "{} bytes follow the JSON header but no input declares binary data",
+                        binary.len()
+                    ),
+                );
+            }
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    if v.fract() == 0.0 && (0.0..=255.0).contains(&v) {
+                        Ok(v as u8)
+                    } else {
+                        fail(
+                            "inputs[0].data",
+                            format!("element {i} is {v}, not a UINT8 value (0 to 255)"),
+                        )
+                    }
+                })
+                .collect()
+        }
+        (Some(_), Some(_)) => fail(
+            "inputs[0].data",
+            "given both as JSON data and as binary_data_size",
+        ),
+        (None, None) => fail(
+            "inputs[0].data",
+            "missing: give data or parameters.binary_data_size",
+        ),
+    }
 }
 
 /// Encodes a request with one FP32 input, as binary extension (body, header length) or plain

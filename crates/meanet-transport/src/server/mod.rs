@@ -39,6 +39,12 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// Deadline applied when a request carries none.
     pub default_deadline: Duration,
+    /// Also take UINT8 pixels on the input, normalised with this before the model runs (for
+    /// edges that send `cloud.payload = "u8"`). `None`: FP32 only.
+    pub uint8_input: Option<crate::protocol::Normalisation>,
+    /// Wait this long before answering each inference (0: none): stands in for a remote
+    /// cloud's network latency in benchmarks and tests, without costing CPU here.
+    pub answer_delay: Duration,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +58,8 @@ impl Default for ServerConfig {
             auth_token: None,
             tls: None,
             default_deadline: Duration::from_secs(10),
+            uint8_input: None,
+            answer_delay: Duration::ZERO,
         }
     }
 }
@@ -165,6 +173,8 @@ impl Server {
             token: config.auth_token.clone(),
             default_deadline: config.default_deadline,
             max_body_bytes: config.max_body_bytes,
+            uint8: config.uint8_input.clone(),
+            answer_delay: config.answer_delay,
         });
         let tls = match &config.tls {
             Some(files) => Some(tls::load(files)?),
@@ -279,4 +289,72 @@ fn start_quic(
         cert,
         generated_pem,
     })
+}
+
+/// What a [`MetricsServer`] serves: the Prometheus text, rendered at each scrape.
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// A small HTTP server for `GET /metrics` alone (for `meanet run --metrics`).
+pub struct MetricsServer {
+    addr: SocketAddr,
+    handle: axum_server::Handle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for MetricsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl MetricsServer {
+    /// Listens on `addr` and answers `GET /metrics` with `render()`.
+    pub async fn start(addr: SocketAddr, render: RenderMetrics) -> Result<Self, ServerError> {
+        use axum::http::header;
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let text = render();
+                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+            }),
+        );
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let handle = axum_server::Handle::new();
+        let h = handle.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum_server::from_tcp(listener)
+                .handle(h)
+                .serve(app.into_make_service())
+                .await
+            {
+                tracing::error!("metrics server stopped: {e}");
+            }
+        });
+        Ok(MetricsServer {
+            addr: bound,
+            handle,
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the server.
+    pub async fn shutdown(self) {
+        self.handle
+            .graceful_shutdown(Some(Duration::from_millis(200)));
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.task).await;
+    }
 }

@@ -115,6 +115,8 @@ pub(crate) struct RequestService {
     pub(crate) token: Option<String>,
     pub(crate) default_deadline: Duration,
     pub(crate) max_body_bytes: usize,
+    pub(crate) uint8: Option<protocol::Normalisation>,
+    pub(crate) answer_delay: Duration,
 }
 
 impl RequestService {
@@ -171,7 +173,13 @@ impl RequestService {
             )?),
         }
         .min(MAX_DEADLINE);
-        let decoded = protocol::decode_request(req.body, header_len, &self.input, &self.output)?;
+        let decoded = protocol::decode_request_with(
+            req.body,
+            header_len,
+            &self.input,
+            &self.output,
+            self.uint8.as_ref(),
+        )?;
         let rx = self
             .batcher
             .submit(decoded.input, Instant::now().checked_add(budget))?;
@@ -180,6 +188,9 @@ impl RequestService {
             Ok(Err(_)) => return Err(InferError::Stopped.into()),
             Ok(Ok(result)) => result?,
         };
+        if !self.answer_delay.is_zero() {
+            tokio::time::sleep(self.answer_delay).await;
+        }
         let (body, header_length) = protocol::encode_response(
             &self.model_name,
             decoded.id,

@@ -1,0 +1,269 @@
+//! Prometheus routing metrics of the edge runtime (`meanet run --metrics`, `meanet edge`):
+//! exits by tier, degraded outcomes by cause, the circuit breaker, offload latency, energy and
+//! bytes totals, and the live offload share beside the calibrated target.
+
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use meanet_core::{EnergyBreakdown, Exit, Outcome, Target};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Samples in the sliding window of the live offload share.
+pub const SHARE_WINDOW: usize = 1000;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ExitLabel {
+    exit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseLabel {
+    cause: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+/// Reads the cloud link's circuit-breaker state: `closed`, `open` or `half_open`.
+pub type BreakerProbe = Arc<dyn Fn() -> &'static str + Send + Sync>;
+
+/// The routing metrics and their registry.
+pub struct RoutingMetrics {
+    exits: Family<ExitLabel, Counter>,
+    degraded: Family<CauseLabel, Counter>,
+    breaker: Family<StateLabel, Gauge>,
+    offload_latency: Histogram,
+    edge_energy: Counter<f64, std::sync::atomic::AtomicU64>,
+    bytes_sent: Counter,
+    bytes_received: Counter,
+    share: Gauge<f64, AtomicU64>,
+    target: Gauge<f64, AtomicU64>,
+    window: Mutex<(VecDeque<bool>, usize)>,
+    probe: Mutex<Option<BreakerProbe>>,
+    registry: Registry,
+}
+
+impl std::fmt::Debug for RoutingMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoutingMetrics").finish_non_exhaustive()
+    }
+}
+
+impl RoutingMetrics {
+    /// Metrics of a deployment calibrated for `target` (`offload=0.2`; other targets, or none,
+    /// leave `meanet_offload_share_target` at -1).
+    pub fn new(target: Option<String>) -> Self {
+        let exits = Family::<ExitLabel, Counter>::default();
+        let degraded = Family::<CauseLabel, Counter>::default();
+        let breaker = Family::<StateLabel, Gauge>::default();
+        let offload_latency = Histogram::new([
+            0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+        ]);
+        let edge_energy = Counter::<f64, AtomicU64>::default();
+        let (bytes_sent, bytes_received) = (Counter::default(), Counter::default());
+        let share = Gauge::<f64, AtomicU64>::default();
+        let target_gauge = Gauge::<f64, AtomicU64>::default();
+        let offload_target = match target.as_deref().map(Target::parse) {
+            Some(Ok(Target::MaxOffload(f))) => f,
+            _ => -1.0,
+        };
+        target_gauge.set(offload_target);
+        let mut r = Registry::with_prefix("meanet");
+        r.register("exits", "Outcomes by the exit that answered", exits.clone());
+        r.register(
+            "degraded",
+            "Outcomes meant for the cloud but answered on the edge, by cause",
+            degraded.clone(),
+        );
+        r.register(
+            "circuit_breaker",
+            "The cloud link's circuit breaker: 1 for its current state",
+            breaker.clone(),
+        );
+        r.register(
+            "offload_latency_seconds",
+            "Cloud round trip of each offloaded sub-batch",
+            offload_latency.clone(),
+        );
+        r.register(
+            "edge_energy_joules",
+            "Edge energy spent (compute, memory, radio)",
+            edge_energy.clone(),
+        );
+        r.register("bytes_sent", "Bytes sent to the cloud", bytes_sent.clone());
+        r.register(
+            "bytes_received",
+            "Bytes received from the cloud",
+            bytes_received.clone(),
+        );
+        r.register(
+            "offload_share",
+            "Share of the last 1000 samples routed to the cloud (answered there or degraded)",
+            share.clone(),
+        );
+        r.register(
+            "offload_share_target",
+            "The offload share the thresholds were calibrated for (-1: not an offload target)",
+            target_gauge.clone(),
+        );
+        RoutingMetrics {
+            exits,
+            degraded,
+            breaker,
+            offload_latency,
+            edge_energy,
+            bytes_sent,
+            bytes_received,
+            share,
+            target: target_gauge,
+            window: Mutex::new((VecDeque::with_capacity(SHARE_WINDOW), 0)),
+            probe: Mutex::new(None),
+            registry: r,
+        }
+    }
+
+    /// Reads the circuit breaker through `probe` at each scrape.
+    pub fn watch_breaker(&self, probe: BreakerProbe) {
+        *self.probe.lock().unwrap_or_else(PoisonError::into_inner) = Some(probe);
+    }
+
+    /// Counts one outcome and its priced energy.
+    pub fn record(&self, o: &Outcome, energy: &EnergyBreakdown) {
+        self.exits
+            .get_or_create(&ExitLabel {
+                exit: o.exit.name(),
+            })
+            .inc();
+        if let Some(kind) = o.degraded {
+            self.degraded
+                .get_or_create(&CauseLabel { cause: kind.name() })
+                .inc();
+        }
+        // Each sample of a sub-batch carries its round trip: observe it once per sub-batch
+        // would need the batch; per sample weights it by samples, which is what a user feels.
+        if let Some(l) = o.cloud_latency {
+            self.offload_latency.observe(l.0);
+        }
+        self.edge_energy.inc_by(energy.edge().0);
+        self.bytes_sent.inc_by(o.cost.bytes_sent.0);
+        self.bytes_received.inc_by(o.cost.bytes_received.0);
+        let offloaded = o.exit == Exit::Cloud || o.degraded.is_some();
+        let mut w = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+        let (ring, count) = &mut *w;
+        if ring.len() == SHARE_WINDOW && ring.pop_front() == Some(true) {
+            *count -= 1;
+        }
+        ring.push_back(offloaded);
+        *count += usize::from(offloaded);
+        self.share.set(*count as f64 / ring.len() as f64);
+    }
+
+    /// The live offload share (over the last [`SHARE_WINDOW`] samples).
+    pub fn offload_share(&self) -> f64 {
+        self.share.get()
+    }
+
+    /// The calibrated offload target, if the thresholds were calibrated for one.
+    pub fn offload_target(&self) -> Option<f64> {
+        let t = self.target.get();
+        (t >= 0.0).then_some(t)
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let probe = self
+            .probe
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(probe) = probe {
+            let now = probe();
+            for state in ["closed", "open", "half_open"] {
+                self.breaker
+                    .get_or_create(&StateLabel { state })
+                    .set(i64::from(state == now));
+            }
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meanet_core::{CloudErrorKind, Joules, RouteReason, SampleCost, Scores, Seconds};
+
+    fn outcome(exit: Exit, degraded: Option<CloudErrorKind>) -> Outcome {
+        Outcome {
+            index: 0,
+            class: 0,
+            exit,
+            main: Scores::from_logits(&[1.0, 0.0]).unwrap_or_else(|_| unreachable!()),
+            extension: None,
+            cloud: None,
+            reason: RouteReason::EasyConfident,
+            cost: SampleCost {
+                bytes_sent: meanet_core::Bytes(100),
+                ..SampleCost::default()
+            },
+            degraded,
+            cloud_latency: (exit == Exit::Cloud).then_some(Seconds(0.02)),
+        }
+    }
+
+    #[test]
+    fn counts_exits_causes_and_the_live_share() {
+        let m = RoutingMetrics::new(Some("offload=0.2".into()));
+        let e = EnergyBreakdown {
+            edge_compute: Joules(1e-6),
+            ..EnergyBreakdown::default()
+        };
+        for _ in 0..6 {
+            m.record(&outcome(Exit::Main, None), &e);
+        }
+        m.record(&outcome(Exit::Cloud, None), &e);
+        m.record(&outcome(Exit::Main, Some(CloudErrorKind::Timeout)), &e);
+        m.watch_breaker(Arc::new(|| "open"));
+        let text = m.encode();
+        for line in [
+            "meanet_exits_total{exit=\"main\"} 7",
+            "meanet_exits_total{exit=\"cloud\"} 1",
+            "meanet_degraded_total{cause=\"timeout\"} 1",
+            "meanet_circuit_breaker{state=\"open\"} 1",
+            "meanet_circuit_breaker{state=\"closed\"} 0",
+            "meanet_bytes_sent_total 800",
+            "meanet_offload_share 0.25",
+            "meanet_offload_share_target 0.2",
+            "meanet_offload_latency_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert_eq!(m.offload_target(), Some(0.2));
+    }
+
+    #[test]
+    fn the_share_slides_over_the_window() {
+        let m = RoutingMetrics::new(None);
+        let e = EnergyBreakdown::default();
+        for _ in 0..SHARE_WINDOW {
+            m.record(&outcome(Exit::Cloud, None), &e);
+        }
+        assert_eq!(m.offload_share(), 1.0);
+        for _ in 0..SHARE_WINDOW / 2 {
+            m.record(&outcome(Exit::Main, None), &e);
+        }
+        assert!((m.offload_share() - 0.5).abs() < 1e-12);
+        assert_eq!(m.offload_target(), None);
+    }
+}

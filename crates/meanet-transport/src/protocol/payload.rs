@@ -1,0 +1,168 @@
+//! What an offloaded sample costs on the air: FP32 tensors, or the 8-bit pixels they came from.
+//!
+//! The edge normalises pixels `p` to `x = (p / 255 - mean[c]) / std[c]` before its blocks run.
+//! With [`Payload::U8`] the link maps `x` back to `p` (rounded, so pixels that were 8-bit
+//! arrive exactly) and sends them as a UINT8 tensor: four times fewer bytes than FP32. A server
+//! that knows the same mean and std (`meanet serve` reads them from the bundle) normalises them
+//! again before its model runs.
+
+use bytes::Bytes;
+use ndarray::ArrayD;
+use serde_json::{Map, Value};
+
+use super::{InferRequest, Tensor, TensorData, with_bytes};
+
+/// Per-channel normalisation of 8-bit pixels: `x = (p / 255 - mean[c]) / std[c]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalisation {
+    /// Per-channel mean of pixels scaled to `[0, 1]`.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation (each positive).
+    pub std: Vec<f32>,
+}
+
+impl Normalisation {
+    /// Channels.
+    pub fn channels(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Normalises pixels of a batch laid out `(n, C, ...)` with `plane` pixels per channel.
+    pub fn normalise(&self, pixels: &[u8], plane: usize) -> Vec<f32> {
+        let c = self.channels().max(1);
+        pixels
+            .iter()
+            .enumerate()
+            .map(|(k, &p)| {
+                let ch = (k / plane.max(1)) % c;
+                (f32::from(p) / 255.0 - self.mean[ch]) / self.std[ch]
+            })
+            .collect()
+    }
+
+    /// The 8-bit pixels of normalised values, rounded and clamped to `0..=255`.
+    pub fn quantise(&self, values: &[f32], plane: usize) -> Vec<u8> {
+        let c = self.channels().max(1);
+        values
+            .iter()
+            .enumerate()
+            .map(|(k, &x)| {
+                let ch = (k / plane.max(1)) % c;
+                let p = ((x * self.std[ch] + self.mean[ch]) * 255.0).round();
+                // NaN becomes 0 through the saturating cast.
+                p.clamp(0.0, 255.0) as u8
+            })
+            .collect()
+    }
+}
+
+/// How offloaded inputs travel (`cloud.payload`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Payload {
+    /// FP32 tensors as the edge blocks saw them: what any v2 server takes (the default).
+    #[default]
+    F32,
+    /// UINT8 pixels recovered with this normalisation: four times fewer bytes. The server
+    /// must take UINT8 (`meanet serve` does).
+    U8(Normalisation),
+}
+
+impl Payload {
+    /// `f32` or `u8`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Payload::F32 => "f32",
+            Payload::U8(_) => "u8",
+        }
+    }
+}
+
+/// Encodes a request carrying `input` `(n, C, H, W)` as `payload` says: binary extension
+/// (body, header length) or JSON (body, `None`). Fails when a u8 payload's normalisation does
+/// not have one mean and std per channel of `input`.
+pub fn encode_input(
+    name: &str,
+    input: &ArrayD<f32>,
+    payload: &Payload,
+    binary: bool,
+) -> Result<(Bytes, Option<usize>), String> {
+    let norm = match payload {
+        Payload::F32 => return Ok(super::encode_request(name, input, binary)),
+        Payload::U8(n) => n,
+    };
+    let shape = input.shape();
+    let channels = shape.get(1).copied().unwrap_or(0);
+    if shape.len() < 2 || channels != norm.channels() || norm.std.len() != channels {
+        return Err(format!(
+            "cloud.payload = \"u8\" needs one mean and std per channel: the input has shape \
+             {shape:?}, the normalisation {} channels",
+            norm.channels()
+        ));
+    }
+    let plane: usize = shape[2..].iter().product();
+    let values = super::row_major(input);
+    let pixels = norm.quantise(&values, plane);
+    let mut t = Tensor {
+        name: name.to_string(),
+        shape: shape
+            .iter()
+            .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
+            .collect(),
+        datatype: "UINT8".into(),
+        parameters: None,
+        data: None,
+    };
+    let mut parameters = None;
+    if binary {
+        let mut p = Map::new();
+        p.insert("binary_data_size".into(), Value::from(pixels.len()));
+        t.parameters = Some(p);
+        let mut q = Map::new();
+        q.insert("binary_data_output".into(), Value::Bool(true));
+        parameters = Some(q);
+    } else {
+        t.data = Some(TensorData(pixels.iter().map(|&p| f32::from(p)).collect()));
+    }
+    let req = InferRequest {
+        id: None,
+        parameters,
+        inputs: vec![t],
+        outputs: None,
+    };
+    Ok(with_bytes(&req, binary.then_some(pixels.as_slice())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm() -> Normalisation {
+        Normalisation {
+            mean: vec![0.2860, 0.5],
+            std: vec![0.3530, 0.25],
+        }
+    }
+
+    #[test]
+    fn quantising_recovers_every_8_bit_pixel_exactly() {
+        let n = norm();
+        let pixels: Vec<u8> = (0..=255).chain(0..=255).collect();
+        let x = n.normalise(&pixels, 256);
+        assert_eq!(n.quantise(&x, 256), pixels);
+        assert_eq!(n.quantise(&[f32::NAN, 1e9, -1e9], 3), vec![0, 255, 0]);
+    }
+
+    #[test]
+    fn u8_requests_are_a_quarter_of_f32_ones_in_binary() {
+        let n = norm();
+        let x = ArrayD::from_elem(ndarray::IxDyn(&[8, 2, 28, 28]), 0.1f32);
+        let (f, _) = encode_input("input", &x, &Payload::F32, true).unwrap();
+        let (u, hl) = encode_input("input", &x, &Payload::U8(n.clone()), true).unwrap();
+        let data = 8 * 2 * 28 * 28;
+        assert_eq!(u.len() - hl.unwrap(), data);
+        assert!(f.len() > 3 * u.len(), "{} vs {}", f.len(), u.len());
+        let bad = ArrayD::from_elem(ndarray::IxDyn(&[1, 3, 2, 2]), 0.0f32);
+        let e = encode_input("input", &bad, &Payload::U8(n), true).unwrap_err();
+        assert!(e.contains("per channel"), "{e}");
+    }
+}
