@@ -77,6 +77,10 @@ enum Command {
     /// Run the edge runtime on inputs, offloading over the configured cloud link; prints one
     /// outcome per sample (class, exit, energy, degraded).
     Run(Box<cmd::run::RunArgs>),
+    /// Serve the edge runtime as an Open Inference Protocol v2 model ("meanet"): clients post
+    /// images and get, per sample, the class, the exit, whether it was degraded and its energy
+    /// receipt. Offloads go over the configured cloud link; Prometheus metrics on /metrics.
+    Edge(Box<cmd::edge::EdgeArgs>),
     /// Evaluate MEANet and every baseline (main only, cloud only, main + extension, entropy
     /// exit) on the test split with a real loopback cloud server and the energy model; writes
     /// report.json, report.md and plots.
@@ -113,6 +117,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => cmd::serve::run(&args, &settings()?),
         Command::Calibrate(args) => cmd::calibrate::run(&args, &settings()?, out),
         Command::Run(args) => cmd::run::run(&args, &settings()?, out),
+        Command::Edge(args) => cmd::edge::run(&args, &settings()?),
         Command::Eval(args) => cmd::eval::eval(&args, &settings()?, out).map(drop),
         Command::Demo(args) => cmd::eval::demo(&args, &settings()?, out).map(drop),
         Command::Runtime { provider } => cmd::runtime::run(&settings()?, provider, cli.json),

@@ -3,6 +3,7 @@
 
 pub mod calibrate;
 pub mod data;
+pub mod edge;
 pub mod eval;
 pub mod profile;
 pub mod run;

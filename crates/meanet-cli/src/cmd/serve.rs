@@ -9,15 +9,27 @@ use anyhow::{Context, Result, bail};
 use crate::settings::{ServerSettings, Settings};
 use crate::wiring::start_server;
 
-/// Options of `meanet serve`. Each flag overrides the `[server]` setting of the same name
-/// (configuration file, `MEANET_SERVER__*`, `--set server.KEY=VALUE`).
+/// Options of `meanet serve`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
-    /// A deployment bundle directory: serves its cloud model (instead of --model).
+    /// A deployment bundle directory: serves its cloud model (instead of --model), taking FP32
+    /// inputs and UINT8 pixels (normalised as the bundle's manifest says).
     pub bundle: Option<PathBuf>,
-    /// The ONNX model to serve (one input, one output [N, classes]).
+    /// The ONNX model to serve (one input, one output [N, classes]); FP32 inputs only.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Listening, limits and auth.
+    #[command(flatten)]
+    pub server: ServerFlags,
+    /// ONNX Runtime threads inside one operator [runtime.threads].
+    #[arg(long, value_parser = clap::value_parser!(usize))]
+    pub threads: Option<usize>,
+}
+
+/// The server flags of `meanet serve` and `meanet edge`. Each overrides the `[server]` setting
+/// of the same name (configuration file, `MEANET_SERVER__*`, `--set server.KEY=VALUE`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerFlags {
     /// The model's name in URLs: /v2/models/NAME/infer [server.model_name; default cloud].
     #[arg(long)]
     pub model_name: Option<String>,
@@ -56,12 +68,9 @@ pub struct ServeArgs {
     /// TLS private key (PEM) [server.tls_key].
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// ONNX Runtime threads inside one operator [runtime.threads].
-    #[arg(long, value_parser = clap::value_parser!(usize))]
-    pub threads: Option<usize>,
 }
 
-impl ServeArgs {
+impl ServerFlags {
     /// The `[server]` settings with these flags on top.
     pub fn apply(&self, mut s: ServerSettings) -> ServerSettings {
         fn set<T: Clone>(slot: &mut T, flag: Option<&T>) {
@@ -103,7 +112,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
         (None, None) => bail!("nothing to serve: give a bundle directory or --model FILE.onnx"),
     };
     let mut settings = settings.clone();
-    settings.server = args.apply(settings.server);
+    settings.server = args.server.apply(settings.server);
     if let Some(t) = args.threads {
         settings.runtime.threads = Some(t);
     }
@@ -162,15 +171,15 @@ mod tests {
             ],
         )
         .unwrap();
-        let none = ServeArgs::default().apply(settings.server.clone());
+        let none = ServerFlags::default().apply(settings.server.clone());
         assert_eq!(none, settings.server, "no flags: the settings as loaded");
         assert_eq!(none.max_batch, 8);
         assert_eq!(none.quic, Some("127.0.0.1:9001".parse().unwrap()));
-        let flags = ServeArgs {
+        let flags = ServerFlags {
             max_batch: Some(4),
             token: Some("from-flag".into()),
             http: Some("127.0.0.1:0".parse().unwrap()),
-            ..ServeArgs::default()
+            ..ServerFlags::default()
         }
         .apply(settings.server.clone());
         assert_eq!(flags.max_batch, 4);

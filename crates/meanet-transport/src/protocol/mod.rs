@@ -13,14 +13,19 @@
 
 mod data;
 mod frame;
+mod outputs;
 mod payload;
 mod request;
 mod response;
 
 pub use data::TensorData;
 pub use frame::{MAX_META_BYTES, Meta, decode_frame, encode_frame};
+pub use outputs::{OutputData, OutputTensor, encode_outputs};
 pub use payload::{Normalisation, Payload, encode_input};
-pub use request::{DecodedRequest, decode_request, decode_request_with, encode_request};
+pub use request::{
+    AskedOutput, DecodedRequest, InputBatch, InputsRequest, decode_inputs, decode_request,
+    decode_request_with, encode_request,
+};
 pub use response::{decode_response, encode_response};
 
 use bytes::{BufMut, Bytes, BytesMut};

@@ -45,6 +45,88 @@ pub fn decode_request_with(
     output: &TensorInfo,
     uint8: Option<&Normalisation>,
 ) -> Result<DecodedRequest, DecodeError> {
+    let req = decode_inputs(
+        body,
+        header_len,
+        input,
+        &[output.name.as_str()],
+        uint8.map(Normalisation::channels),
+    )?;
+    let input = match (req.input, uint8) {
+        (InputBatch::F32(x), _) => x,
+        (InputBatch::U8(p), Some(norm)) => {
+            let shape = p.shape().to_vec();
+            let plane: usize = shape[2..].iter().product();
+            let values = norm.normalise(p.as_slice().unwrap_or_default(), plane);
+            ArrayD::from_shape_vec(IxDyn(&shape), values)
+                .map_err(|e| DecodeError::field_err("inputs[0].shape", e.to_string()))?
+        }
+        // decode_inputs takes UINT8 only when a normalisation was given.
+        (InputBatch::U8(_), None) => {
+            return fail("inputs[0].datatype", "is \"UINT8\", the model takes FP32");
+        }
+    };
+    let binary_output = req.binary_output || req.outputs.iter().any(|o| o.binary);
+    Ok(DecodedRequest {
+        id: req.id,
+        input,
+        binary_output,
+    })
+}
+
+/// An input batch as the client sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputBatch {
+    /// FP32 values.
+    F32(ArrayD<f32>),
+    /// UINT8 values (8-bit pixels).
+    U8(ArrayD<u8>),
+}
+
+impl InputBatch {
+    /// Samples in the batch.
+    pub fn rows(&self) -> usize {
+        match self {
+            InputBatch::F32(x) => x.shape().first().copied().unwrap_or(0),
+            InputBatch::U8(x) => x.shape().first().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// An output the client asked for by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AskedOutput {
+    /// Its name (one of the model's outputs).
+    pub name: String,
+    /// Whether it should travel as binary data.
+    pub binary: bool,
+}
+
+/// A request for a one-input model with any number of named outputs, checked against it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputsRequest {
+    /// The request id.
+    pub id: Option<String>,
+    /// The input batch (any batch of at least one).
+    pub input: InputBatch,
+    /// The outputs asked for, in the order asked (empty: all of them).
+    pub outputs: Vec<AskedOutput>,
+    /// `parameters.binary_data_output`: every output as binary data.
+    pub binary_output: bool,
+}
+
+/// Decodes a v2 request for a model with one `input` (FP32, or also UINT8 when `uint8_channels`
+/// gives the channel count dimension 1 must have) and the outputs `outputs`.
+///
+/// Every declared size is checked against the model and the bytes present before anything is
+/// allocated; a failure names the field.
+pub fn decode_inputs(
+    body: &[u8],
+    header_len: Option<usize>,
+    input: &TensorInfo,
+    outputs: &[&str],
+    uint8_channels: Option<usize>,
+) -> Result<InputsRequest, DecodeError> {
     let (header, binary) = split_body(body, header_len)?;
     let req: InferRequest = serde_json::from_slice(header).map_err(|source| DecodeError::Json {
         what: "inference request",
@@ -60,49 +142,56 @@ pub fn decode_request_with(
             ),
         );
     };
-    let dims = check_input(t, input, uint8.is_some())?;
-    let data = match uint8 {
-        Some(norm) if t.datatype == "UINT8" => {
-            if dims.get(1) != Some(&norm.channels()) {
+    let dims = check_input(t, input, uint8_channels.is_some())?;
+    let batch = match uint8_channels {
+        Some(channels) if t.datatype == "UINT8" => {
+            if dims.get(1) != Some(&channels) {
                 return fail(
                     "inputs[0].shape",
                     format!(
-                        "{:?}: UINT8 pixels need {} channels (dimension 1)",
-                        t.shape,
-                        norm.channels()
+                        "{:?}: UINT8 pixels need {channels} channels (dimension 1)",
+                        t.shape
                     ),
                 );
             }
             let pixels = input_pixels(t, &dims, binary)?;
-            let plane: usize = dims[2..].iter().product();
-            norm.normalise(&pixels, plane)
+            InputBatch::U8(
+                ArrayD::from_shape_vec(IxDyn(&dims), pixels)
+                    .map_err(|e| DecodeError::field_err("inputs[0].shape", e.to_string()))?,
+            )
         }
-        _ => input_data(t, &dims, binary)?,
+        _ => InputBatch::F32(
+            ArrayD::from_shape_vec(IxDyn(&dims), input_data(t, &dims, binary)?)
+                .map_err(|e| DecodeError::field_err("inputs[0].shape", e.to_string()))?,
+        ),
     };
+    let mut asked = Vec::new();
     for (i, o) in req.outputs.iter().flatten().enumerate() {
-        if o.name != output.name {
+        if !outputs.contains(&o.name.as_str()) {
+            let known = if outputs.len() == 1 {
+                format!("the model's output is {:?}", outputs[0])
+            } else {
+                format!("the model's outputs are {outputs:?}")
+            };
             return fail(
                 format!("outputs[{i}].name"),
-                format!(
-                    "unknown output {:?}: the model's output is {:?}",
-                    o.name, output.name
-                ),
+                format!("unknown output {:?}: {known}", o.name),
             );
         }
+        asked.push(AskedOutput {
+            name: o.name.clone(),
+            binary: flag(
+                o.parameters.as_ref(),
+                "binary_data",
+                &format!("outputs[{i}].parameters"),
+            )?,
+        });
     }
-    let mut binary_output = flag(req.parameters.as_ref(), "binary_data_output", "parameters")?;
-    for (i, o) in req.outputs.iter().flatten().enumerate() {
-        binary_output |= flag(
-            o.parameters.as_ref(),
-            "binary_data",
-            &format!("outputs[{i}].parameters"),
-        )?;
-    }
-    let input = ArrayD::from_shape_vec(IxDyn(&dims), data)
-        .map_err(|e| DecodeError::field_err("inputs[0].shape", e.to_string()))?;
-    Ok(DecodedRequest {
+    let binary_output = flag(req.parameters.as_ref(), "binary_data_output", "parameters")?;
+    Ok(InputsRequest {
         id: req.id,
-        input,
+        input: batch,
+        outputs: asked,
         binary_output,
     })
 }

@@ -15,7 +15,6 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::service::{DEADLINE_HEADER, Incoming, RequestService, ServiceError};
-use crate::TensorInfo;
 use crate::protocol::{ErrorBody, HEADER_LENGTH};
 
 type Shared = Arc<RequestService>;
@@ -79,8 +78,8 @@ async fn server_metadata() -> Response {
     .into_response()
 }
 
-fn shape_json(t: &TensorInfo) -> Vec<i64> {
-    t.shape
+fn shape_json(shape: &[Option<usize>]) -> Vec<i64> {
+    shape
         .iter()
         .map(|d| d.map_or(-1, |d| i64::try_from(d).unwrap_or(i64::MAX)))
         .collect()
@@ -90,12 +89,21 @@ async fn model_metadata(State(s): State<Shared>, Path(name): Path<String>) -> Re
     if let Err(e) = s.check_model(&name) {
         return error_response(&e);
     }
+    let e = &s.endpoint;
+    let input = e.input();
+    let outputs: Vec<_> = e
+        .outputs()
+        .iter()
+        .map(|o| json!({"name": o.name, "datatype": o.datatype, "shape": shape_json(&o.shape)}))
+        .collect();
     axum::Json(json!({
         "name": s.model_name,
         "versions": ["1"],
-        "platform": "onnxruntime_onnx",
-        "inputs": [{"name": s.input.name, "datatype": "FP32", "shape": shape_json(&s.input)}],
-        "outputs": [{"name": s.output.name, "datatype": "FP32", "shape": shape_json(&s.output)}],
+        "platform": e.platform(),
+        "inputs": [{
+            "name": input.name, "datatype": e.input_datatype(), "shape": shape_json(&input.shape)
+        }],
+        "outputs": outputs,
     }))
     .into_response()
 }
@@ -110,7 +118,7 @@ async fn model_ready(State(s): State<Shared>, Path(name): Path<String>) -> Respo
 async fn metrics(State(s): State<Shared>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.encode(),
+        s.metrics.encode() + &s.endpoint.metrics(),
     )
         .into_response()
 }

@@ -2,12 +2,14 @@
 //! ([`http`]) and QUIC ([`quic`]), in front of one batcher.
 
 mod batcher;
+mod endpoint;
 mod http;
 mod metrics;
 mod quic;
 mod service;
 
 pub use batcher::{BatchConfig, Batcher, InferError};
+pub use endpoint::{Endpoint, OutputInfo};
 pub use service::{DEADLINE_HEADER, MAX_DEADLINE, ServiceError};
 
 use std::net::SocketAddr;
@@ -156,7 +158,8 @@ impl RunningServer {
 }
 
 impl Server {
-    /// Starts serving `model` as configured; returns once every listener is bound.
+    /// Starts serving `model` as configured (its runs dynamically batched); returns once every
+    /// listener is bound.
     pub async fn start(
         model: Box<dyn ServedModel>,
         config: ServerConfig,
@@ -164,16 +167,33 @@ impl Server {
         let metrics = Arc::new(Metrics::new());
         let (input, output) = (model.input(), model.output());
         let batcher = Batcher::start(model, config.batch, Arc::clone(&metrics));
+        let endpoint =
+            endpoint::BatchedModel::new(batcher, input, &output, config.uint8_input.clone());
+        Self::start_with(Arc::new(endpoint), metrics, config).await
+    }
+
+    /// Starts serving `endpoint` as configured: the same auth, limits, deadlines, framings and
+    /// metrics as [`start`](Self::start); `config.batch` and `config.uint8_input` are the
+    /// endpoint's own business.
+    pub async fn serve(
+        endpoint: Arc<dyn Endpoint>,
+        config: ServerConfig,
+    ) -> Result<RunningServer, ServerError> {
+        Self::start_with(endpoint, Arc::new(Metrics::new()), config).await
+    }
+
+    async fn start_with(
+        endpoint: Arc<dyn Endpoint>,
+        metrics: Arc<Metrics>,
+        config: ServerConfig,
+    ) -> Result<RunningServer, ServerError> {
         let service = Arc::new(RequestService {
-            batcher,
+            endpoint,
             model_name: config.model_name.clone(),
-            input,
-            output,
             metrics,
             token: config.auth_token.clone(),
             default_deadline: config.default_deadline,
             max_body_bytes: config.max_body_bytes,
-            uint8: config.uint8_input.clone(),
             answer_delay: config.answer_delay,
         });
         let tls = match &config.tls {

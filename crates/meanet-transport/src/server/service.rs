@@ -7,8 +7,8 @@
 //! 2. the model name;
 //! 3. the body limit;
 //! 4. the header length and deadline values, parsed once;
-//! 5. decoding against the model's metadata ([`protocol::decode_request`]);
-//! 6. submission to the batcher under the deadline.
+//! 5. decoding against the model's metadata ([`protocol::decode_inputs`]);
+//! 6. the endpoint's inference under the deadline, and the outputs the client asked for.
 //!
 //! Every failure is a [`ServiceError`] that knows its status code, so a check written here holds
 //! on every transport.
@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::batcher::{Batcher, InferError};
+use super::batcher::InferError;
+use super::endpoint::Endpoint;
 use super::metrics::Metrics;
-use crate::TensorInfo;
 use crate::protocol::{self, DecodeError, HEADER_LENGTH};
 
 /// Header (or QUIC metadata key) a client may set to bound how long the server works on a
@@ -105,18 +105,23 @@ pub(crate) struct Answer {
 }
 
 /// The shared request service of one served model.
-#[derive(Debug)]
 pub(crate) struct RequestService {
-    pub(crate) batcher: Batcher,
+    pub(crate) endpoint: Arc<dyn Endpoint>,
     pub(crate) model_name: String,
-    pub(crate) input: TensorInfo,
-    pub(crate) output: TensorInfo,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) token: Option<String>,
     pub(crate) default_deadline: Duration,
     pub(crate) max_body_bytes: usize,
-    pub(crate) uint8: Option<protocol::Normalisation>,
     pub(crate) answer_delay: Duration,
+}
+
+impl std::fmt::Debug for RequestService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestService")
+            .field("model_name", &self.model_name)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RequestService {
@@ -173,29 +178,37 @@ impl RequestService {
             )?),
         }
         .min(MAX_DEADLINE);
-        let decoded = protocol::decode_request_with(
+        let names: Vec<&str> = self
+            .endpoint
+            .outputs()
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        let decoded = protocol::decode_inputs(
             req.body,
             header_len,
-            &self.input,
-            &self.output,
-            self.uint8.as_ref(),
+            self.endpoint.input(),
+            &names,
+            self.endpoint.uint8_channels(),
         )?;
-        let rx = self
-            .batcher
-            .submit(decoded.input, Instant::now().checked_add(budget))?;
-        let logits = match tokio::time::timeout(budget, rx).await {
+        let outputs = match tokio::time::timeout(
+            budget,
+            self.endpoint
+                .infer(decoded.input, Instant::now().checked_add(budget)),
+        )
+        .await
+        {
             Err(_) => return Err(InferError::DeadlineExceeded.into()),
-            Ok(Err(_)) => return Err(InferError::Stopped.into()),
-            Ok(Ok(result)) => result?,
+            Ok(result) => result?,
         };
         if !self.answer_delay.is_zero() {
             tokio::time::sleep(self.answer_delay).await;
         }
-        let (body, header_length) = protocol::encode_response(
+        let (body, header_length) = protocol::encode_outputs(
             &self.model_name,
-            decoded.id,
-            &self.output.name,
-            &logits,
+            decoded.id.as_deref(),
+            &outputs,
+            &decoded.outputs,
             decoded.binary_output,
         );
         Ok(Answer {

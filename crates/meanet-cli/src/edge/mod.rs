@@ -13,6 +13,10 @@
 //! The degraded rules are the pipeline's: a failed offload keeps the best edge answer, marked
 //! degraded. Every sample of a batch given to [`EdgeWorker::route_u8`] gets exactly one outcome.
 
+mod endpoint;
+
+pub use endpoint::{EdgeBatching, EdgeEndpoint, OUTPUTS};
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};

@@ -1,0 +1,123 @@
+//! `meanet edge`: the edge runtime as an Open Inference Protocol v2 server. Clients post images
+//! (UINT8 pixels `[N, C, H, W]`, or FP32 already normalised) to model `meanet`; each sample is
+//! routed (main block, extension, or the cloud over the configured link) and answered with its
+//! class, exit, degraded flag and energy receipt.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::serve::ServerFlags;
+use crate::deploy::Deployment;
+use crate::edge::{EdgeBatching, EdgeEndpoint, EdgeWorker, Normaliser};
+use crate::metrics::RoutingMetrics;
+use crate::settings::Settings;
+use crate::wiring;
+
+/// The model name `meanet edge` serves unless `--model-name` says otherwise.
+pub const MODEL_NAME: &str = "meanet";
+
+/// The address `meanet edge` listens on unless `--http` says otherwise (`meanet serve`
+/// defaults to port 8000, so both fit on one machine).
+pub const DEFAULT_HTTP: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+/// Options of `meanet edge`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EdgeArgs {
+    /// The deployment bundle to run.
+    pub bundle: PathBuf,
+    /// Listening, limits and auth, as for `meanet serve` (--http defaults to 127.0.0.1:8080
+    /// and --model-name to meanet here).
+    #[command(flatten)]
+    pub server: ServerFlags,
+}
+
+/// A running `meanet edge`: the server, and what it serves.
+pub struct RunningEdge {
+    /// The v2 server.
+    pub server: meanet_transport::RunningServer,
+    /// The routing metrics (also on the server's /metrics).
+    pub metrics: Arc<RoutingMetrics>,
+}
+
+/// Starts the edge server for `args` (inside a tokio runtime); returns once it listens.
+pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> {
+    let mut server = args.server.apply(settings.server.clone());
+    server.http = args.server.http.unwrap_or(DEFAULT_HTTP);
+    server.model_name = args
+        .server
+        .model_name
+        .clone()
+        .unwrap_or_else(|| MODEL_NAME.to_string());
+    let dep = Deployment::load(&args.bundle, settings)?;
+    let (thresholds, _) = dep.thresholds(settings)?;
+    let m = &dep.bundle.manifest;
+    let metrics = Arc::new(RoutingMetrics::new(
+        m.thresholds.as_ref().and_then(|t| t.target.clone()),
+    ));
+    let (link, probe) = wiring::watched_link(settings, &m.input, None)?.unzip();
+    if let Some(p) = probe {
+        metrics.watch_breaker(p);
+    }
+    let pipeline = dep.pipeline(Box::new(meanet_core::MeaNet { thresholds }))?;
+    let worker = EdgeWorker::new(
+        pipeline,
+        Normaliser::new(m),
+        link,
+        tokio::runtime::Handle::current(),
+        settings.cloud.max_in_flight,
+    );
+    let endpoint = EdgeEndpoint::start(
+        worker,
+        &m.tensors.input,
+        dep.energy.clone(),
+        Arc::clone(&metrics),
+        EdgeBatching {
+            max_batch: server.max_batch.max(1),
+            max_delay: Duration::from_millis(server.max_delay_ms),
+            queue: server.queue.max(1),
+        },
+    )
+    .context("starting the edge worker")?;
+    let cfg = wiring::server_config(&server);
+    let running = meanet_transport::Server::serve(Arc::new(endpoint), cfg)
+        .await
+        .with_context(|| format!("starting the edge server for {}", args.bundle.display()))?;
+    Ok(RunningEdge {
+        server: running,
+        metrics,
+    })
+}
+
+/// `meanet edge`: serves until Ctrl-C, then drains in-flight requests.
+pub fn run(args: &EdgeArgs, settings: &Settings) -> Result<()> {
+    settings.validate()?;
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async {
+        let edge = start(args, settings).await?;
+        let name = args.server.model_name.as_deref().unwrap_or(MODEL_NAME);
+        let scheme = if args.server.tls_cert.is_some() || settings.server.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        if let Some(addr) = edge.server.http_addr() {
+            eprintln!(
+                "meanet edge: {} as {name:?} on {scheme}://{addr}/v2/models/{name}/infer \
+                 (metrics on /metrics; cloud: {:?})",
+                args.bundle.display(),
+                settings.cloud.transport
+            );
+        }
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        eprintln!("meanet edge: shutting down, draining in-flight requests");
+        edge.server.shutdown(Duration::from_secs(10)).await;
+        Ok(())
+    })
+}
