@@ -126,7 +126,11 @@ pub fn calibrate(
     }
     let c = &settings.calibration;
     let cache = cache(dep, validation.data, validation.idx)?;
-    let calibrator = Calibrator::new(dep.costs, dep.offload_bytes(), &dep.energy);
+    let calibrator = Calibrator::new(
+        dep.costs,
+        dep.offload_bytes(settings.cloud.payload),
+        &dep.energy,
+    );
     let measure = settings.policy.measure;
     let base = Thresholds {
         measure,

@@ -10,7 +10,7 @@ use meanet_energy::{BlockProfiles, Graph, OnnxEnergyModel};
 use ndarray::{ArrayD, IxDyn};
 
 use crate::bundle::{Bundle, Networks};
-use crate::settings::Settings;
+use crate::settings::{PayloadKind, Settings};
 use crate::wiring::Engine;
 
 /// A bundle ready to run.
@@ -177,13 +177,20 @@ impl Deployment {
         ArrayD::from_shape_vec(IxDyn(&shape), out).unwrap_or_else(|_| ArrayD::zeros(IxDyn(&shape)))
     }
 
-    /// Bytes one offloaded sample sends and receives with the binary v2 protocol.
-    pub fn offload_bytes(&self) -> (meanet_core::Bytes, meanet_core::Bytes) {
+    /// Bytes one offloaded sample sends (alone, with the binary v2 protocol, carrying
+    /// `payload`) and receives.
+    pub fn offload_bytes(&self, payload: PayloadKind) -> (meanet_core::Bytes, meanet_core::Bytes) {
         let m = &self.bundle.manifest;
         let mut shape = vec![1];
         shape.extend(&m.input.shape);
         let x = ArrayD::<f32>::zeros(IxDyn(&shape));
-        let (req, _) = meanet_transport::protocol::encode_request(&m.tensors.input, &x, true);
+        let p = crate::wiring::payload(payload, &m.input);
+        // The manifest's checks give one mean and std per channel, so u8 encoding cannot fail;
+        // FP32 is the fallback should it ever.
+        let (req, _) = meanet_transport::protocol::encode_input(&m.tensors.input, &x, &p, true)
+            .unwrap_or_else(|_| {
+                meanet_transport::protocol::encode_request(&m.tensors.input, &x, true)
+            });
         let logits = ndarray::Array2::<f32>::zeros((1, m.classes.len()));
         let (resp, _) = meanet_transport::protocol::encode_response(
             "cloud",

@@ -162,6 +162,51 @@ pub async fn run_method(
     ))
 }
 
+/// What an offload costs with each payload, and MEANet's edge energy per sample with every
+/// offload of `run` carrying it (alone, in a binary v2 request).
+fn payload_costs(
+    dep: &Deployment,
+    settings: &Settings,
+    run: &MethodRun,
+) -> Vec<report::PayloadCost> {
+    use crate::settings::PayloadKind;
+    use meanet_core::{EnergyModel, Exit};
+    [PayloadKind::F32, PayloadKind::U8]
+        .into_iter()
+        .map(|kind| {
+            let (sent, received) = dep.offload_bytes(kind);
+            let radio = dep
+                .energy
+                .price(&meanet_core::SampleCost {
+                    bytes_sent: sent,
+                    bytes_received: received,
+                    ..meanet_core::SampleCost::default()
+                })
+                .transmit
+                .0;
+            let total: f64 = run
+                .outcomes
+                .iter()
+                .map(|o| {
+                    let mut cost = o.cost;
+                    if o.exit == Exit::Cloud {
+                        cost.bytes_sent = sent;
+                        cost.bytes_received = received;
+                    }
+                    dep.energy.price(&cost).edge().0
+                })
+                .sum();
+            report::PayloadCost {
+                payload: kind.name().to_string(),
+                used: settings.cloud.payload == kind,
+                bytes_per_offload: sent.0,
+                radio_j_per_offload: radio,
+                meanet_edge_energy_j: total / run.outcomes.len().max(1) as f64,
+            }
+        })
+        .collect()
+}
+
 /// Evaluates every method on `idx` of `test`; the cloud is `cloud` (or none); `progress`
 /// makes a bar for `(samples, method)`.
 pub async fn evaluate(
@@ -222,6 +267,11 @@ pub async fn evaluate(
         ),
         backend: dep.engine.backend().name().to_string(),
         methods: runs.iter().map(|r| r.report.clone()).collect(),
+        payloads: runs
+            .iter()
+            .find(|r| r.report.name == "meanet")
+            .map(|r| payload_costs(dep, settings, r))
+            .unwrap_or_default(),
     };
     Ok((report, runs, calibration))
 }

@@ -30,6 +30,45 @@ pub struct Report {
     pub backend: String,
     /// One entry per method.
     pub methods: Vec<MethodReport>,
+    /// What an offload costs with each `cloud.payload`, and MEANet's edge energy with it.
+    #[serde(default)]
+    pub payloads: Vec<PayloadCost>,
+}
+
+/// One `cloud.payload` choice, priced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayloadCost {
+    /// `f32` or `u8`.
+    pub payload: String,
+    /// Whether the evaluated runs used it.
+    pub used: bool,
+    /// Bytes sent to offload one sample alone (binary v2 request).
+    pub bytes_per_offload: u64,
+    /// Radio energy of one such offload (send and receive), joules.
+    pub radio_j_per_offload: f64,
+    /// MEANet's edge energy per sample with every offload of the run priced at this payload.
+    pub meanet_edge_energy_j: f64,
+}
+
+/// The Markdown table of the payloads.
+pub fn payload_table(payloads: &[PayloadCost]) -> String {
+    if payloads.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "| cloud.payload | bytes / offload | radio energy / offload | MEANet edge energy / sample |\n|---|---|---|---|\n",
+    );
+    for p in payloads {
+        s.push_str(&format!(
+            "| {}{} | {} | {} | {} |\n",
+            p.payload,
+            if p.used { " (used)" } else { "" },
+            p.bytes_per_offload,
+            meanet_core::Joules(p.radio_j_per_offload),
+            meanet_core::Joules(p.meanet_edge_energy_j),
+        ));
+    }
+    s
 }
 
 /// Thresholds, for the report.
@@ -128,7 +167,7 @@ pub fn write(
     let t = &report.thresholds;
     let f = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.4}"));
     let md = format!(
-        "# meanet evaluation\n\nBundle `{}`, {} test samples, hard classes {:?} ({}).\n\nMEANet thresholds ({}): t_main {}, t_cloud_main {}, t_ext {}{}. Entropy exit at {:.4}. Link: {}. Backend: {}.\n\n{}\n![accuracy vs edge energy](accuracy_vs_energy.svg)\n![exits per class](exits_per_class.svg)\n![main-block entropy](main_entropy.svg)\n",
+        "# meanet evaluation\n\nBundle `{}`, {} test samples, hard classes {:?} ({}).\n\nMEANet thresholds ({}): t_main {}, t_cloud_main {}, t_ext {}{}. Entropy exit at {:.4}. Link: {}. Backend: {}.\n\n{}\n{}\n![accuracy vs edge energy](accuracy_vs_energy.svg)\n![exits per class](exits_per_class.svg)\n![main-block entropy](main_entropy.svg)\n",
         report.bundle,
         report.samples,
         report.hard_classes,
@@ -148,7 +187,8 @@ pub fn write(
         t.entropy_exit,
         report.link,
         report.backend,
-        table(&report.methods)
+        table(&report.methods),
+        payload_table(&report.payloads)
     );
     let path = out.join("report.md");
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::TensorInfo;
-use ndarray::{Array2, array};
+use ndarray::{Array2, ArrayD, array};
 use proptest::prelude::*;
 
 fn model() -> (TensorInfo, TensorInfo) {
@@ -242,5 +242,108 @@ proptest! {
         let logits = Array2::from_shape_fn((n, 3), |(i, k)| (i * 3 + k) as f32);
         let (body, h) = encode_response("m", None, "logits", &logits, binary);
         prop_assert_eq!(decode_response(&body, h, n).unwrap(), logits);
+    }
+}
+
+fn norm1() -> Normalisation {
+    Normalisation {
+        mean: vec![0.5],
+        std: vec![0.25],
+    }
+}
+
+#[test]
+fn u8_payloads_round_trip_through_a_uint8_server_to_the_same_values() {
+    let (i, o) = model();
+    let pixels = [0u8, 17, 128, 255];
+    let norm = norm1();
+    let x =
+        ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 1, 2, 2]), norm.normalise(&pixels, 4)).unwrap();
+    for binary in [true, false] {
+        let (body, hl) = encode_input("input", &x, &Payload::U8(norm.clone()), binary).unwrap();
+        // A FP32-only server refuses it by datatype.
+        let e = decode_request(&body, hl, &i, &o).unwrap_err();
+        assert_eq!(e.field(), Some("inputs[0].datatype"), "{e}");
+        let got = decode_request_with(&body, hl, &i, &o, Some(&norm)).unwrap();
+        assert_eq!(got.input, x);
+        let raw = decode_inputs(&body, hl, &i, &["logits"], Some(1)).unwrap();
+        match raw.input {
+            InputBatch::U8(p) => assert_eq!(p.as_slice().unwrap(), &pixels),
+            InputBatch::F32(_) => panic!("UINT8 decoded as FP32"),
+        }
+    }
+}
+
+#[test]
+fn hostile_uint8_inputs_name_the_field() {
+    let (i, _) = model();
+    let cases: [(&str, Option<usize>, &[u8], &str); 6] = [
+        (
+            r#"{"inputs":[{"name":"input","datatype":"UINT8","shape":[1,1,2,2],"data":[1,2,3,256]}]}"#,
+            None,
+            b"",
+            "inputs[0].data",
+        ),
+        (
+            r#"{"inputs":[{"name":"input","datatype":"UINT8","shape":[1,1,2,2],"data":[1,2,3,0.5]}]}"#,
+            None,
+            b"",
+            "inputs[0].data",
+        ),
+        (
+            r#"{"inputs":[{"name":"input","datatype":"UINT8","shape":[1,1,2,2],"data":[1,2,3]}]}"#,
+            None,
+            b"",
+            "inputs[0].data",
+        ),
+        (
+            r#"{"inputs":[{"name":"input","datatype":"UINT8","shape":[1,1,2,2],"parameters":{"binary_data_size":16}}]}"#,
+            Some(0),
+            &[0u8; 16],
+            "inputs[0].parameters.binary_data_size",
+        ),
+        (
+            r#"{"inputs":[{"name":"input","datatype":"UINT8","shape":[1,1,2,2],"parameters":{"binary_data_size":4}}]}"#,
+            Some(0),
+            &[0u8; 3],
+            "binary data",
+        ),
+        (
+            r#"{"inputs":[{"name":"input","datatype":"UINT8","shape":[1,1,2,2],"data":[1,2,3,4]}],"outputs":[{"name":"nope"}]}"#,
+            None,
+            b"",
+            "outputs[0].name",
+        ),
+    ];
+    for (header, hl, raw, field) in cases {
+        let mut body = header.as_bytes().to_vec();
+        let hl = hl.map(|_| body.len());
+        body.extend_from_slice(raw);
+        let e = decode_inputs(&body, hl, &i, &["class", "exit"], Some(1)).unwrap_err();
+        assert_eq!(e.field(), Some(field), "{header}: {e}");
+    }
+    // The channel count must be the normalisation's.
+    let wide = TensorInfo {
+        name: "input".into(),
+        shape: vec![None, None, Some(2), Some(2)],
+    };
+    let body = br#"{"inputs":[{"name":"input","datatype":"UINT8","shape":[1,3,2,2],"data":[0,0,0,0,0,0,0,0,0,0,0,0]}]}"#;
+    let e = decode_inputs(body, None, &wide, &["logits"], Some(1)).unwrap_err();
+    assert_eq!(e.field(), Some("inputs[0].shape"), "{e}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+    /// Any bytes, as a UINT8 request to a multi-output model: an error naming a field or a
+    /// well-formed batch, never a panic.
+    #[test]
+    fn arbitrary_bytes_never_panic_the_uint8_decoder(
+        body in proptest::collection::vec(any::<u8>(), 0..512),
+        hl in proptest::option::of(0usize..600),
+    ) {
+        let (i, _) = model();
+        if let Ok(r) = decode_inputs(&body, hl, &i, &["class", "exit"], Some(1)) {
+            prop_assert!(r.input.rows() >= 1);
+        }
     }
 }
