@@ -46,6 +46,7 @@ pub struct RoutingMetrics {
     bytes_received: Counter,
     share: Gauge<f64, AtomicU64>,
     target: Gauge<f64, AtomicU64>,
+    batch_size: Histogram,
     window: Mutex<(VecDeque<bool>, usize)>,
     probe: Mutex<Option<BreakerProbe>>,
     registry: Registry,
@@ -68,6 +69,7 @@ impl RoutingMetrics {
             0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
         ]);
         let edge_energy = Counter::<f64, AtomicU64>::default();
+        let batch_size = Histogram::new([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]);
         let (bytes_sent, bytes_received) = (Counter::default(), Counter::default());
         let share = Gauge::<f64, AtomicU64>::default();
         let target_gauge = Gauge::<f64, AtomicU64>::default();
@@ -114,8 +116,14 @@ impl RoutingMetrics {
             "The offload share the thresholds were calibrated for (-1: not an offload target)",
             target_gauge.clone(),
         );
+        r.register(
+            "edge_batch_size",
+            "Samples per edge batch",
+            batch_size.clone(),
+        );
         RoutingMetrics {
             exits,
+            batch_size,
             degraded,
             breaker,
             offload_latency,
@@ -133,6 +141,11 @@ impl RoutingMetrics {
     /// Reads the circuit breaker through `probe` at each scrape.
     pub fn watch_breaker(&self, probe: BreakerProbe) {
         *self.probe.lock().unwrap_or_else(PoisonError::into_inner) = Some(probe);
+    }
+
+    /// Counts one edge batch of `samples`.
+    pub fn observe_batch(&self, samples: usize) {
+        self.batch_size.observe(samples as f64);
     }
 
     /// Counts one outcome and its priced energy.

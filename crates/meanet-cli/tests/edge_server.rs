@@ -339,14 +339,19 @@ fn run_streams_an_outcome_before_its_input_ends() {
             "--json",
             "--max-wait-ms",
             "5",
+            "--metrics",
+            "127.0.0.1:0",
             "--set",
             "cloud.transport=none",
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut log = BufReader::new(run.stderr.take().unwrap()).lines();
+    let first = log.next().unwrap().unwrap();
+    let metrics = address_after(&first, "http://").unwrap_or_else(|| panic!("{first:?}"));
     let pixels = images(2);
     let mut stdin = run.stdin.take().unwrap();
     let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
@@ -366,6 +371,16 @@ fn run_streams_an_outcome_before_its_input_ends() {
         .expect("an outcome while the input is still open");
     let v: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(v["index"], 0);
+    // Routing metrics while it runs.
+    let m = request(&metrics, "GET", "/metrics", &[], b"");
+    let text = String::from_utf8_lossy(&m.body);
+    let exits: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("meanet_exits_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(exits, 1, "{text}");
+    assert!(text.contains("meanet_offload_share_target 0.2"), "{text}");
     stdin.write_all(&pixels[SAMPLE..]).unwrap();
     drop(stdin);
     let second = rx.recv_timeout(Duration::from_secs(60)).unwrap();

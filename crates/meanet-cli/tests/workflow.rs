@@ -208,6 +208,25 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
     ] {
         assert!(report_dir.join(f).is_file(), "{f} missing");
     }
+    // Both payloads priced: u8 sends at least 3.5x fewer bytes and spends less edge energy.
+    let p = report["payloads"].as_array().unwrap();
+    assert_eq!(p.len(), 2);
+    let (f32p, u8p) = (&p[0], &p[1]);
+    assert_eq!(
+        (f32p["payload"].as_str(), f32p["used"].as_bool()),
+        (Some("f32"), Some(true))
+    );
+    let ratio =
+        f32p["bytes_per_offload"].as_f64().unwrap() / u8p["bytes_per_offload"].as_f64().unwrap();
+    assert!(ratio >= 3.5, "u8 cuts bytes {ratio:.2}x");
+    let j = |p: &serde_json::Value, k: &str| p[k].as_f64().unwrap();
+    assert!(j(u8p, "radio_j_per_offload") < j(f32p, "radio_j_per_offload"));
+    assert!(j(u8p, "meanet_edge_energy_j") <= j(f32p, "meanet_edge_energy_j"));
+    assert!(
+        std::fs::read_to_string(report_dir.join("report.md"))
+            .unwrap()
+            .contains("| u8 |")
+    );
 
     // The same evaluation with the cloud link switched to QUIC by configuration.
     let quic_dir = root.join("report-quic");
@@ -223,12 +242,21 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
         "--quiet",
         "--set",
         "cloud.transport=quic",
+        "--set",
+        "cloud.payload=u8",
     ]));
     let report = json_file(&quic_dir.join("report.json"));
     let cloud = &report["methods"][1];
     assert_eq!(cloud["name"], "cloud_only");
-    assert_eq!(cloud["degraded"], 0, "every offload answered over QUIC");
-    assert!(cloud["bytes_per_sample"].as_f64().unwrap() > 3136.0);
+    assert_eq!(
+        cloud["degraded"], 0,
+        "every offload answered over QUIC, as UINT8"
+    );
+    let bytes = cloud["bytes_per_sample"].as_f64().unwrap();
+    assert!(
+        (784.0..3136.0 / 3.5).contains(&bytes),
+        "u8 on the wire: {bytes}"
+    );
 
     // The edge runtime on an IDX file, with no cloud: offloads degrade, nothing is lost.
     let out = ok(&meanet(&[

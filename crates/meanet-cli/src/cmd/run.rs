@@ -235,7 +235,11 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         metrics.watch_breaker(p);
     }
     let metrics_server = match args.metrics {
-        Some(addr) => Some(rt.block_on(wiring::metrics_server(addr, Arc::clone(&metrics)))?),
+        Some(addr) => {
+            let s = rt.block_on(wiring::metrics_server(addr, Arc::clone(&metrics)))?;
+            eprintln!("meanet run: metrics on http://{}/metrics", s.addr());
+            Some(s)
+        }
         None => None,
     };
     let pipeline = dep.pipeline(Box::new(meanet_core::MeaNet { thresholds }))?;
@@ -271,8 +275,12 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     let sink: SharedReorder<Printer> = Arc::new(Mutex::new(Reorder::new(printer)));
     let mut routed = 0usize;
     let mut seq = 0u64;
+    let observed = args.metrics.map(|_| Arc::clone(&metrics));
     let mut route = |worker: &mut EdgeWorker, pixels: &[u8]| -> Result<()> {
         let (first, s) = (routed, seq);
+        if let Some(m) = &observed {
+            m.observe_batch(pixels.len() / per);
+        }
         let sink = Arc::clone(&sink);
         worker
             .route_u8(pixels, move |outcomes| {

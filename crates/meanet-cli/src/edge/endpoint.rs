@@ -86,9 +86,10 @@ impl EdgeEndpoint {
     ) -> std::io::Result<Self> {
         let [c, h, w] = worker.normaliser().shape();
         let (tx, rx) = mpsc::sync_channel::<Job>(batching.queue.max(1));
+        let m = Arc::clone(&metrics);
         std::thread::Builder::new()
             .name("meanet-edge".into())
-            .spawn(move || run_worker(worker, &rx, batching))?;
+            .spawn(move || run_worker(worker, &rx, batching, &m))?;
         Ok(EdgeEndpoint {
             tx,
             input: TensorInfo {
@@ -193,7 +194,12 @@ impl Endpoint for EdgeEndpoint {
 
 /// The worker loop: merges queued requests of one kind (UINT8 or FP32) up to `max_batch`
 /// samples or `max_delay`, routes them as one batch and answers each with its own outcomes.
-fn run_worker(mut worker: EdgeWorker, rx: &mpsc::Receiver<Job>, b: EdgeBatching) {
+fn run_worker(
+    mut worker: EdgeWorker,
+    rx: &mpsc::Receiver<Job>,
+    b: EdgeBatching,
+    metrics: &RoutingMetrics,
+) {
     let mut held: Option<Job> = None;
     loop {
         let first = match held.take() {
@@ -226,6 +232,7 @@ fn run_worker(mut worker: EdgeWorker, rx: &mpsc::Receiver<Job>, b: EdgeBatching)
             samples += next.rows();
             jobs.push(next);
         }
+        metrics.observe_batch(samples);
         route_jobs(&mut worker, jobs);
     }
     worker.drain();
