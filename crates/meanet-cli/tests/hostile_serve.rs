@@ -1,5 +1,6 @@
 //! Thousands of mutated v2 requests against a running `meanet serve` (the reference bundle's
-//! cloud model) on loopback: shapes, datatypes, element counts, binary sizes, header lengths,
+//! cloud model) and a running `meanet edge` (the edge runtime, behind the same request service)
+//! on loopback: shapes, datatypes, element counts, binary sizes, header lengths,
 //! nesting, non-UTF-8 bytes, truncation and oversized bodies, in JSON and with the binary
 //! extension. Every answer must be a 4xx or a 503, the process must be alive afterwards, a valid
 //! request must still get a 200, and its resident memory must stay bounded.
@@ -42,13 +43,16 @@ impl Rng {
 struct Server {
     child: Killed,
     addr: String,
+    model: &'static str,
 }
 
-fn serve() -> Server {
+/// `meanet serve BUNDLE` (model `cloud`) or `meanet edge BUNDLE` (model `meanet`, no cloud).
+fn start(command: &str) -> Server {
     let bundle = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/fashion-mnist");
     let mut child = Command::new(env!("CARGO_BIN_EXE_meanet"))
-        .args(["serve", bundle.to_str().unwrap(), "--http", "127.0.0.1:0"])
+        .args([command, bundle.to_str().unwrap(), "--http", "127.0.0.1:0"])
         .args(["--max-body", &LIMIT.to_string()])
+        .args(["--set", "cloud.transport=none"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -62,15 +66,16 @@ fn serve() -> Server {
     Server {
         child: Killed(child),
         addr,
+        model: if command == "edge" { "meanet" } else { "cloud" },
     }
 }
 
 /// One HTTP/1.1 request on its own connection; returns the status code.
-fn post(addr: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
+fn post(addr: &str, model: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut head = format!(
-        "POST /v2/models/cloud/infer HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "POST /v2/models/{model}/infer HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -287,17 +292,30 @@ fn mutate(rng: &mut Rng) -> (&'static str, Vec<(String, String)>, Vec<u8>) {
 
 #[test]
 fn thousands_of_mutated_requests_never_take_meanet_serve_down() {
-    let server = serve();
+    storm(&start("serve"));
+}
+
+/// `meanet edge` runs behind the same request service: the same storm, the same answers.
+#[test]
+fn thousands_of_mutated_requests_never_take_meanet_edge_down() {
+    storm(&start("edge"));
+}
+
+fn storm(server: &Server) {
     let pid = server.child.0.id();
     let valid = json_request("[1,1,28,28]", "\"FP32\"", &valid_data(), "");
-    assert_eq!(post(&server.addr, &[], &valid), 200, "warm-up");
+    assert_eq!(
+        post(&server.addr, server.model, &[], &valid),
+        200,
+        "warm-up"
+    );
     let before = rss_kib(pid);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut seen: BTreeMap<(&str, u16), usize> = BTreeMap::new();
     let mut peak = before;
     for i in 0..REQUESTS {
         let (kind, headers, body) = mutate(&mut rng);
-        let status = post(&server.addr, &headers, &body);
+        let status = post(&server.addr, server.model, &headers, &body);
         assert!(
             (400..500).contains(&status) || status == 503,
             "request {i} ({kind}) got {status}: {:?}",
@@ -317,14 +335,14 @@ fn thousands_of_mutated_requests_never_take_meanet_serve_down() {
     // Alive, and still correct.
     assert!(server_alive(pid), "meanet serve exited");
     assert_eq!(
-        post(&server.addr, &[], &valid),
+        post(&server.addr, server.model, &[], &valid),
         200,
         "a valid request after the storm"
     );
     let (body, n) = binary_request("[1,1,28,28]", "3136", 3136);
     let hl = vec![("inference-header-content-length".to_string(), n.to_string())];
     assert_eq!(
-        post(&server.addr, &hl, &body),
+        post(&server.addr, server.model, &hl, &body),
         200,
         "a valid binary request"
     );
