@@ -41,9 +41,7 @@ fn bundle() -> PathBuf {
 fn test_split() -> Dataset {
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/datasets");
     let source = DataSource::new(meanet_core::manifest::DatasetKind::FashionMnist, None);
-    wiring::data(&source, &cache)
-        .expect("Fashion-MNIST (run scripts/setup)")
-        .test
+    wiring::test_data(&source, &cache).expect("Fashion-MNIST (run scripts/setup)")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -132,11 +130,13 @@ fn batch_one_overhead(data: &Dataset) {
     let mut ext = raw_session(env, dep.bundle.dir.join(&m.models.extension));
     let [c, h, w] = norm.shape();
     let t = m.tensors.clone();
+    // Positional inputs, in each model's own order, as the adapter passes them.
+    let input_first = ext.inputs()[0].name() == t.input.as_str();
     let mut raw = |i: usize| -> usize {
         let x = ArrayViewD::from_shape(IxDyn(&[1, c, h, w]), &inputs[i]).expect("shape");
         let out = main
             .run(ort::inputs![
-                t.input.as_str() => TensorRef::from_array_view(x.view()).expect("tensor")
+                TensorRef::from_array_view(x.view()).expect("tensor")
             ])
             .expect("main");
         let (_, logits) = out[t.main_logits.as_str()]
@@ -149,10 +149,15 @@ fn batch_one_overhead(data: &Dataset) {
                 .expect("features");
             let dims: Vec<usize> = fshape.iter().map(|&d| d as usize).collect();
             let f = ArrayViewD::from_shape(IxDyn(&dims), feats).expect("features shape");
+            let (a, b) = if input_first {
+                (x.view(), f)
+            } else {
+                (f, x.view())
+            };
             let e = ext
                 .run(ort::inputs![
-                    t.input.as_str() => TensorRef::from_array_view(x.view()).expect("tensor"),
-                    t.features.as_str() => TensorRef::from_array_view(f).expect("tensor")
+                    TensorRef::from_array_view(a).expect("tensor"),
+                    TensorRef::from_array_view(b).expect("tensor")
                 ])
                 .expect("extension");
             let (_, hard) = e[t.extension_logits.as_str()]
@@ -183,14 +188,14 @@ fn batch_one_overhead(data: &Dataset) {
         done
     };
 
-    let chunk = 250;
+    let chunk = 200;
     // Warm-up.
     for i in 0..chunk {
         std::hint::black_box(raw(i));
     }
     ours(0..chunk);
     let (mut t_raw, mut t_ours) = (Vec::new(), Vec::new());
-    for round in 0..16 {
+    for round in 0..40 {
         let start = (round * chunk) % (n - chunk + 1);
         let range = start..start + chunk;
         for side in [round % 2, 1 - round % 2] {

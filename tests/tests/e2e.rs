@@ -39,9 +39,10 @@ async fn meanet_beats_main_only_and_spends_less_than_cloud_only() {
         .unwrap();
     let link = wiring::link(&settings, Some(&server)).unwrap();
     let hidden = |_, _: &str| indicatif::ProgressBar::hidden();
-    let (report, _, _) = eval::evaluate(&dep, &settings, &test, &idx, link.as_deref(), &hidden)
-        .await
-        .unwrap();
+    let (report, _, _) =
+        eval::evaluate(&dep, &settings, &test, &idx, link.as_deref(), None, &hidden)
+            .await
+            .unwrap();
     server.shutdown(Duration::from_secs(2)).await;
     let m = |name: &str| {
         report

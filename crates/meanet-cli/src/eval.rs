@@ -162,59 +162,90 @@ pub async fn run_method(
     ))
 }
 
-/// What an offload costs with each payload, and MEANet's edge energy per sample with every
-/// offload of `run` carrying it (alone, in a binary v2 request).
+/// What an offload costs with each payload, and MEANet's edge energy per sample with it:
+/// measured from MEANet's run over a link carrying it where there is one (`runs`), else
+/// estimated by pricing each of MEANet's offloads as one sample sent alone.
 fn payload_costs(
     dep: &Deployment,
     settings: &Settings,
-    run: &MethodRun,
+    meanet: &MethodRun,
+    other: Option<&MethodRun>,
 ) -> Vec<report::PayloadCost> {
     use crate::settings::PayloadKind;
     use meanet_core::{EnergyModel, Exit};
+    let used = settings.cloud.payload;
     [PayloadKind::F32, PayloadKind::U8]
         .into_iter()
         .map(|kind| {
+            let run = if kind == used { Some(meanet) } else { other };
             let (sent, received) = dep.offload_bytes(kind);
-            let radio = dep
-                .energy
-                .price(&meanet_core::SampleCost {
-                    bytes_sent: sent,
-                    bytes_received: received,
-                    ..meanet_core::SampleCost::default()
-                })
-                .transmit
-                .0;
-            let total: f64 = run
-                .outcomes
-                .iter()
-                .map(|o| {
-                    let mut cost = o.cost;
-                    if o.exit == Exit::Cloud {
-                        cost.bytes_sent = sent;
-                        cost.bytes_received = received;
-                    }
-                    dep.energy.price(&cost).edge().0
-                })
-                .sum();
+            let measured = run.and_then(|r| {
+                let offloaded: Vec<&Outcome> = r
+                    .outcomes
+                    .iter()
+                    .filter(|o| o.exit == Exit::Cloud)
+                    .collect();
+                if offloaded.is_empty() {
+                    return None;
+                }
+                let n = offloaded.len() as f64;
+                let bytes: u64 = offloaded.iter().map(|o| o.cost.bytes_sent.0).sum();
+                let radio: f64 = offloaded
+                    .iter()
+                    .map(|o| dep.energy.price(&o.cost).transmit.0)
+                    .sum();
+                Some((bytes as f64 / n, radio / n, r.report.edge_energy_j))
+            });
+            let (bytes, radio, energy) = measured.unwrap_or_else(|| {
+                let radio = dep
+                    .energy
+                    .price(&meanet_core::SampleCost {
+                        bytes_sent: sent,
+                        bytes_received: received,
+                        ..meanet_core::SampleCost::default()
+                    })
+                    .transmit
+                    .0;
+                let total: f64 = meanet
+                    .outcomes
+                    .iter()
+                    .map(|o| {
+                        let mut cost = o.cost;
+                        if o.exit == Exit::Cloud {
+                            cost.bytes_sent = sent;
+                            cost.bytes_received = received;
+                        }
+                        dep.energy.price(&cost).edge().0
+                    })
+                    .sum();
+                (
+                    sent.0 as f64,
+                    radio,
+                    total / meanet.outcomes.len().max(1) as f64,
+                )
+            });
             report::PayloadCost {
                 payload: kind.name().to_string(),
-                used: settings.cloud.payload == kind,
-                bytes_per_offload: sent.0,
+                used: kind == used,
+                measured: measured.is_some(),
+                bytes_per_offload: bytes,
                 radio_j_per_offload: radio,
-                meanet_edge_energy_j: total / run.outcomes.len().max(1) as f64,
+                meanet_edge_energy_j: energy,
             }
         })
         .collect()
 }
 
 /// Evaluates every method on `idx` of `test`; the cloud is `cloud` (or none); `progress`
-/// makes a bar for `(samples, method)`.
+/// makes a bar for `(samples, method)`. With `other_payload` (a link to the same cloud carrying
+/// the other `cloud.payload`), MEANet runs once more over it, so the report measures both.
 pub async fn evaluate(
     dep: &Deployment,
     settings: &Settings,
     test: &Dataset,
     idx: &[usize],
     cloud: Option<&dyn CloudLink>,
+    other_payload: Option<&dyn CloudLink>,
     progress: &dyn Fn(u64, &str) -> indicatif::ProgressBar,
 ) -> Result<(Report, Vec<MethodRun>, Option<CalibrationReport>)> {
     dep.check_data(test)?;
@@ -247,6 +278,25 @@ pub async fn evaluate(
         b.finish_and_clear();
         runs.push(run);
     }
+    // MEANet once more over the other payload, for the report's payload table.
+    let other = match other_payload {
+        Some(link) => {
+            let b = progress(idx.len() as u64, "meanet (other payload)");
+            pipeline.set_policy(Box::new(MeaNet { thresholds }));
+            let (run, _) = run_method(
+                dep,
+                pipeline,
+                Samples { data: test, idx },
+                settings.policy.batch_size,
+                link,
+                &b,
+            )
+            .await?;
+            b.finish_and_clear();
+            Some(run)
+        }
+        None => None,
+    };
     let m = &dep.bundle.manifest;
     let report = report::Report {
         bundle: dep.bundle.dir.display().to_string(),
@@ -270,7 +320,7 @@ pub async fn evaluate(
         payloads: runs
             .iter()
             .find(|r| r.report.name == "meanet")
-            .map(|r| payload_costs(dep, settings, r))
+            .map(|r| payload_costs(dep, settings, r, other.as_ref()))
             .unwrap_or_default(),
     };
     Ok((report, runs, calibration))

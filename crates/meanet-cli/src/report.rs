@@ -42,8 +42,11 @@ pub struct PayloadCost {
     pub payload: String,
     /// Whether the evaluated runs used it.
     pub used: bool,
-    /// Bytes sent to offload one sample alone (binary v2 request).
-    pub bytes_per_offload: u64,
+    /// Measured from a run of MEANet over a link carrying it (else estimated: each offload
+    /// priced as one sample sent alone in a binary v2 request).
+    pub measured: bool,
+    /// Bytes sent per offloaded sample.
+    pub bytes_per_offload: f64,
     /// Radio energy of one such offload (send and receive), joules.
     pub radio_j_per_offload: f64,
     /// MEANet's edge energy per sample with every offload of the run priced at this payload.
@@ -56,16 +59,17 @@ pub fn payload_table(payloads: &[PayloadCost]) -> String {
         return String::new();
     }
     let mut s = String::from(
-        "| cloud.payload | bytes / offload | radio energy / offload | MEANet edge energy / sample |\n|---|---|---|---|\n",
+        "| cloud.payload | bytes / offloaded sample | radio energy / offloaded sample | MEANet edge energy / sample | |\n|---|---|---|---|---|\n",
     );
     for p in payloads {
         s.push_str(&format!(
-            "| {}{} | {} | {} | {} |\n",
+            "| {}{} | {:.0} | {} | {} | {} |\n",
             p.payload,
             if p.used { " (used)" } else { "" },
             p.bytes_per_offload,
             meanet_core::Joules(p.radio_j_per_offload),
             meanet_core::Joules(p.meanet_edge_energy_j),
+            if p.measured { "measured" } else { "estimated" },
         ));
     }
     s

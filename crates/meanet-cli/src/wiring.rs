@@ -451,6 +451,20 @@ pub fn data(source: &DataSource, cache: &Path) -> Result<Splits> {
     })
 }
 
+/// Reads the test split of `source` alone (the training files are not read).
+pub fn test_data(source: &DataSource, cache: &Path) -> Result<meanet_data::Dataset> {
+    source.load_test(cache).with_context(|| {
+        format!(
+            "loading the {} test split{}",
+            source.kind,
+            source
+                .path
+                .as_ref()
+                .map_or(String::new(), |p| format!(" from {}", p.display()))
+        )
+    })
+}
+
 /// Shuts a loopback server down, giving in-flight requests two seconds.
 pub async fn stop(server: Option<RunningServer>) {
     if let Some(s) = server {

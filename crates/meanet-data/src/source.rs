@@ -304,6 +304,25 @@ impl DataSource {
         Ok(Splits { train, test })
     }
 
+    /// Reads the test split alone (what `run` and `eval` need): for IDX and CIFAR, the training
+    /// files are not read at all.
+    pub fn load_test(&self, cache: &Path) -> Result<Dataset, DataError> {
+        match self.kind {
+            DatasetKind::FashionMnist => {
+                let dir = locate_fashion_mnist(self.path.as_deref(), cache)?;
+                idx_split(&dir, "t10k", &FASHION_MNIST_CLASSES)
+            }
+            DatasetKind::Mnist => idx_split(need_path(self)?, "t10k", &MNIST_CLASSES),
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 => {
+                let dir = need_path(self)?;
+                let kind = self.cifar_kind();
+                cifar(dir, kind, &cifar_files(dir, kind, false)?)
+            }
+            // The class list comes from both folders, which must agree.
+            DatasetKind::Folder => Ok(self.load(cache)?.test),
+        }
+    }
+
     /// Reads one labelled set in this source's format from `path` (a validation set the user
     /// provides): an IDX directory (the `t10k-*` pair, else the `train-*` pair), a CIFAR binary
     /// file or a directory of them (`test_batch.bin`/`test.bin`), or a folder

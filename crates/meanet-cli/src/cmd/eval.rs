@@ -8,7 +8,7 @@ use super::{DataArgs, Output, bar, say};
 use crate::deploy::Deployment;
 use crate::eval;
 use crate::report::{self, Report};
-use crate::settings::{Settings, Transport};
+use crate::settings::{PayloadKind, Settings, Transport};
 use crate::wiring;
 
 /// Options of `meanet eval` and `meanet demo`.
@@ -35,7 +35,7 @@ pub struct EvalArgs {
 pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report> {
     let dep = Deployment::load(&args.bundle, settings)?;
     let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
-    let test = dep.align_classes(wiring::data(&source, &args.data.cache)?.test, source.kind)?;
+    let test = dep.align_classes(wiring::test_data(&source, &args.data.cache)?, source.kind)?;
     let n = args.limit.unwrap_or(test.len()).min(test.len());
     let idx: Vec<usize> = (0..n).collect();
     if dep.bundle.manifest.thresholds.is_none() {
@@ -60,10 +60,33 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
             );
             Some(s)
         };
-        let result = match wiring::link(settings, &dep.bundle.manifest.input, server.as_ref()) {
-            Ok(link) => {
+        let input = &dep.bundle.manifest.input;
+        // Our own loopback server takes both payloads: measure the other one too.
+        let mut other = settings.clone();
+        other.cloud.payload = match settings.cloud.payload {
+            PayloadKind::F32 => PayloadKind::U8,
+            PayloadKind::U8 => PayloadKind::F32,
+        };
+        let links = wiring::link(settings, input, server.as_ref()).and_then(|l| {
+            let o = match &server {
+                Some(s) => wiring::link(&other, input, Some(s))?,
+                None => None,
+            };
+            Ok((l, o))
+        });
+        let result = match links {
+            Ok((link, other)) => {
                 let progress = |len, name: &str| bar(out, len, name);
-                eval::evaluate(&dep, settings, &test, &idx, link.as_deref(), &progress).await
+                eval::evaluate(
+                    &dep,
+                    settings,
+                    &test,
+                    &idx,
+                    link.as_deref(),
+                    other.as_deref(),
+                    &progress,
+                )
+                .await
             }
             Err(e) => Err(e),
         };

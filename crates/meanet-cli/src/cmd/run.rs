@@ -198,7 +198,7 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         None => {
             let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
             let test =
-                dep.align_classes(wiring::data(&source, &args.data.cache)?.test, source.kind)?;
+                dep.align_classes(wiring::test_data(&source, &args.data.cache)?, source.kind)?;
             dep.check_data(&test)?;
             (
                 Input::Loaded {
