@@ -105,8 +105,7 @@ fn batch_one_overhead(data: &Dataset) {
             .expect("route");
         first.extend(
             Arc::try_unwrap(sink)
-                .ok()
-                .expect("done ran")
+                .unwrap_or_else(|_| panic!("done ran"))
                 .into_inner()
                 .expect("lock")
                 .into_sink(),
@@ -310,8 +309,7 @@ fn offload_overlap(data: &Dataset) {
         let outs = sink.lock().expect("lock").written();
         assert_eq!(outs, n, "every sample answered");
         let cloud = Arc::try_unwrap(sink)
-            .ok()
-            .expect("drained")
+            .unwrap_or_else(|_| panic!("drained"))
             .into_inner()
             .expect("lock")
             .into_sink()

@@ -37,12 +37,35 @@ async fn meanet_beats_main_only_and_spends_less_than_cloud_only() {
     let server = wiring::loopback_cloud(&dep, &settings, false)
         .await
         .unwrap();
-    let link = wiring::link(&settings, Some(&server)).unwrap();
+    let input = &dep.bundle.manifest.input;
+    let link = wiring::link(&settings, input, Some(&server)).unwrap();
+    let mut u8_settings = settings.clone();
+    u8_settings.cloud.payload = meanet_cli::settings::PayloadKind::U8;
+    let u8_link = wiring::link(&u8_settings, input, Some(&server)).unwrap();
     let hidden = |_, _: &str| indicatif::ProgressBar::hidden();
-    let (report, _, _) =
-        eval::evaluate(&dep, &settings, &test, &idx, link.as_deref(), None, &hidden)
-            .await
-            .unwrap();
+    let (report, _, _) = eval::evaluate(
+        &dep,
+        &settings,
+        &test,
+        &idx,
+        link.as_deref(),
+        u8_link.as_deref(),
+        &hidden,
+    )
+    .await
+    .unwrap();
+    // Both payloads measured over the loopback server: u8 sends at least 3.5x fewer bytes.
+    let [f32p, u8p] = report.payloads.as_slice() else {
+        panic!("two payloads: {:?}", report.payloads)
+    };
+    assert!(f32p.measured && u8p.measured && f32p.used && !u8p.used);
+    assert!(
+        f32p.bytes_per_offload >= 3.5 * u8p.bytes_per_offload,
+        "{} vs {} bytes",
+        f32p.bytes_per_offload,
+        u8p.bytes_per_offload
+    );
+    assert!(u8p.meanet_edge_energy_j < f32p.meanet_edge_energy_j);
     server.shutdown(Duration::from_secs(2)).await;
     let m = |name: &str| {
         report
@@ -90,7 +113,9 @@ async fn the_cloud_killed_mid_run_still_gives_every_sample_an_outcome() {
     let server = wiring::loopback_cloud(&dep, &settings, false)
         .await
         .unwrap();
-    let link = wiring::link(&settings, Some(&server)).unwrap().unwrap();
+    let link = wiring::link(&settings, &dep.bundle.manifest.input, Some(&server))
+        .unwrap()
+        .unwrap();
     let bar = indicatif::ProgressBar::hidden();
     let half = SAMPLES / 2;
     // The same pipeline (edge blocks) runs before and after the cloud dies.

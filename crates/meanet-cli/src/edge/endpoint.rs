@@ -29,7 +29,7 @@ pub const OUTPUTS: [(&str, &str); 5] = [
 struct Job {
     input: InputBatch,
     deadline: Option<Instant>,
-    reply: oneshot::Sender<Result<Vec<Outcome>, InferError>>,
+    reply: Reply,
 }
 
 impl Job {
@@ -238,6 +238,10 @@ fn run_worker(
     worker.drain();
 }
 
+/// The replies of a routed batch and the sample count of each, until one path answers them.
+type Pending = Mutex<Option<(Vec<Reply>, Vec<usize>)>>;
+type Reply = oneshot::Sender<Result<Vec<Outcome>, InferError>>;
+
 fn route_jobs(worker: &mut EdgeWorker, jobs: Vec<Job>) {
     let now = Instant::now();
     let (live, late): (Vec<Job>, Vec<Job>) = jobs
@@ -261,13 +265,9 @@ fn route_jobs(worker: &mut EdgeWorker, jobs: Vec<Job>) {
         replies.push(j.reply);
     }
     let total: usize = sizes.iter().sum();
-    type Replies = Vec<oneshot::Sender<Result<Vec<Outcome>, InferError>>>;
     // Shared by the callback and the error path below: whichever runs answers every request.
-    let pending: Arc<Mutex<Option<(Replies, Vec<usize>)>>> =
-        Arc::new(Mutex::new(Some((replies, sizes))));
-    let take = |p: &Mutex<Option<(Replies, Vec<usize>)>>| {
-        p.lock().unwrap_or_else(PoisonError::into_inner).take()
-    };
+    let pending: Arc<Pending> = Arc::new(Mutex::new(Some((replies, sizes))));
+    let take = |p: &Pending| p.lock().unwrap_or_else(PoisonError::into_inner).take();
     let mine = Arc::clone(&pending);
     let done = move |outcomes: Vec<Outcome>| {
         let Some((replies, sizes)) = take(&mine) else {
