@@ -280,7 +280,7 @@ impl Default for CloudSettings {
             input_name: "input".into(),
             binary: true,
             payload: PayloadKind::F32,
-            max_in_flight: 8,
+            max_in_flight: 4,
             token: None,
             ca_cert: None,
             quic_addr: SocketAddr::from(([127, 0, 0, 1], 8001)),

@@ -139,6 +139,9 @@ fn tract_serves_and_runs_without_onnx_runtime() {
             "-",
         ])
         .args(["--set", &format!("cloud.url=http://{addr}")])
+        // Every one of these synthetic samples is offloaded, several batches at once, to a
+        // server on the same (busy) cores: allow it time.
+        .args(["--set", "cloud.deadline_ms=20000"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
