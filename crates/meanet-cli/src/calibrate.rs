@@ -11,7 +11,7 @@ use ndarray::{Array2, Axis, concatenate};
 use serde::{Deserialize, Serialize};
 
 use crate::deploy::Deployment;
-use crate::settings::Settings;
+use crate::settings::{Search, Settings};
 
 /// What calibration found, saved as `calibration.json` in the bundle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +31,16 @@ pub struct CalibrationReport {
     pub entropy_exit_threshold: f64,
     /// Its validation metrics.
     pub entropy_exit: PointJson,
+    /// How the thresholds were searched: `all` (every threshold, coordinate descent from the
+    /// two-threshold grid) or `grid` (the paper's `t_main` x `t_ext` grid).
+    #[serde(default)]
+    pub search: String,
+    /// The two-threshold grid's pick for the same target, for comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_threshold: Option<PointJson>,
+    /// CPU seconds the search took (the threshold search alone, logits already computed).
+    #[serde(default)]
+    pub search_cpu_s: f64,
 }
 
 /// One point, flattened for JSON.
@@ -42,6 +52,9 @@ pub struct PointJson {
     pub t_cloud_main: Option<f64>,
     /// `t_ext`.
     pub t_ext: Option<f64>,
+    /// `hard_mass` (null: no check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_mass: Option<f64>,
     /// Validation accuracy.
     pub accuracy: f64,
     /// Edge energy per sample, joules.
@@ -58,6 +71,7 @@ impl From<&CalibrationPoint> for PointJson {
             t_main: p.thresholds.main,
             t_cloud_main: p.thresholds.cloud_main,
             t_ext: p.thresholds.extension,
+            hard_mass: p.thresholds.hard_mass,
             accuracy: p.metrics.accuracy,
             edge_energy_j: p.metrics.edge_energy.0,
             cloud_share: p.metrics.cloud_share,
@@ -136,9 +150,21 @@ pub fn calibrate(
         measure,
         ..Thresholds::default()
     };
-    let grid = Grid::quantiles(&cache, measure, c.steps);
-    let points = calibrator.sweep(&cache, base, &grid);
-    let chosen = pick(&points, target)?;
+    let started = cpu_time();
+    let (chosen, two, points) = match c.search {
+        Search::Grid => {
+            let grid = Grid::quantiles(&cache, measure, c.steps);
+            let points = calibrator.sweep(&cache, base, &grid);
+            let chosen = pick(&points, target)?;
+            (chosen, chosen, points)
+        }
+        Search::All => {
+            let full = Grid::all(&cache, measure, c.steps, c.hard_mass);
+            let found = calibrator.search(&cache, base, &full, target, 8)?;
+            (found.chosen, found.two_threshold, found.points)
+        }
+    };
+    let search_cpu_s = cpu_time().saturating_sub(started).as_secs_f64();
     let frontier = pareto_frontier(&points);
     // The class-agnostic baseline, held to the same target.
     let mut values = cache.main_uncertainties(measure);
@@ -168,8 +194,26 @@ pub fn calibrate(
         frontier: frontier.iter().map(PointJson::from).collect(),
         entropy_exit_threshold: ee.thresholds.main.unwrap_or(0.0),
         entropy_exit: (&ee).into(),
+        search: c.search.name().to_string(),
+        two_threshold: (c.search == Search::All).then(|| (&two).into()),
+        search_cpu_s,
     };
     Ok((chosen.thresholds, report))
+}
+
+/// CPU time this thread has run (`/proc/thread-self/schedstat`, nanoseconds) where Linux
+/// reports it; wall time since an arbitrary start elsewhere.
+fn cpu_time() -> std::time::Duration {
+    let ns = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+    match ns {
+        Some(ns) => std::time::Duration::from_nanos(ns),
+        None => {
+            static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+            START.get_or_init(std::time::Instant::now).elapsed()
+        }
+    }
 }
 
 /// Writes the thresholds into the manifest and the report beside it.
@@ -196,13 +240,15 @@ pub fn describe(report: &CalibrationReport) -> String {
     let c = &report.chosen;
     let t = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.4}"));
     format!(
-        "calibrated for {} on {} validation samples ({}): t_main {}, t_cloud_main {}, t_ext {} -> accuracy {:.4}, offload {:.3}, extension {:.3}, edge energy {:.3e} J/sample ({} frontier points; entropy exit at {:.4}: accuracy {:.4}, offload {:.3})",
+        "calibrated for {} on {} validation samples ({}): t_main {}, t_cloud_main {}, t_ext {}{} -> accuracy {:.4}, offload {:.3}, extension {:.3}, edge energy {:.3e} J/sample ({} frontier points; entropy exit at {:.4}: accuracy {:.4}, offload {:.3})",
         report.target,
         report.samples,
         report.source,
         t(c.t_main),
         t(c.t_cloud_main),
         t(c.t_ext),
+        c.hard_mass
+            .map_or(String::new(), |m| format!(", hard_mass {m:.4}")),
         c.accuracy,
         c.cloud_share,
         c.extension_share,

@@ -23,6 +23,9 @@ pub struct MethodReport {
     pub name: String,
     /// Accuracy.
     pub accuracy: f64,
+    /// Its 95% paired-bootstrap interval `[low, high]` (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_ci: Option<[f64; 2]>,
     /// Share of samples answered at each exit.
     pub exit_share: ExitShare,
     /// Edge energy (compute, memory, radio) per sample, joules.
@@ -67,6 +70,30 @@ pub struct MethodRun {
     pub labels: Vec<usize>,
 }
 
+/// MEANet as in the paper: its fixed default thresholds (entropy, `t_cloud_main = t_ext = 0.8`
+/// nats, no `t_main`), uncalibrated; reported as `meanet_paper`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PaperMeaNet(MeaNet);
+
+impl ExitPolicy for PaperMeaNet {
+    fn name(&self) -> &'static str {
+        "meanet_paper"
+    }
+    fn after_main(
+        &self,
+        scores: &meanet_core::Scores,
+        partition: &meanet_core::ClassPartition,
+    ) -> (meanet_core::Route, meanet_core::RouteReason) {
+        self.0.after_main(scores, partition)
+    }
+    fn after_extension(
+        &self,
+        scores: &meanet_core::Scores,
+    ) -> (meanet_core::ExtensionRoute, meanet_core::RouteReason) {
+        self.0.after_extension(scores)
+    }
+}
+
 /// The methods of an evaluation, MEANet last; each policy's `name()` is the method's name.
 pub fn methods(meanet: Thresholds, entropy_exit: f64) -> Vec<Box<dyn ExitPolicy>> {
     vec![
@@ -77,8 +104,60 @@ pub fn methods(meanet: Thresholds, entropy_exit: f64) -> Vec<Box<dyn ExitPolicy>
             measure: meanet.measure,
             threshold: entropy_exit,
         }),
+        Box::new(PaperMeaNet::default()),
         Box::new(MeaNet { thresholds: meanet }),
     ]
+}
+
+/// Pairs of methods whose accuracy difference the report gives an interval for: MEANet against
+/// the entropy exit, cloud-only and the paper's uncalibrated MEANet.
+pub const COMPARED: [(&str, &str); 3] = [
+    ("meanet", "entropy_exit"),
+    ("meanet", "cloud_only"),
+    ("meanet", "meanet_paper"),
+];
+
+/// Resamples of the paired bootstrap in reports.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// Adds 95% paired-bootstrap intervals to `runs`' accuracies and returns those of the
+/// [`COMPARED`] differences present.
+fn intervals(runs: &mut [MethodRun]) -> Result<Vec<report::Difference>> {
+    let correct: Vec<Vec<bool>> = runs
+        .iter()
+        .map(|r| {
+            r.outcomes
+                .iter()
+                .zip(&r.labels)
+                .map(|(o, &l)| o.class == l)
+                .collect()
+        })
+        .collect();
+    let index = |name: &str| runs.iter().position(|r| r.report.name == name);
+    let pairs: Vec<(usize, usize)> = COMPARED
+        .iter()
+        .filter_map(|(a, b)| Some((index(a)?, index(b)?)))
+        .collect();
+    let p = meanet_core::bootstrap::paired_bootstrap(
+        &correct,
+        &pairs,
+        BOOTSTRAP_RESAMPLES,
+        0.95,
+        20211,
+    )?;
+    for (r, i) in runs.iter_mut().zip(&p.accuracy) {
+        r.report.accuracy_ci = Some([i.low, i.high]);
+    }
+    Ok(pairs
+        .iter()
+        .zip(&p.difference)
+        .map(|(&(a, b), i)| report::Difference {
+            name: format!("{} - {}", runs[a].report.name, runs[b].report.name),
+            estimate: i.estimate,
+            low: i.low,
+            high: i.high,
+        })
+        .collect())
 }
 
 /// Which samples of a data set to route.
@@ -140,6 +219,7 @@ pub async fn run_method(
             report: MethodReport {
                 name: name.to_string(),
                 accuracy: s.accuracy,
+                accuracy_ci: None,
                 exit_share: ExitShare {
                     main: share(meanet_core::Exit::Main),
                     extension: share(meanet_core::Exit::Extension),
@@ -297,6 +377,7 @@ pub async fn evaluate(
         }
         None => None,
     };
+    let differences = intervals(&mut runs)?;
     let m = &dep.bundle.manifest;
     let report = report::Report {
         bundle: dep.bundle.dir.display().to_string(),
@@ -317,6 +398,7 @@ pub async fn evaluate(
         ),
         backend: dep.engine.backend().name().to_string(),
         methods: runs.iter().map(|r| r.report.clone()).collect(),
+        differences,
         payloads: runs
             .iter()
             .find(|r| r.report.name == "meanet")

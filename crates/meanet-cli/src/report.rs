@@ -30,9 +30,53 @@ pub struct Report {
     pub backend: String,
     /// One entry per method.
     pub methods: Vec<MethodReport>,
+    /// 95% paired-bootstrap intervals of accuracy differences (MEANet against the entropy exit,
+    /// cloud-only and the paper's thresholds), in accuracy points (0.01 = 1 pp).
+    #[serde(default)]
+    pub differences: Vec<Difference>,
     /// What an offload costs with each `cloud.payload`, and MEANet's edge energy with it.
     #[serde(default)]
     pub payloads: Vec<PayloadCost>,
+}
+
+/// An accuracy difference between two methods on the same samples, with its interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    /// `a - b`.
+    pub name: String,
+    /// As measured.
+    pub estimate: f64,
+    /// 95% interval, lower bound.
+    pub low: f64,
+    /// Upper bound.
+    pub high: f64,
+}
+
+/// The Markdown table of the differences.
+pub fn difference_table(differences: &[Difference]) -> String {
+    if differences.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "| accuracy difference | measured | 95% interval (paired bootstrap) | |\n|---|---|---|---|\n",
+    );
+    for d in differences {
+        let verdict = if d.low > 0.0 {
+            "a real lead"
+        } else if d.high < 0.0 {
+            "a real deficit"
+        } else {
+            "not distinguishable"
+        };
+        s.push_str(&format!(
+            "| {} | {:+.2} pp | [{:+.2}, {:+.2}] pp | {verdict} |\n",
+            d.name,
+            100.0 * d.estimate,
+            100.0 * d.low,
+            100.0 * d.high
+        ));
+    }
+    s
 }
 
 /// One `cloud.payload` choice, priced.
@@ -98,8 +142,11 @@ pub fn table(methods: &[MethodReport]) -> String {
         "| method | accuracy | main / ext / cloud exits | edge energy / sample | cloud energy / sample | bytes / sample | latency mean / p99 | degraded |\n|---|---|---|---|---|---|---|---|\n",
     );
     for m in methods {
+        let ci = m.accuracy_ci.map_or(String::new(), |[lo, hi]| {
+            format!(" [{:.2}, {:.2}]", 100.0 * lo, 100.0 * hi)
+        });
         s.push_str(&format!(
-            "| {} | {:.2}% | {:.1}% / {:.1}% / {:.1}% | {} | {} | {:.0} | {:.2} / {:.2} ms | {} |\n",
+            "| {} | {:.2}%{ci} | {:.1}% / {:.1}% / {:.1}% | {} | {} | {:.0} | {:.2} / {:.2} ms | {} |\n",
             m.name,
             100.0 * m.accuracy,
             100.0 * m.exit_share.main,
@@ -192,7 +239,7 @@ pub fn write(
         report.link,
         report.backend,
         table(&report.methods),
-        payload_table(&report.payloads)
+        difference_table(&report.differences) + "\n" + &payload_table(&report.payloads)
     );
     let path = out.join("report.md");
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;

@@ -381,6 +381,10 @@ pub struct PolicySettings {
     /// t_ext when the bundle has none (unset: no check).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extension: Option<f64>,
+    /// hard_mass when the bundle has none: an easy-class prediction with at least this
+    /// probability on hard classes is treated as hard (unset: no check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hard_mass: Option<f64>,
 }
 
 impl Default for PolicySettings {
@@ -391,6 +395,29 @@ impl Default for PolicySettings {
             main: None,
             cloud_main: Some(0.8),
             extension: Some(0.8),
+            hard_mass: None,
+        }
+    }
+}
+
+/// How calibration searches the thresholds (`calibration.search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Search {
+    /// Every threshold together: `t_main`, `t_cloud_main`, `t_ext` (and `hard_mass` with
+    /// `calibration.hard_mass`), by coordinate descent from the two-threshold grid's pick.
+    #[default]
+    All,
+    /// The paper's sweep: the `t_main` x `t_ext` grid, `t_cloud_main` unchecked.
+    Grid,
+}
+
+impl Search {
+    /// `all` or `grid`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Search::All => "all",
+            Search::Grid => "grid",
         }
     }
 }
@@ -401,6 +428,11 @@ impl Default for PolicySettings {
 pub struct CalibrationSettings {
     /// Target: offload=F, energy=JOULES or accuracy=F.
     pub target: Target,
+    /// `all` (every threshold, the default) or `grid` (the paper's two).
+    pub search: Search,
+    /// Also calibrate `hard_mass`: easy-class predictions with this much probability on hard
+    /// classes are treated as hard (with `search = "all"`).
+    pub hard_mass: bool,
     /// Threshold candidates per axis.
     pub steps: usize,
     /// Seed of the train/validation split the bundle was trained with.
@@ -413,6 +445,8 @@ impl Default for CalibrationSettings {
     fn default() -> Self {
         CalibrationSettings {
             target: Target::MaxOffload(0.2),
+            search: Search::All,
+            hard_mass: false,
             steps: 50,
             seed: 20211,
             validation: 0.1,
@@ -480,6 +514,11 @@ impl Settings {
                 bail!("policy.{key} must be finite and >= 0 (leave it unset for no check)");
             }
         }
+        if p.hard_mass.is_some_and(|m| !(0.0..=1.0).contains(&m)) {
+            bail!(
+                "policy.hard_mass must be a probability between 0 and 1 (leave it unset for no check)"
+            );
+        }
         let r = &self.runtime;
         if !r.backend.compiled() {
             bail!(
@@ -546,7 +585,7 @@ impl Settings {
             main: self.policy.main,
             cloud_main: self.policy.cloud_main,
             extension: self.policy.extension,
-            hard_mass: None,
+            hard_mass: self.policy.hard_mass,
         }
     }
 }

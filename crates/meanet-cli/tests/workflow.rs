@@ -143,6 +143,12 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
     ]));
     let cal: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert!(cal["chosen"]["cloud_share"].as_f64().unwrap() <= 0.3);
+    // Every threshold searched, and never worse than the paper's two-threshold grid.
+    assert_eq!(cal["search"], "all");
+    assert!(
+        cal["chosen"]["accuracy"].as_f64().unwrap()
+            >= cal["two_threshold"]["accuracy"].as_f64().unwrap()
+    );
     assert!(
         std::fs::read_to_string(bundle.join("meanet.toml"))
             .unwrap()
@@ -174,10 +180,40 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
             "cloud_only",
             "main_extension",
             "entropy_exit",
+            "meanet_paper",
             "meanet"
         ]
     );
+    // Paired-bootstrap intervals: every accuracy has one around it, and the three differences.
+    let diffs: Vec<&str> = report["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        diffs,
+        [
+            "meanet - entropy_exit",
+            "meanet - cloud_only",
+            "meanet - meanet_paper"
+        ]
+    );
+    for d in report["differences"].as_array().unwrap() {
+        let (lo, e, hi) = (
+            d["low"].as_f64().unwrap(),
+            d["estimate"].as_f64().unwrap(),
+            d["high"].as_f64().unwrap(),
+        );
+        assert!(lo <= e && e <= hi, "{d}");
+    }
     for m in report["methods"].as_array().unwrap() {
+        let ci = m["accuracy_ci"].as_array().unwrap();
+        let a = m["accuracy"].as_f64().unwrap();
+        assert!(
+            ci[0].as_f64().unwrap() <= a && a <= ci[1].as_f64().unwrap(),
+            "{m}"
+        );
         for key in [
             "accuracy",
             "exit_share",

@@ -252,16 +252,55 @@ pub struct Grid {
     pub cloud_main: Vec<Option<f64>>,
     /// Candidates for `t_ext`.
     pub extension: Vec<Option<f64>>,
+    /// Candidates for `hard_mass` (only [`Calibrator::search`] reads them; `[None]`: the check
+    /// stays off).
+    pub hard_mass: Vec<Option<f64>>,
 }
 
 impl Grid {
     /// `steps` quantiles of the observed main and extension uncertainties (plus "no check")
-    /// for `t_main` and `t_ext`; `t_cloud_main` left unchecked.
+    /// for `t_main` and `t_ext`; `t_cloud_main` left unchecked: the paper's two-threshold
+    /// sweep.
     pub fn quantiles(cache: &CalibrationCache, measure: Measure, steps: usize) -> Self {
         Grid {
             main: quantile_candidates(cache.main_uncertainties(measure), steps),
             cloud_main: vec![None],
             extension: quantile_candidates(cache.extension_uncertainties(measure), steps),
+            hard_mass: vec![None],
+        }
+    }
+
+    /// Candidates for every threshold: `steps` quantiles of the main uncertainties for `t_main`
+    /// and `t_cloud_main` (the latter over hard-class predictions), of the extension
+    /// uncertainties for `t_ext`, and with `hard_mass`, of the hard-class probability mass of
+    /// easy-class predictions; each with "no check".
+    pub fn all(cache: &CalibrationCache, measure: Measure, steps: usize, hard_mass: bool) -> Self {
+        let p = &cache.partition;
+        let hard_main: Vec<f64> = cache
+            .main
+            .iter()
+            .filter(|s| p.is_hard(s.class))
+            .map(|s| s.uncertainty(measure))
+            .collect();
+        let masses: Vec<f64> = cache
+            .main
+            .iter()
+            .filter(|s| !p.is_hard(s.class))
+            .map(|s| s.masked_mass)
+            .collect();
+        Grid {
+            main: quantile_candidates(cache.main_uncertainties(measure), steps),
+            cloud_main: quantile_candidates(hard_main, steps),
+            extension: quantile_candidates(cache.extension_uncertainties(measure), steps),
+            hard_mass: if hard_mass {
+                // Mass 0 would send every sample to the extension: start above it.
+                quantile_candidates(masses, steps)
+                    .into_iter()
+                    .filter(|m| m.is_none_or(|m| m > 0.0))
+                    .collect()
+            } else {
+                vec![None]
+            },
         }
     }
 
@@ -378,6 +417,83 @@ impl Calibrator {
         points
     }
 
+    /// Searches every threshold of `grid` together for `target`, fast: it starts from the best
+    /// point of the `t_main` x `t_ext` grid (`t_cloud_main` and `hard_mass` unchecked: the
+    /// paper's two-threshold sweep, [`Grid::quantiles`]), then moves one
+    /// threshold at a time to its best candidate, the others held (coordinate descent), until
+    /// a round changes nothing or `max_rounds` have run. Each move keeps the best point for
+    /// `target` among the current one and the candidates, so the result is never worse than
+    /// the two-threshold grid's. Returns the chosen point and every point evaluated.
+    pub fn search(
+        &self,
+        cache: &CalibrationCache,
+        base: Thresholds,
+        grid: &Grid,
+        target: Target,
+        max_rounds: usize,
+    ) -> Result<Search, CalibrationError> {
+        let two = Grid {
+            cloud_main: vec![None],
+            hard_mass: vec![None],
+            ..grid.clone()
+        };
+        let base = Thresholds {
+            hard_mass: None,
+            ..base
+        };
+        let mut points = self.sweep(cache, base, &two);
+        let two_threshold = pick(&points, target)?;
+        let mut best = two_threshold;
+        let mut rounds = 0;
+        for _ in 0..max_rounds {
+            rounds += 1;
+            let start = best.thresholds;
+            for axis in 0..4 {
+                let candidates: &[Option<f64>] = match axis {
+                    0 => &grid.cloud_main,
+                    1 => &grid.main,
+                    2 => &grid.extension,
+                    _ => &grid.hard_mass,
+                };
+                let mut tried = vec![best];
+                for &value in candidates {
+                    let mut t = best.thresholds;
+                    match axis {
+                        0 => t.cloud_main = value,
+                        1 => t.main = value,
+                        2 => t.extension = value,
+                        _ => t.hard_mass = value,
+                    }
+                    if t == best.thresholds {
+                        continue;
+                    }
+                    let p = CalibrationPoint {
+                        thresholds: t,
+                        metrics: self.evaluate(cache, &MeaNet { thresholds: t }),
+                    };
+                    points.push(p);
+                    tried.push(p);
+                }
+                // Move only to a strictly better point: ties keep the current one, so the
+                // descent ends instead of wandering along a plateau.
+                if let Ok(candidate) = pick(&tried, target)
+                    && rank(target, &candidate.metrics, &best.metrics).is_gt()
+                {
+                    best = candidate;
+                }
+            }
+            if best.thresholds == start {
+                break;
+            }
+        }
+        Ok(Search {
+            chosen: best,
+            two_threshold,
+            points,
+            rounds,
+        })
+    }
+
     /// Sweeps the class-agnostic entropy exit over `values`.
     pub fn sweep_entropy_exit(
         &self,
@@ -395,6 +511,19 @@ impl Calibrator {
             })
             .collect()
     }
+}
+
+/// What [`Calibrator::search`] found.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// The point chosen for the target.
+    pub chosen: CalibrationPoint,
+    /// The two-threshold grid's pick it started from.
+    pub two_threshold: CalibrationPoint,
+    /// Every point evaluated (the two-threshold grid first).
+    pub points: Vec<CalibrationPoint>,
+    /// Rounds of coordinate descent run.
+    pub rounds: usize,
 }
 
 /// The answer and route index (0 main, 1 ext, 2 offload after main, 3 after ext) of sample i.
@@ -440,25 +569,34 @@ pub fn pareto_frontier(points: &[CalibrationPoint]) -> Vec<CalibrationPoint> {
     front
 }
 
+/// Whether `m` meets `target`.
+fn feasible(target: Target, m: &PointMetrics) -> bool {
+    match target {
+        Target::MaxOffload(f) => m.cloud_share <= f + 1e-12,
+        Target::MaxEnergy(e) => m.edge_energy.0 <= e.0,
+        Target::MinAccuracy(a) => m.accuracy >= a - 1e-12,
+    }
+}
+
+/// How `a` compares with `b` for `target` (greater is better): accuracy first (least energy
+/// first for an accuracy target), then lower energy, then lower cloud share.
+fn rank(target: Target, a: &PointMetrics, b: &PointMetrics) -> std::cmp::Ordering {
+    let primary = match target {
+        Target::MinAccuracy(_) => b.edge_energy.0.total_cmp(&a.edge_energy.0),
+        _ => a.accuracy.total_cmp(&b.accuracy),
+    };
+    primary
+        .then(b.edge_energy.0.total_cmp(&a.edge_energy.0))
+        .then(b.cloud_share.total_cmp(&a.cloud_share))
+}
+
 /// Picks the best point for `target` (ties: lower energy, then lower cloud share).
 pub fn pick(
     points: &[CalibrationPoint],
     target: Target,
 ) -> Result<CalibrationPoint, CalibrationError> {
-    let feasible = |m: &PointMetrics| match target {
-        Target::MaxOffload(f) => m.cloud_share <= f + 1e-12,
-        Target::MaxEnergy(e) => m.edge_energy.0 <= e.0,
-        Target::MinAccuracy(a) => m.accuracy >= a - 1e-12,
-    };
-    let better = |a: &PointMetrics, b: &PointMetrics| {
-        let primary = match target {
-            Target::MinAccuracy(_) => b.edge_energy.0.total_cmp(&a.edge_energy.0),
-            _ => a.accuracy.total_cmp(&b.accuracy),
-        };
-        primary
-            .then(b.edge_energy.0.total_cmp(&a.edge_energy.0))
-            .then(b.cloud_share.total_cmp(&a.cloud_share))
-    };
+    let feasible = |m: &PointMetrics| feasible(target, m);
+    let better = |a: &PointMetrics, b: &PointMetrics| rank(target, a, b);
     points
         .iter()
         .filter(|p| feasible(&p.metrics))

@@ -27,6 +27,7 @@
 //! (`meanet-onnx`, `meanet-transport`, `meanet-energy`) implement the ports; the `meanet` binary
 //! composes them. CI checks that `cargo tree -p meanet-core` stays free of I/O crates.
 
+pub mod bootstrap;
 pub mod calibration;
 pub mod manifest;
 pub mod metrics;

@@ -211,6 +211,10 @@ pub struct ThresholdSpec {
     /// `t_ext`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extension: Option<f64>,
+    /// `hard_mass`: an easy-class prediction with at least this probability on hard classes is
+    /// treated as hard (absent: no check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_mass: Option<f64>,
     /// The calibration target these were chosen for, as given (`offload=0.2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
@@ -351,12 +355,20 @@ impl ThresholdSpec {
                 )));
             }
         }
+        if self
+            .hard_mass
+            .is_some_and(|m| !m.is_finite() || !(0.0..=1.0).contains(&m))
+        {
+            return Err(ManifestError::Thresholds(
+                "hard_mass must be a probability between 0 and 1".into(),
+            ));
+        }
         Ok(Thresholds {
             measure,
             main: self.main,
             cloud_main: self.cloud_main,
             extension: self.extension,
-            hard_mass: None,
+            hard_mass: self.hard_mass,
         })
     }
 
@@ -367,6 +379,7 @@ impl ThresholdSpec {
             main: t.main,
             cloud_main: t.cloud_main,
             extension: t.extension,
+            hard_mass: t.hard_mass,
             target,
         }
     }
@@ -457,10 +470,24 @@ mod tests {
                         main: None,
                         cloud_main: None,
                         extension: None,
+                        hard_mass: None,
                         target: None,
                     })
                 }),
                 "thresholds: unknown measure",
+            ),
+            (
+                Box::new(|m| {
+                    m.thresholds = Some(ThresholdSpec {
+                        measure: "entropy".into(),
+                        main: None,
+                        cloud_main: None,
+                        extension: None,
+                        hard_mass: Some(1.5),
+                        target: None,
+                    })
+                }),
+                "thresholds: hard_mass must be a probability",
             ),
         ];
         for (edit, want) in table {

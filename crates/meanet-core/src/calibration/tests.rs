@@ -220,3 +220,68 @@ fn targets_parse_and_bad_caches_are_refused() {
         }
     ));
 }
+
+#[test]
+fn the_three_threshold_search_is_never_worse_than_the_two_threshold_grid() {
+    let cache = cache(3_000);
+    let cal = calibrator();
+    let base = Thresholds {
+        cloud_main: None,
+        extension: None,
+        ..Thresholds::default()
+    };
+    for target in [
+        Target::MaxOffload(0.1),
+        Target::MaxOffload(0.2),
+        Target::MaxOffload(0.4),
+        Target::MinAccuracy(0.8),
+    ] {
+        let two = pick(
+            &cal.sweep(&cache, base, &Grid::quantiles(&cache, Measure::Entropy, 20)),
+            target,
+        )
+        .unwrap();
+        for hard_mass in [false, true] {
+            let grid = Grid::all(&cache, Measure::Entropy, 20, hard_mass);
+            let found = cal.search(&cache, base, &grid, target, 6).unwrap();
+            let (a, b) = (found.chosen.metrics, two.metrics);
+            match target {
+                Target::MaxOffload(f) => {
+                    assert!(a.cloud_share <= f + 1e-12, "{target}: {a:?}");
+                    assert!(a.accuracy >= b.accuracy, "{target}: {a:?} vs {b:?}");
+                }
+                Target::MinAccuracy(x) => {
+                    assert!(a.accuracy >= x - 1e-12, "{target}: {a:?}");
+                    assert!(a.edge_energy.0 <= b.edge_energy.0 + 1e-18, "{target}");
+                }
+                Target::MaxEnergy(_) => unreachable!(),
+            }
+            // What the search reports is what routing does.
+            let again = cal.evaluate(
+                &cache,
+                &MeaNet {
+                    thresholds: found.chosen.thresholds,
+                },
+            );
+            assert_eq!(again, a);
+            assert!(found.rounds >= 1 && found.points.len() > 1);
+            assert_eq!(found.two_threshold, two, "it starts from the grid's pick");
+            if !hard_mass {
+                assert_eq!(found.chosen.thresholds.hard_mass, None);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_full_grid_offers_no_check_on_every_axis() {
+    let cache = cache(1_000);
+    let g = Grid::all(&cache, Measure::Entropy, 10, true);
+    for axis in [&g.main, &g.cloud_main, &g.extension, &g.hard_mass] {
+        assert_eq!(axis.last(), Some(&None), "{axis:?}");
+        assert!(axis.len() >= 3, "{axis:?}");
+    }
+    assert!(g.hard_mass.iter().flatten().all(|&m| m > 0.0 && m <= 1.0));
+    let off = Grid::all(&cache, Measure::Entropy, 10, false);
+    assert_eq!(off.hard_mass, vec![None]);
+}

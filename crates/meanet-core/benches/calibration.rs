@@ -1,0 +1,153 @@
+//! Threshold calibration on 10,000 validation samples: the paper's two-threshold grid against
+//! the search over every threshold (`Calibrator::search`), and with `hard_mass` too.
+//!
+//! The cache is synthetic (10 classes, 5 hard; the main block right 70% of the time, the
+//! extension 85%, the cloud 95%), so the bench needs no model or data; `meanet calibrate` reports
+//! the same CPU time for a real bundle in `calibration.json` (`search_cpu_s`). Times are CPU time
+//! of the calibrating thread (`/proc/thread-self/schedstat`), the median of 5 runs.
+//!
+//! `cargo bench -p meanet-core --bench calibration`
+
+#![allow(clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use meanet_core::calibration::{Grid, pick};
+use meanet_core::{
+    BlockCosts, Bytes, CalibrationCache, Calibrator, ClassPartition, EnergyBreakdown, EnergyModel,
+    Joules, Macs, Measure, SampleCost, Target, Thresholds,
+};
+use ndarray::Array2;
+
+struct Linear;
+impl EnergyModel for Linear {
+    fn price(&self, c: &SampleCost) -> EnergyBreakdown {
+        let edge = c.main.unwrap_or_default().0 + c.extension.unwrap_or_default().0;
+        EnergyBreakdown {
+            edge_compute: Joules::from_picojoules(edge as f64),
+            transmit: Joules::from_picojoules(2.0 * c.bytes_sent.0 as f64),
+            cloud: Joules::from_picojoules(c.cloud.unwrap_or_default().0 as f64),
+            ..EnergyBreakdown::default()
+        }
+    }
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+fn logits(
+    rng: &mut Lcg,
+    n: usize,
+    k: usize,
+    acc: f32,
+    label: impl Fn(usize) -> usize,
+) -> Array2<f32> {
+    let mut a = Array2::zeros((n, k));
+    for (i, mut row) in a.outer_iter_mut().enumerate() {
+        for v in row.iter_mut() {
+            *v = rng.next() * 2.0;
+        }
+        let right = rng.next() < acc;
+        let t = if right { label(i) } else { (label(i) + 1) % k };
+        row[t] += 1.0 + 4.0 * rng.next();
+    }
+    a
+}
+
+fn cache(n: usize) -> CalibrationCache {
+    let partition = ClassPartition::try_new(10, vec![5, 6, 7, 8, 9]).expect("partition");
+    let mut rng = Lcg(7);
+    let labels: Vec<usize> = (0..n).map(|i| i % 10).collect();
+    let main = logits(&mut rng, n, 10, 0.7, |i| labels[i]);
+    let ext = logits(&mut rng, n, 5, 0.85, |i| {
+        partition.to_hard(labels[i]).unwrap_or(i % 5)
+    });
+    let cloud = logits(&mut rng, n, 10, 0.95, |i| labels[i]);
+    CalibrationCache::try_new(main.view(), ext.view(), cloud.view(), &labels, partition)
+        .expect("cache")
+}
+
+fn cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(
+        s.split_whitespace().next()?.parse().ok()?,
+    ))
+}
+
+/// Median CPU time (wall where no CPU clock) of 5 runs of `f`, and its last result.
+fn timed<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        let (c0, w0) = (cpu(), Instant::now());
+        last = Some(f());
+        times.push(match (c0, cpu()) {
+            (Some(a), Some(b)) => b - a,
+            _ => w0.elapsed(),
+        });
+    }
+    times.sort();
+    (times[2], last.expect("ran"))
+}
+
+fn main() {
+    let cache = cache(10_000);
+    let cal = Calibrator::new(
+        BlockCosts {
+            main: Macs(1_000),
+            extension: Macs(500),
+            cloud: Macs(100_000),
+        },
+        (Bytes(3_136), Bytes(40)),
+        &Linear,
+    );
+    let base = Thresholds {
+        cloud_main: None,
+        extension: None,
+        ..Thresholds::default()
+    };
+    let target = Target::MaxOffload(0.2);
+    println!(
+        "calibration for {target} on 10,000 samples, 50 candidates per threshold (CPU time, median of 5)"
+    );
+    let (t, two) = timed(|| {
+        let grid = Grid::quantiles(&cache, Measure::Entropy, 50);
+        let points = cal.sweep(&cache, base, &grid);
+        (points.len(), pick(&points, target).expect("feasible"))
+    });
+    println!(
+        "  two thresholds (t_main x t_ext grid): {:>8.3} s  {:>6} points  accuracy {:.4} offload {:.3}",
+        t.as_secs_f64(),
+        two.0,
+        two.1.metrics.accuracy,
+        two.1.metrics.cloud_share
+    );
+    for hard_mass in [false, true] {
+        let (t, found) = timed(|| {
+            let grid = Grid::all(&cache, Measure::Entropy, 50, hard_mass);
+            cal.search(&cache, base, &grid, target, 8)
+                .expect("feasible")
+        });
+        println!(
+            "  every threshold{}: {:>8.3} s  {:>6} points  accuracy {:.4} offload {:.3} ({} rounds; target < 1 s)",
+            if hard_mass {
+                " + hard_mass"
+            } else {
+                "           "
+            },
+            t.as_secs_f64(),
+            found.points.len(),
+            found.chosen.metrics.accuracy,
+            found.chosen.metrics.cloud_share,
+            found.rounds
+        );
+    }
+}
