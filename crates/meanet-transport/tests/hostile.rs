@@ -44,6 +44,31 @@ async fn the_90_byte_request_gets_a_400_and_the_server_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_finite_binary_inputs_get_a_400_and_never_join_a_batch() {
+    let s = start(Duration::ZERO, config()).await;
+    let http = reqwest::Client::new();
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let header = r#"{"inputs":[{"name":"input","shape":[1,1,2,2],"datatype":"FP32","parameters":{"binary_data_size":16}}]}"#;
+        let mut body = header.as_bytes().to_vec();
+        for v in [1.0f32, bad, 3.0, 4.0] {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        let resp = http
+            .post(infer_url(&s))
+            .header("inference-header-content-length", header.len())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        let err: Value = resp.json().await.unwrap();
+        let msg = err["error"].as_str().unwrap();
+        assert!(msg.contains("inputs[0].data: element 1"), "{msg}");
+    }
+    s.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_input_or_output_names_get_a_400_naming_them() {
     let s = start(Duration::ZERO, config()).await;
     let http = reqwest::Client::new();

@@ -7,7 +7,8 @@
 //! 2. the model name;
 //! 3. the body limit;
 //! 4. the header length and deadline values, parsed once;
-//! 5. decoding against the model's metadata ([`protocol::decode_inputs`]);
+//! 5. decoding against the model's metadata ([`protocol::decode_inputs`]), non-finite FP32
+//!    values refused;
 //! 6. the endpoint's inference under the deadline, and the outputs the client asked for.
 //!
 //! Every failure is a [`ServiceError`] that knows its status code, so a check written here holds
@@ -191,6 +192,19 @@ impl RequestService {
             &names,
             self.endpoint.uint8_channels(),
         )?;
+        // NaN or infinite inputs (only binary data can carry them) are refused here, before a
+        // batch is formed: one client's bad sample must not fail the others' in its batch.
+        if let protocol::InputBatch::F32(x) = &decoded.input
+            && let Some(i) = x.iter().position(|v| !v.is_finite())
+        {
+            return Err(ServiceError::BadRequest(DecodeError::field_err(
+                "inputs[0].data",
+                format!(
+                    "element {i} is {}, not a finite FP32 value",
+                    x.iter().nth(i).copied().unwrap_or(f32::NAN)
+                ),
+            )));
+        }
         let outputs = match tokio::time::timeout(
             budget,
             self.endpoint
