@@ -191,13 +191,26 @@ fn binary_size(t: &Tensor, field: &str) -> Result<Option<usize>, DecodeError> {
 /// An FP32 tensor of `shape` holding `values`: as JSON data, or (`binary`) declaring
 /// `binary_data_size` for bytes that follow the header ([`with_binary`]).
 fn fp32_tensor(name: &str, shape: &[usize], values: &[f32], binary: bool) -> Tensor {
+    typed_tensor(name, shape, "FP32", 4, values, binary)
+}
+
+/// A tensor of `datatype` (`width` bytes per element) and `shape` holding `values`: as JSON
+/// data, or (`binary`) declaring `binary_data_size` for bytes that follow the header.
+fn typed_tensor(
+    name: &str,
+    shape: &[usize],
+    datatype: &str,
+    width: usize,
+    values: &[f32],
+    binary: bool,
+) -> Tensor {
     let mut t = Tensor {
         name: name.to_string(),
         shape: shape
             .iter()
             .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
             .collect(),
-        datatype: "FP32".into(),
+        datatype: datatype.into(),
         parameters: None,
         data: None,
     };
@@ -205,13 +218,22 @@ fn fp32_tensor(name: &str, shape: &[usize], values: &[f32], binary: bool) -> Ten
         let mut p = Map::new();
         p.insert(
             "binary_data_size".into(),
-            Value::from(values.len().saturating_mul(4)),
+            Value::from(values.len().saturating_mul(width)),
         );
         t.parameters = Some(p);
     } else {
         t.data = Some(TensorData(values.to_vec()));
     }
     t
+}
+
+/// Request parameters asking for binary outputs when `binary`.
+fn binary_output_parameters(binary: bool) -> Option<Map<String, Value>> {
+    binary.then(|| {
+        let mut q = Map::new();
+        q.insert("binary_data_output".into(), Value::Bool(true));
+        q
+    })
 }
 
 /// A message body: the JSON `header`, followed (`binary`) by `values` as little-endian FP32 bytes.

@@ -8,9 +8,8 @@
 
 use bytes::Bytes;
 use ndarray::ArrayD;
-use serde_json::{Map, Value};
 
-use super::{InferRequest, Tensor, TensorData, with_bytes};
+use super::{InferRequest, binary_output_parameters, typed_tensor, with_bytes};
 
 /// Per-channel normalisation of 8-bit pixels: `x = (p / 255 - mean[c]) / std[c]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,27 +101,9 @@ pub fn encode_input(
     let plane: usize = shape[2..].iter().product();
     let values = super::row_major(input);
     let pixels = norm.quantise(&values, plane);
-    let mut t = Tensor {
-        name: name.to_string(),
-        shape: shape
-            .iter()
-            .map(|&d| i64::try_from(d).unwrap_or(i64::MAX))
-            .collect(),
-        datatype: "UINT8".into(),
-        parameters: None,
-        data: None,
-    };
-    let mut parameters = None;
-    if binary {
-        let mut p = Map::new();
-        p.insert("binary_data_size".into(), Value::from(pixels.len()));
-        t.parameters = Some(p);
-        let mut q = Map::new();
-        q.insert("binary_data_output".into(), Value::Bool(true));
-        parameters = Some(q);
-    } else {
-        t.data = Some(TensorData(pixels.iter().map(|&p| f32::from(p)).collect()));
-    }
+    let as_numbers: Vec<f32> = pixels.iter().map(|&p| f32::from(p)).collect();
+    let t = typed_tensor(name, shape, "UINT8", 1, &as_numbers, binary);
+    let parameters = binary_output_parameters(binary);
     let req = InferRequest {
         id: None,
         parameters,

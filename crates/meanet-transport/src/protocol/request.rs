@@ -2,11 +2,10 @@
 
 use bytes::Bytes;
 use ndarray::{ArrayD, IxDyn};
-use serde_json::{Map, Value};
 
 use super::{
-    DecodeError, InferRequest, Normalisation, Tensor, TensorData, binary_size, f32s_from_le, fail,
-    flag, fp32_tensor, row_major, split_body, with_binary,
+    DecodeError, InferRequest, Normalisation, Tensor, TensorData, binary_output_parameters,
+    binary_size, f32s_from_le, fail, flag, fp32_tensor, row_major, split_body, with_binary,
 };
 use crate::TensorInfo;
 
@@ -244,80 +243,26 @@ fn check_input(t: &Tensor, model: &TensorInfo, uint8: bool) -> Result<Vec<usize>
         .map_err(|_| DecodeError::field_err("inputs[0].shape", "dimension out of range"))
 }
 
-/// The input's elements, from JSON or the binary part, after checking every declared size.
-fn input_data(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<f32>, DecodeError> {
-    let count = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-    let bytes_needed = count.and_then(|c| c.checked_mul(4));
-    let (Some(count), Some(bytes_needed)) = (count, bytes_needed) else {
-        return fail(
-            "inputs[0].shape",
-            format!("{:?} holds more elements than memory can address", t.shape),
-        );
-    };
-    let data = match (binary_size(t, "inputs[0]")?, &t.data) {
-        (Some(size), None) => {
-            if size != bytes_needed {
-                return fail(
-                    "inputs[0].parameters.binary_data_size",
-                    format!(
-                        "is {size} bytes but shape {:?} of FP32 needs {bytes_needed}",
-                        t.shape
-                    ),
-                );
-            }
-            if binary.len() != size {
-                return fail(
-                    "binary data",
-                    format!(
-                        "the body holds {} bytes after the JSON header, inputs[0] declares {size}",
-                        binary.len()
-                    ),
-                );
-            }
-            f32s_from_le(binary)
-        }
-        (None, Some(TensorData(values))) => {
-            if values.len() != count {
-                return fail(
-                    "inputs[0].data",
-                    format!(
-                        "has {} elements but shape {:?} needs {count}",
-                        values.len(),
-                        t.shape
-                    ),
-                );
-            }
-            if !binary.is_empty() {
-                return fail(
-                    "binary data",
-                    format!(
-                        "{} bytes follow the JSON header but no input declares binary data",
-                        binary.len()
-                    ),
-                );
-            }
-            values.clone()
-        }
-        (Some(_), Some(_)) => {
-            return fail(
-                "inputs[0].data",
-                "given both as JSON data and as binary_data_size",
-            );
-        }
-        (None, None) => {
-            return fail(
-                "inputs[0].data",
-                "missing: give data or parameters.binary_data_size",
-            );
-        }
-    };
-    Ok(data)
+/// The elements of an input as they arrived, after every declared size has been checked.
+enum Elements<'a> {
+    /// The binary part, exactly `count * width` bytes.
+    Binary(&'a [u8]),
+    /// JSON numbers, exactly `count` of them.
+    Json(&'a [f32]),
 }
 
-/// The pixels of a UINT8 input, from JSON integers or the binary part, after checking every
-/// declared size.
-fn input_pixels(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<u8>, DecodeError> {
-    let Some(count) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
+/// Checks the input's declared sizes (`width` bytes per element of `datatype`) against its
+/// shape and the bytes present, and returns where its elements are.
+fn input_elements<'a>(
+    t: &'a Tensor,
+    dims: &[usize],
+    binary: &'a [u8],
+    width: usize,
+    datatype: &str,
+) -> Result<Elements<'a>, DecodeError> {
+    let count = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let bytes_needed = count.and_then(|c| c.checked_mul(width));
+    let (Some(count), Some(bytes_needed)) = (count, bytes_needed) else {
         return fail(
             "inputs[0].shape",
             format!("{:?} holds more elements than memory can address", t.shape),
@@ -325,11 +270,11 @@ fn input_pixels(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<u8>, De
     };
     match (binary_size(t, "inputs[0]")?, &t.data) {
         (Some(size), None) => {
-            if size != count {
+            if size != bytes_needed {
                 return fail(
                     "inputs[0].parameters.binary_data_size",
                     format!(
-                        "is {size} bytes but shape {:?} of UINT8 needs {count}",
+                        "is {size} bytes but shape {:?} of {datatype} needs {bytes_needed}",
                         t.shape
                     ),
                 );
@@ -343,7 +288,7 @@ fn input_pixels(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<u8>, De
                     ),
                 );
             }
-            Ok(binary.to_vec())
+            Ok(Elements::Binary(binary))
         }
         (None, Some(TensorData(values))) => {
             if values.len() != count {
@@ -365,20 +310,7 @@ fn input_pixels(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<u8>, De
                     ),
                 );
             }
-            values
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    if v.fract() == 0.0 && (0.0..=255.0).contains(&v) {
-                        Ok(v as u8)
-                    } else {
-                        fail(
-                            "inputs[0].data",
-                            format!("element {i} is {v}, not a UINT8 value (0 to 255)"),
-                        )
-                    }
-                })
-                .collect()
+            Ok(Elements::Json(values))
         }
         (Some(_), Some(_)) => fail(
             "inputs[0].data",
@@ -391,19 +323,42 @@ fn input_pixels(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<u8>, De
     }
 }
 
+/// The input's FP32 elements, from JSON or the binary part.
+fn input_data(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<f32>, DecodeError> {
+    Ok(match input_elements(t, dims, binary, 4, "FP32")? {
+        Elements::Binary(b) => f32s_from_le(b),
+        Elements::Json(v) => v.to_vec(),
+    })
+}
+
+/// The pixels of a UINT8 input, from JSON integers in `0..=255` or the binary part.
+fn input_pixels(t: &Tensor, dims: &[usize], binary: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    match input_elements(t, dims, binary, 1, "UINT8")? {
+        Elements::Binary(b) => Ok(b.to_vec()),
+        Elements::Json(values) => values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if v.fract() == 0.0 && (0.0..=255.0).contains(&v) {
+                    Ok(v as u8)
+                } else {
+                    fail(
+                        "inputs[0].data",
+                        format!("element {i} is {v}, not a UINT8 value (0 to 255)"),
+                    )
+                }
+            })
+            .collect(),
+    }
+}
+
 /// Encodes a request with one FP32 input, as binary extension (body, header length) or plain
 /// JSON (body, `None`).
 pub fn encode_request(name: &str, input: &ArrayD<f32>, binary: bool) -> (Bytes, Option<usize>) {
     let values = row_major(input);
-    let mut parameters = None;
-    if binary {
-        let mut q = Map::new();
-        q.insert("binary_data_output".into(), Value::Bool(true));
-        parameters = Some(q);
-    }
     let req = InferRequest {
         id: None,
-        parameters,
+        parameters: binary_output_parameters(binary),
         inputs: vec![fp32_tensor(name, input.shape(), &values, binary)],
         outputs: None,
     };
