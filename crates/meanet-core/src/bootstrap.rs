@@ -209,10 +209,10 @@ mod tests {
     #[test]
     fn wider_confidence_gives_wider_intervals_and_the_seed_fixes_them() {
         let a = pattern(500, |i| i % 4 != 0);
-        let p90 = paired_bootstrap(&[a.clone()], &[], 400, 0.90, 3)
+        let p90 = paired_bootstrap(std::slice::from_ref(&a), &[], 400, 0.90, 3)
             .unwrap()
             .accuracy[0];
-        let p99 = paired_bootstrap(&[a.clone()], &[], 400, 0.99, 3)
+        let p99 = paired_bootstrap(std::slice::from_ref(&a), &[], 400, 0.99, 3)
             .unwrap()
             .accuracy[0];
         assert!(p99.low <= p90.low && p99.high >= p90.high);
