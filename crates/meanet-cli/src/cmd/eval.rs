@@ -98,6 +98,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("{}", report::table(&report.methods));
+        print!("{}", report::difference_table(&report.differences));
         println!("report: {}", args.out.join("report.md").display());
     }
     Ok(report)
