@@ -25,28 +25,27 @@ use std::time::{Duration, Instant};
 
 use meanet_core::manifest::Manifest;
 use meanet_core::{CloudErrorKind, CloudLink, Outcome, Pipeline, PipelineError};
+use meanet_transport::protocol::Normalisation;
 use ndarray::{ArrayViewD, Axis, IxDyn};
 
-/// Normalises 8-bit `[C, H, W]` samples with a bundle's per-channel mean and std.
+/// Normalises 8-bit `[C, H, W]` samples with a bundle's per-channel mean and std (the
+/// transport's [`Normalisation`], so a UINT8-taking cloud computes the very same values).
 #[derive(Debug, Clone)]
 pub struct Normaliser {
     shape: [usize; 3],
-    scale: Vec<f32>,
-    offset: Vec<f32>,
+    norm: Normalisation,
 }
 
 impl Normaliser {
     /// The normalisation of `manifest`'s input: `(p / 255 - mean[c]) / std[c]`.
     pub fn new(manifest: &Manifest) -> Self {
         let i = &manifest.input;
-        let shape = [i.shape[0], i.shape[1], i.shape[2]];
-        // (p/255 - m)/s = p * (1/(255 s)) - m/s; the manifest check keeps std > 0.
-        let scale = i.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
-        let offset = i.mean.iter().zip(&i.std).map(|(m, s)| -m / s).collect();
         Normaliser {
-            shape,
-            scale,
-            offset,
+            shape: [i.shape[0], i.shape[1], i.shape[2]],
+            norm: Normalisation {
+                mean: i.mean.clone(),
+                std: i.std.clone(),
+            },
         }
     }
 
@@ -62,15 +61,8 @@ impl Normaliser {
 
     /// Normalises `pixels` (whole samples) into `out`, replacing its contents.
     pub fn normalise_into(&self, pixels: &[u8], out: &mut Vec<f32>) {
-        out.clear();
-        out.reserve(pixels.len());
-        let plane = self.shape[1] * self.shape[2];
-        for sample in pixels.chunks(self.sample_len().max(1)) {
-            for (c, channel) in sample.chunks(plane.max(1)).enumerate() {
-                let (a, b) = (self.scale[c], self.offset[c]);
-                out.extend(channel.iter().map(|&p| f32::from(p) * a + b));
-            }
-        }
+        self.norm
+            .normalise_into(pixels, self.shape[1] * self.shape[2], out);
     }
 }
 
@@ -458,8 +450,10 @@ mod tests {
     fn normalising_matches_the_manifest_formula() {
         let norm = Normaliser {
             shape: [2, 1, 2],
-            scale: vec![1.0 / (255.0 * 0.5), 1.0 / (255.0 * 2.0)],
-            offset: vec![-0.25 / 0.5, -0.5 / 2.0],
+            norm: Normalisation {
+                mean: vec![0.25, 0.5],
+                std: vec![0.5, 2.0],
+            },
         };
         let mut out = vec![9.0; 3];
         norm.normalise_into(&[0, 255, 51, 102, 255, 0, 0, 0], &mut out);

@@ -28,15 +28,31 @@ impl Normalisation {
 
     /// Normalises pixels of a batch laid out `(n, C, ...)` with `plane` pixels per channel.
     pub fn normalise(&self, pixels: &[u8], plane: usize) -> Vec<f32> {
-        let c = self.channels().max(1);
-        pixels
+        let mut out = Vec::new();
+        self.normalise_into(pixels, plane, &mut out);
+        out
+    }
+
+    /// As [`normalise`](Self::normalise), into `out` (replacing its contents, reusing its
+    /// memory). The edge and a UINT8-taking server both normalise with this, so a sample sent
+    /// as `u8` reaches the cloud model as the very FP32 values the edge blocks saw.
+    pub fn normalise_into(&self, pixels: &[u8], plane: usize, out: &mut Vec<f32>) {
+        // (p / 255 - m) / s = p * (1 / (255 s)) - m / s, per channel.
+        let coefficients: Vec<(f32, f32)> = self
+            .mean
             .iter()
-            .enumerate()
-            .map(|(k, &p)| {
-                let ch = (k / plane.max(1)) % c;
-                (f32::from(p) / 255.0 - self.mean[ch]) / self.std[ch]
-            })
-            .collect()
+            .zip(&self.std)
+            .map(|(m, s)| (1.0 / (255.0 * s), -m / s))
+            .collect();
+        out.clear();
+        out.reserve(pixels.len());
+        if coefficients.is_empty() {
+            return;
+        }
+        for (k, channel) in pixels.chunks(plane.max(1)).enumerate() {
+            let (a, b) = coefficients[k % coefficients.len()];
+            out.extend(channel.iter().map(|&p| f32::from(p) * a + b));
+        }
     }
 
     /// The 8-bit pixels of normalised values, rounded and clamped to `0..=255`.

@@ -51,20 +51,10 @@ pub fn decode_request_with(
         &[output.name.as_str()],
         uint8.map(Normalisation::channels),
     )?;
-    let input = match (req.input, uint8) {
-        (InputBatch::F32(x), _) => x,
-        (InputBatch::U8(p), Some(norm)) => {
-            let shape = p.shape().to_vec();
-            let plane: usize = shape[2..].iter().product();
-            let values = norm.normalise(p.as_slice().unwrap_or_default(), plane);
-            ArrayD::from_shape_vec(IxDyn(&shape), values)
-                .map_err(|e| DecodeError::field_err("inputs[0].shape", e.to_string()))?
-        }
-        // decode_inputs takes UINT8 only when a normalisation was given.
-        (InputBatch::U8(_), None) => {
-            return fail("inputs[0].datatype", "is \"UINT8\", the model takes FP32");
-        }
-    };
+    let input = req
+        .input
+        .into_f32(uint8)
+        .map_err(|e| DecodeError::field_err("inputs[0].datatype", e))?;
     let binary_output = req.binary_output || req.outputs.iter().any(|o| o.binary);
     Ok(DecodedRequest {
         id: req.id,
@@ -83,6 +73,22 @@ pub enum InputBatch {
 }
 
 impl InputBatch {
+    /// The batch as FP32: as sent, or UINT8 pixels `(n, C, ...)` normalised with `uint8`
+    /// (without one, UINT8 is an error).
+    pub fn into_f32(self, uint8: Option<&Normalisation>) -> Result<ArrayD<f32>, String> {
+        match (self, uint8) {
+            (InputBatch::F32(x), _) => Ok(x),
+            (InputBatch::U8(p), Some(norm)) => {
+                let shape = p.shape().to_vec();
+                let plane: usize = shape.get(2..).map_or(1, |s| s.iter().product());
+                let pixels = p.as_standard_layout();
+                let values = norm.normalise(pixels.as_slice().unwrap_or_default(), plane);
+                ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| e.to_string())
+            }
+            (InputBatch::U8(_), None) => Err("is \"UINT8\", the model takes FP32".into()),
+        }
+    }
+
     /// Samples in the batch.
     pub fn rows(&self) -> usize {
         match self {

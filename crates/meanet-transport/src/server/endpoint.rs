@@ -9,7 +9,6 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use ndarray::{ArrayD, IxDyn};
 
 use super::batcher::{Batcher, InferError};
 use crate::TensorInfo;
@@ -109,19 +108,10 @@ impl Endpoint for BatchedModel {
         input: InputBatch,
         deadline: Option<Instant>,
     ) -> Result<Vec<OutputTensor>, InferError> {
-        let x = match (input, &self.uint8) {
-            (InputBatch::F32(x), _) => x,
-            (InputBatch::U8(p), Some(norm)) => {
-                let shape = p.shape().to_vec();
-                let plane: usize = shape.get(2..).map_or(1, |s| s.iter().product());
-                let values = norm.normalise(&p.iter().copied().collect::<Vec<_>>(), plane);
-                ArrayD::from_shape_vec(IxDyn(&shape), values)
-                    .map_err(|e| InferError::Model(e.to_string()))?
-            }
-            (InputBatch::U8(_), None) => {
-                return Err(InferError::Model("this model takes FP32 only".into()));
-            }
-        };
+        // The service decodes UINT8 only when `uint8_channels` says so, i.e. with `self.uint8`.
+        let x = input
+            .into_f32(self.uint8.as_ref())
+            .map_err(|e| InferError::Model(format!("input {e}")))?;
         let rx = self.batcher.submit(x, deadline)?;
         let logits = rx.await.map_err(|_| InferError::Stopped)??;
         let shape = logits.shape().to_vec();
