@@ -37,20 +37,16 @@ impl Normalisation {
     /// memory). The edge and a UINT8-taking server both normalise with this, so a sample sent
     /// as `u8` reaches the cloud model as the very FP32 values the edge blocks saw.
     pub fn normalise_into(&self, pixels: &[u8], plane: usize, out: &mut Vec<f32>) {
-        // (p / 255 - m) / s = p * (1 / (255 s)) - m / s, per channel.
-        let coefficients: Vec<(f32, f32)> = self
-            .mean
-            .iter()
-            .zip(&self.std)
-            .map(|(m, s)| (1.0 / (255.0 * s), -m / s))
-            .collect();
         out.clear();
         out.reserve(pixels.len());
-        if coefficients.is_empty() {
+        let channels = self.mean.len().min(self.std.len());
+        if channels == 0 {
             return;
         }
         for (k, channel) in pixels.chunks(plane.max(1)).enumerate() {
-            let (a, b) = coefficients[k % coefficients.len()];
+            // (p / 255 - m) / s = p * (1 / (255 s)) - m / s
+            let (m, s) = (self.mean[k % channels], self.std[k % channels]);
+            let (a, b) = (1.0 / (255.0 * s), -m / s);
             out.extend(channel.iter().map(|&p| f32::from(p) * a + b));
         }
     }
