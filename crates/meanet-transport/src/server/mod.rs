@@ -205,14 +205,7 @@ impl Server {
         let (mut http_addr, mut http_task) = (None, None);
         if let Some(addr) = config.http {
             let app = http::router(Arc::clone(&service));
-            let std_listener = std::net::TcpListener::bind(addr)
-                .map_err(|source| ServerError::Bind { addr, source })?;
-            std_listener
-                .set_nonblocking(true)
-                .map_err(|source| ServerError::Bind { addr, source })?;
-            let bound = std_listener
-                .local_addr()
-                .map_err(|source| ServerError::Bind { addr, source })?;
+            let (std_listener, bound) = bind_tcp(addr)?;
             let h = handle.clone();
             let task = match &tls {
                 Some((certs, key)) => {
@@ -274,6 +267,15 @@ impl Server {
             quic_task,
         })
     }
+}
+
+/// A non-blocking TCP listener on `addr` (for the async server), and the address it got.
+fn bind_tcp(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr), ServerError> {
+    let bind = |source| ServerError::Bind { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
+    listener.set_nonblocking(true).map_err(bind)?;
+    let bound = listener.local_addr().map_err(bind)?;
+    Ok((listener, bound))
 }
 
 struct QuicParts {
@@ -340,14 +342,7 @@ impl MetricsServer {
                 async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
             }),
         );
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let bound = listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr, source })?;
+        let (listener, bound) = bind_tcp(addr)?;
         let handle = axum_server::Handle::new();
         let h = handle.clone();
         let task = tokio::spawn(async move {
