@@ -94,10 +94,6 @@ impl InFlight {
             n = self.changed.wait(n).unwrap_or_else(PoisonError::into_inner);
         }
     }
-
-    fn current(&self) -> usize {
-        *self.count.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// Releases an in-flight slot when the offload task ends, however it ends.
@@ -231,19 +227,9 @@ impl EdgeWorker {
         Ok(())
     }
 
-    /// Offloads in flight now.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.current()
-    }
-
     /// Waits until every offload has been answered (or failed) and its `done` has run.
     pub fn drain(&self) {
         self.in_flight.wait_idle();
-    }
-
-    /// Replaces the policy.
-    pub fn set_policy(&mut self, policy: Box<dyn meanet_core::ExitPolicy>) {
-        self.pipeline.set_policy(policy);
     }
 }
 
