@@ -339,44 +339,43 @@ pub async fn evaluate(
         .map_or(0.8, |c| c.entropy_exit_threshold);
     let none = crate::wiring::NoCloud;
     let cloud: &dyn CloudLink = cloud.unwrap_or(&none);
-    let mut runs = Vec::new();
-    // One set of loaded blocks serves every method; only the policy changes.
+    // One set of loaded blocks serves every method; only the policy (and, for MEANet's extra
+    // run over the other payload, the link) changes.
+    let mut jobs: Vec<(Box<dyn ExitPolicy>, &dyn CloudLink, bool)> =
+        methods(thresholds, entropy_exit)
+            .into_iter()
+            .map(|p| (p, cloud, false))
+            .collect();
+    if let Some(link) = other_payload {
+        jobs.push((Box::new(MeaNet { thresholds }), link, true));
+    }
+    let (mut runs, mut other) = (Vec::new(), None);
     let mut pipeline = dep.pipeline(Box::new(meanet_core::EdgeOnly))?;
-    for policy in methods(thresholds, entropy_exit) {
-        let b = progress(idx.len() as u64, policy.name());
+    for (policy, link, other_payload) in jobs {
+        let label = if other_payload {
+            "meanet (other payload)"
+        } else {
+            policy.name()
+        };
+        let b = progress(idx.len() as u64, label);
         pipeline.set_policy(policy);
         let (run, p) = run_method(
             dep,
             pipeline,
             Samples { data: test, idx },
             settings.policy.batch_size,
-            cloud,
+            link,
             &b,
         )
         .await?;
         pipeline = p;
         b.finish_and_clear();
-        runs.push(run);
-    }
-    // MEANet once more over the other payload, for the report's payload table.
-    let other = match other_payload {
-        Some(link) => {
-            let b = progress(idx.len() as u64, "meanet (other payload)");
-            pipeline.set_policy(Box::new(MeaNet { thresholds }));
-            let (run, _) = run_method(
-                dep,
-                pipeline,
-                Samples { data: test, idx },
-                settings.policy.batch_size,
-                link,
-                &b,
-            )
-            .await?;
-            b.finish_and_clear();
-            Some(run)
+        if other_payload {
+            other = Some(run);
+        } else {
+            runs.push(run);
         }
-        None => None,
-    };
+    }
     let differences = intervals(&mut runs)?;
     let m = &dep.bundle.manifest;
     let report = report::Report {
