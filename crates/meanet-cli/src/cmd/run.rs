@@ -104,8 +104,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn line(&mut self, o: &Outcome) -> std::io::Result<()> {
-        let e = self.energy.price(&o.cost);
+    fn line(&mut self, o: &Outcome, e: &meanet_core::EnergyBreakdown) -> std::io::Result<()> {
         let name = self.names.get(o.class).map_or("?", String::as_str);
         let label = self
             .labels
@@ -142,14 +141,16 @@ impl Printer {
 
 impl Sink for Printer {
     fn write(&mut self, o: Outcome) {
+        // Priced once, for the metrics and the line alike.
+        let e = self.energy.price(&o.cost);
         if let Some(m) = &self.metrics {
-            m.record(&o, &self.energy.price(&o.cost));
+            m.record(&o, &e);
         }
         self.progress.inc(1);
         if self.failed.is_none()
-            && let Err(e) = self.line(&o)
+            && let Err(err) = self.line(&o, &e)
         {
-            self.failed = Some(e);
+            self.failed = Some(err);
         }
     }
 
