@@ -6,10 +6,12 @@
 //! - [`numerics`]: stable softmax, entropy (nats and normalised), max-probability, top-k.
 //! - [`stats`]: confusion matrices, per-class recall and precision.
 //! - [`partition`]: the easy/hard [`ClassPartition`] and the [`HardClassSelector`] strategies.
-//! - [`policy`]: the [`ExitPolicy`] strategies (MEANet, BranchyNet-style entropy exit, edge-only,
+//! - [`policy`]: the [`ExitPolicy`] strategies (MEANet, MEANet per class, BranchyNet-style entropy exit, edge-only,
 //!   cloud-only, main + extension).
 //! - [`ports`]: the capabilities adapters implement: [`MainBlock`], [`ExtensionBlock`],
 //!   [`Classifier`], [`CloudLink`] (async) and [`EnergyModel`].
+//! - [`online`]: the online controller that holds the offload share at its target as the input
+//!   mix changes, and the running estimate of the edge's accuracy per class.
 //! - [`pipeline`]: routes a batch through the blocks, giving every sample exactly one [`Outcome`].
 //! - [`metrics`]: accuracy, exit shares, hard-class detection, energy and traffic over outcomes.
 //! - [`calibration`]: threshold sweeps over cached logits, the Pareto frontier and target picking.
@@ -32,6 +34,7 @@ pub mod calibration;
 pub mod manifest;
 pub mod metrics;
 pub mod numerics;
+pub mod online;
 pub mod partition;
 pub mod pipeline;
 pub mod policy;
@@ -55,8 +58,8 @@ pub use partition::{
 };
 pub use pipeline::{BlockCosts, EdgePass, Exit, Outcome, Pipeline, PipelineError};
 pub use policy::{
-    BranchyNet, CloudOnly, EdgeOnly, ExitPolicy, ExtensionRoute, MainExtension, MeaNet, Route,
-    RouteReason, Thresholds,
+    BranchyNet, CloudOnly, EdgeOnly, ExitPolicy, ExtensionRoute, MainExtension, MeaNet,
+    MeaNetPerClass, PerClassThresholds, Route, RouteReason, RoutingThresholds, Thresholds,
 };
 pub use ports::{
     BlockError, BoxError, Classifier, CloudError, CloudErrorKind, CloudLink, CloudReply,

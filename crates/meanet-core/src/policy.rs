@@ -164,6 +164,244 @@ impl ExitPolicy for MeaNet {
     }
 }
 
+impl Thresholds {
+    /// Every uncertainty threshold multiplied by `scale` (`hard_mass`, a probability, stays):
+    /// the one knob the [online controller](crate::online) turns.
+    pub fn scaled(&self, scale: f64) -> Self {
+        Thresholds {
+            main: self.main.map(|t| t * scale),
+            cloud_main: self.cloud_main.map(|t| t * scale),
+            extension: self.extension.map(|t| t * scale),
+            ..*self
+        }
+    }
+}
+
+/// Thresholds of [`MeaNetPerClass`]; `None` is "no check".
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerClassThresholds {
+    /// The measure all thresholds are expressed in.
+    pub measure: Measure,
+    /// One per class the main block can predict (C): for an easy class, its exit threshold
+    /// (`t_main`); for a hard class, its `t_cloud_main`.
+    pub main: Vec<Option<f64>>,
+    /// One per hard label (H): `t_ext` for the class the extension predicts.
+    pub extension: Vec<Option<f64>>,
+}
+
+impl PerClassThresholds {
+    /// The global thresholds spread over every class (`hard_mass` is not used per class).
+    pub fn from_global(t: &Thresholds, partition: &ClassPartition) -> Self {
+        PerClassThresholds {
+            measure: t.measure,
+            main: (0..partition.classes())
+                .map(|c| {
+                    if partition.is_hard(c) {
+                        t.cloud_main
+                    } else {
+                        t.main
+                    }
+                })
+                .collect(),
+            extension: vec![t.extension; partition.num_hard()],
+        }
+    }
+
+    /// Checks one threshold per class and per hard class, each finite and `>= 0`; the error
+    /// names the entry at fault.
+    pub fn validate(&self, partition: &ClassPartition) -> Result<(), String> {
+        for (name, list, want) in [
+            ("main", &self.main, partition.classes()),
+            ("extension", &self.extension, partition.num_hard()),
+        ] {
+            if list.len() != want {
+                return Err(format!(
+                    "per_class.{name} has {} thresholds, the bundle needs {want} (one per {})",
+                    list.len(),
+                    if name == "main" {
+                        "class"
+                    } else {
+                        "hard class"
+                    }
+                ));
+            }
+            if let Some(i) = list
+                .iter()
+                .position(|t| t.is_some_and(|t| !t.is_finite() || t < 0.0))
+            {
+                return Err(format!(
+                    "per_class.{name}[{i}] must be >= 0 (or inf: no check)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every threshold multiplied by `scale`.
+    pub fn scaled(&self, scale: f64) -> Self {
+        let s = |v: &Vec<Option<f64>>| v.iter().map(|t| t.map(|t| t * scale)).collect();
+        PerClassThresholds {
+            measure: self.measure,
+            main: s(&self.main),
+            extension: s(&self.extension),
+        }
+    }
+}
+
+/// MEANet with one main threshold per predicted class and one extension threshold per hard
+/// class: the routes of [`MeaNet`], each threshold read for the class at hand.
+///
+/// A class without an entry (never the case for validated thresholds) gets no check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeaNetPerClass {
+    /// The thresholds.
+    pub thresholds: PerClassThresholds,
+}
+
+impl ExitPolicy for MeaNetPerClass {
+    fn name(&self) -> &'static str {
+        "meanet_per_class"
+    }
+
+    fn after_main(&self, scores: &Scores, partition: &ClassPartition) -> (Route, RouteReason) {
+        let t = &self.thresholds;
+        let u = scores.uncertainty(t.measure);
+        let limit = t.main.get(scores.class).copied().flatten();
+        if !partition.is_hard(scores.class) {
+            if within(u, limit) {
+                (Route::ExitMain, RouteReason::EasyConfident)
+            } else {
+                (Route::Offload, RouteReason::EasyUncertain)
+            }
+        } else if !within(u, limit) {
+            (Route::Offload, RouteReason::MainTooUncertain)
+        } else {
+            (Route::RunExtension, RouteReason::HardClass)
+        }
+    }
+
+    fn after_extension(&self, scores: &Scores) -> (ExtensionRoute, RouteReason) {
+        let t = &self.thresholds;
+        let limit = t.extension.get(scores.class).copied().flatten();
+        if within(scores.uncertainty(t.measure), limit) {
+            (
+                ExtensionRoute::ExitExtension,
+                RouteReason::ExtensionConfident,
+            )
+        } else {
+            (ExtensionRoute::Offload, RouteReason::ExtensionUncertain)
+        }
+    }
+}
+
+/// A deployment's calibrated MEANet thresholds: one set for every class, or one per class.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoutingThresholds {
+    /// [`MeaNet`].
+    Global(Thresholds),
+    /// [`MeaNetPerClass`].
+    PerClass(PerClassThresholds),
+}
+
+impl RoutingThresholds {
+    /// The measure the thresholds are in.
+    pub fn measure(&self) -> Measure {
+        match self {
+            RoutingThresholds::Global(t) => t.measure,
+            RoutingThresholds::PerClass(t) => t.measure,
+        }
+    }
+
+    /// Every uncertainty threshold multiplied by `scale`.
+    pub fn scaled(&self, scale: f64) -> Self {
+        match self {
+            RoutingThresholds::Global(t) => RoutingThresholds::Global(t.scaled(scale)),
+            RoutingThresholds::PerClass(t) => RoutingThresholds::PerClass(t.scaled(scale)),
+        }
+    }
+
+    /// The policy these thresholds define (named `meanet` either way: it is the deployment's
+    /// MEANet).
+    pub fn policy(&self) -> Box<dyn ExitPolicy> {
+        match self {
+            RoutingThresholds::Global(t) => Box::new(MeaNet { thresholds: *t }),
+            RoutingThresholds::PerClass(t) => Box::new(Named {
+                name: "meanet",
+                inner: MeaNetPerClass {
+                    thresholds: t.clone(),
+                },
+            }),
+        }
+    }
+
+    /// The smallest scale of these thresholds at which a sample with these scores is *not*
+    /// offloaded: it is offloaded at scale `s` exactly when `critical > s`. `extension` is the
+    /// extension's scores where it ran; where it did not, its check cannot be known and the
+    /// value is a lower bound. `0` means never offloaded, infinity always.
+    pub fn critical(
+        &self,
+        main: &Scores,
+        extension: Option<&Scores>,
+        partition: &ClassPartition,
+    ) -> f64 {
+        let measure = self.measure();
+        let u = main.uncertainty(measure);
+        let (hard, at_main) = match self {
+            RoutingThresholds::Global(t) => {
+                let hard = partition.is_hard(main.class)
+                    || t.hard_mass.is_some_and(|h| main.masked_mass >= h);
+                (hard, ratio(u, if hard { t.cloud_main } else { t.main }))
+            }
+            RoutingThresholds::PerClass(t) => (
+                partition.is_hard(main.class),
+                ratio(u, t.main.get(main.class).copied().flatten()),
+            ),
+        };
+        let at_extension = |x: &Scores| {
+            let t = match self {
+                RoutingThresholds::Global(t) => t.extension,
+                RoutingThresholds::PerClass(t) => t.extension.get(x.class).copied().flatten(),
+            };
+            ratio(x.uncertainty(measure), t)
+        };
+        match extension {
+            Some(x) if hard => at_main.max(at_extension(x)),
+            _ => at_main,
+        }
+    }
+}
+
+/// `u / t`: the scale of `t` that `u` needs to pass; 0 with no check.
+fn ratio(u: f64, t: Option<f64>) -> f64 {
+    match t {
+        None => 0.0,
+        Some(t) if t > 0.0 => u / t,
+        Some(_) if u > 0.0 => f64::INFINITY,
+        Some(_) => 0.0,
+    }
+}
+
+/// A policy under another name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named<P> {
+    /// The name.
+    pub name: &'static str,
+    /// The policy.
+    pub inner: P,
+}
+
+impl<P: ExitPolicy> ExitPolicy for Named<P> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn after_main(&self, scores: &Scores, partition: &ClassPartition) -> (Route, RouteReason) {
+        self.inner.after_main(scores, partition)
+    }
+    fn after_extension(&self, scores: &Scores) -> (ExtensionRoute, RouteReason) {
+        self.inner.after_extension(scores)
+    }
+}
+
 /// BranchyNet-style entropy early exit without class awareness: main if confident, else cloud.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BranchyNet {
@@ -247,6 +485,83 @@ impl ExitPolicy for MainExtension {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn arb_logits(c: usize) -> impl Strategy<Value = Vec<f32>> {
+        proptest::collection::vec(-6.0f32..6.0, c)
+    }
+
+    fn arb_threshold() -> impl Strategy<Value = Option<f64>> {
+        prop_oneof![Just(None), Just(Some(0.0)), (0.0f64..2.5).prop_map(Some)]
+    }
+
+    proptest! {
+        /// Per-class thresholds spread from global ones route exactly as the global policy.
+        #[test]
+        fn per_class_from_global_routes_as_global(
+            main in arb_logits(5),
+            ext in arb_logits(2),
+            t in (arb_threshold(), arb_threshold(), arb_threshold()),
+        ) {
+            let p = ClassPartition::try_new(5, vec![1, 4]).unwrap();
+            let global = Thresholds { main: t.0, cloud_main: t.1, extension: t.2, ..Thresholds::default() };
+            let per = MeaNetPerClass { thresholds: PerClassThresholds::from_global(&global, &p) };
+            per.thresholds.validate(&p).unwrap();
+            let g = MeaNet { thresholds: global };
+            let s = scores(&main, &p);
+            prop_assert_eq!(per.after_main(&s, &p), g.after_main(&s, &p));
+            let x = Scores::from_logits(&ext).unwrap();
+            prop_assert_eq!(per.after_extension(&x), g.after_extension(&x));
+        }
+
+        /// A sample is offloaded at scale `s` exactly when its critical scale exceeds `s`.
+        #[test]
+        fn critical_scale_decides_offloading(
+            main in arb_logits(5),
+            ext in arb_logits(2),
+            tm in proptest::collection::vec(arb_threshold(), 5),
+            te in proptest::collection::vec(arb_threshold(), 2),
+            scale in 0.05f64..8.0,
+            per_class in any::<bool>(),
+        ) {
+            let p = ClassPartition::try_new(5, vec![1, 4]).unwrap();
+            let base = if per_class {
+                RoutingThresholds::PerClass(PerClassThresholds { measure: Measure::Entropy, main: tm, extension: te })
+            } else {
+                RoutingThresholds::Global(Thresholds { main: tm[0], cloud_main: tm[1], extension: te[0], ..Thresholds::default() })
+            };
+            let policy = base.scaled(scale).policy();
+            let s = scores(&main, &p);
+            let x = Scores::from_logits(&ext).unwrap();
+            let offloaded = match policy.after_main(&s, &p).0 {
+                Route::ExitMain => false,
+                Route::Offload => true,
+                Route::RunExtension => policy.after_extension(&x).0 == ExtensionRoute::Offload,
+            };
+            let critical = base.critical(&s, Some(&x), &p);
+            // Scaling multiplies in floating point: stay off the exact boundary.
+            prop_assume!((critical - scale).abs() > 1e-9 * scale.max(1.0));
+            prop_assert_eq!(offloaded, critical > scale, "critical {}", critical);
+        }
+    }
+
+    #[test]
+    fn per_class_thresholds_name_the_bad_entry() {
+        let p = ClassPartition::try_new(3, vec![2]).unwrap();
+        let mut t = PerClassThresholds::from_global(&Thresholds::default(), &p);
+        t.main.pop();
+        assert!(
+            t.validate(&p)
+                .unwrap_err()
+                .contains("per_class.main has 2 thresholds")
+        );
+        let mut t = PerClassThresholds::from_global(&Thresholds::default(), &p);
+        t.extension[0] = Some(f64::NAN);
+        assert_eq!(
+            t.validate(&p).unwrap_err(),
+            "per_class.extension[0] must be >= 0 (or inf: no check)"
+        );
+    }
 
     fn scores(logits: &[f32], p: &ClassPartition) -> Scores {
         Scores::from_logits_masked(logits, &p.hard_mask()).unwrap()
