@@ -13,6 +13,9 @@ use crate::policy::{BranchyNet, ExitPolicy, ExtensionRoute, MeaNet, Route, Thres
 use crate::ports::{EnergyModel, SampleCost};
 use crate::units::{Bytes, Joules};
 
+mod per_class;
+pub use per_class::PerClassSearch;
+
 /// Why calibration failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CalibrationError {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::policy::MeaNetPerClass;
 use crate::ports::EnergyBreakdown;
 use crate::units::Macs;
 use ndarray::Array2;
@@ -284,4 +285,87 @@ fn the_full_grid_offers_no_check_on_every_axis() {
     assert!(g.hard_mass.iter().flatten().all(|&m| m > 0.0 && m <= 1.0));
     let off = Grid::all(&cache, Measure::Entropy, 10, false);
     assert_eq!(off.hard_mass, vec![None]);
+}
+
+/// Like [`cache`], but the main block's accuracy depends on the class: from 99% on class 0
+/// down to 40% on class 4 (easy classes), while its uncertainty does not, so one global
+/// threshold cannot tell the weak classes from the strong ones.
+fn uneven_cache(n: usize) -> CalibrationCache {
+    let (c, hard) = (10, vec![5, 6, 7, 8, 9]);
+    let partition = ClassPartition::try_new(c, hard).unwrap();
+    let mut rng = Lcg(11);
+    let labels: Vec<usize> = (0..n).map(|i| i % c).collect();
+    let mut main = Array2::<f32>::zeros((n, c));
+    for (i, mut row) in main.outer_iter_mut().enumerate() {
+        for v in row.iter_mut() {
+            *v = rng.next() * 2.0;
+        }
+        let acc = if labels[i] < 5 {
+            0.99 - 0.15 * labels[i] as f32
+        } else {
+            0.8
+        };
+        let right = rng.next() < acc;
+        let t = if right {
+            labels[i]
+        } else {
+            (labels[i] + 1) % c
+        };
+        row[t] += 1.0 + 4.0 * rng.next();
+    }
+    let ext = Array2::<f32>::zeros((n, 5)).map_view_mut_fn(&mut rng, 0.85, &|i| {
+        partition.to_hard(labels[i]).unwrap_or(i % 5)
+    });
+    let cloud = Array2::<f32>::zeros((n, c)).map_view_mut_fn(&mut rng, 0.95, &|i| labels[i]);
+    CalibrationCache::try_new(main.view(), ext.view(), cloud.view(), &labels, partition).unwrap()
+}
+
+#[test]
+fn per_class_thresholds_meet_the_target_and_beat_global_ones_where_classes_differ() {
+    let cal = calibrator();
+    for (cache, must_gain) in [(cache(4_000), 0.0), (uneven_cache(4_000), 0.01)] {
+        let measure = Measure::Entropy;
+        let grid = Grid::all(&cache, measure, 30, false);
+        let target = Target::MaxOffload(0.2);
+        let base = Thresholds {
+            measure,
+            ..Thresholds::default()
+        };
+        let global = cal.search(&cache, base, &grid, target, 8).unwrap().chosen;
+        let per = cal
+            .search_per_class(&cache, &global.thresholds, 30, target)
+            .unwrap();
+        per.chosen.validate(cache.partition()).unwrap();
+        assert!(per.metrics.cloud_share <= 0.2 + 1e-12, "{:?}", per.metrics);
+        // What the search reports is what the policy does.
+        let routed = cal.evaluate(
+            &cache,
+            &MeaNetPerClass {
+                thresholds: per.chosen.clone(),
+            },
+        );
+        assert_eq!(routed, per.metrics);
+        assert!(
+            per.metrics.accuracy >= per.start.1.accuracy,
+            "{:?} vs start {:?}",
+            per.metrics,
+            per.start.1
+        );
+        assert!(
+            per.metrics.accuracy >= global.metrics.accuracy + must_gain,
+            "per class {:.4} vs global {:.4}",
+            per.metrics.accuracy,
+            global.metrics.accuracy
+        );
+    }
+}
+
+#[test]
+fn per_class_search_reports_an_unreachable_target() {
+    let cache = cache(500);
+    let t = Thresholds::default();
+    let err = calibrator()
+        .search_per_class(&cache, &t, 10, Target::MinAccuracy(1.0))
+        .unwrap_err();
+    assert!(matches!(err, CalibrationError::Infeasible { .. }), "{err}");
 }
