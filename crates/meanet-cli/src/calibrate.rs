@@ -5,7 +5,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use meanet_core::calibration::{Grid, pareto_frontier, pick};
 use meanet_core::manifest::ThresholdSpec;
-use meanet_core::{CalibrationCache, CalibrationPoint, Calibrator, Target, Thresholds};
+use meanet_core::{
+    CalibrationCache, CalibrationPoint, Calibrator, PerClassThresholds, Target, Thresholds,
+};
 use meanet_data::{Dataset, stratified_split};
 use ndarray::{Array2, Axis, concatenate};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,30 @@ pub struct CalibrationReport {
     pub two_threshold: Option<PointJson>,
     /// CPU seconds the search took (the threshold search alone, logits already computed).
     #[serde(default)]
+    pub search_cpu_s: f64,
+    /// Thresholds per class (`--per-class`), chosen from `chosen` for the same target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<PerClassJson>,
+}
+
+/// Per-class thresholds and their validation metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerClassJson {
+    /// Per class: `t_main` (easy) or `t_cloud_main` (hard); null: no check.
+    pub main: Vec<Option<f64>>,
+    /// Per hard class: `t_ext`.
+    pub extension: Vec<Option<f64>>,
+    /// Validation accuracy.
+    pub accuracy: f64,
+    /// Edge energy per sample, joules.
+    pub edge_energy_j: f64,
+    /// Cloud share.
+    pub cloud_share: f64,
+    /// Extension share.
+    pub extension_share: f64,
+    /// Lagrange prices tried.
+    pub prices: usize,
+    /// CPU seconds the per-class search took.
     pub search_cpu_s: f64,
 }
 
@@ -127,13 +153,14 @@ pub struct ValidationSet<'a> {
     pub source: &'a str,
 }
 
-/// Calibrates `dep` on `validation` for `target`.
+/// Calibrates `dep` on `validation` for `target`: global thresholds, and with
+/// `calibration.per_class` thresholds per class too.
 pub fn calibrate(
     dep: &Deployment,
     validation: ValidationSet<'_>,
     settings: &Settings,
     target: Target,
-) -> Result<(Thresholds, CalibrationReport)> {
+) -> Result<(Thresholds, Option<PerClassThresholds>, CalibrationReport)> {
     dep.check_data(validation.data)?;
     if validation.idx.is_empty() {
         anyhow::bail!("no validation samples in {}", validation.source);
@@ -165,6 +192,26 @@ pub fn calibrate(
         }
     };
     let search_cpu_s = cpu_time().saturating_sub(started).as_secs_f64();
+    let per_class = if c.per_class {
+        let started = cpu_time();
+        let found = calibrator.search_per_class(&cache, &chosen.thresholds, c.steps, target)?;
+        let m = found.metrics;
+        Some((
+            found.chosen.clone(),
+            PerClassJson {
+                main: found.chosen.main,
+                extension: found.chosen.extension,
+                accuracy: m.accuracy,
+                edge_energy_j: m.edge_energy.0,
+                cloud_share: m.cloud_share,
+                extension_share: m.extension_share,
+                prices: found.prices,
+                search_cpu_s: cpu_time().saturating_sub(started).as_secs_f64(),
+            },
+        ))
+    } else {
+        None
+    };
     let frontier = pareto_frontier(&points);
     // The class-agnostic baseline, held to the same target.
     let mut values = cache.main_uncertainties(measure);
@@ -197,8 +244,9 @@ pub fn calibrate(
         search: c.search.name().to_string(),
         two_threshold: (c.search == Search::All).then(|| (&two).into()),
         search_cpu_s,
+        per_class: per_class.as_ref().map(|(_, j)| j.clone()),
     };
-    Ok((chosen.thresholds, report))
+    Ok((chosen.thresholds, per_class.map(|(t, _)| t), report))
 }
 
 /// CPU time this thread has run (`/proc/thread-self/schedstat`, nanoseconds) where Linux
@@ -217,16 +265,22 @@ fn cpu_time() -> std::time::Duration {
 }
 
 /// Writes the thresholds into the manifest and the report beside it.
-pub fn save(bundle: &Path, thresholds: &Thresholds, report: &CalibrationReport) -> Result<()> {
+pub fn save(
+    bundle: &Path,
+    thresholds: &Thresholds,
+    per_class: Option<&PerClassThresholds>,
+    report: &CalibrationReport,
+) -> Result<()> {
     let path = bundle.join("meanet.toml");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut manifest: meanet_core::Manifest =
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    manifest.thresholds = Some(ThresholdSpec::from_thresholds(
-        thresholds,
-        Some(report.target.clone()),
-    ));
+    let mut spec = ThresholdSpec::from_thresholds(thresholds, Some(report.target.clone()));
+    if let Some(p) = per_class {
+        spec = spec.with_per_class(p);
+    }
+    manifest.thresholds = Some(spec);
     std::fs::write(&path, toml::to_string_pretty(&manifest)?)
         .with_context(|| format!("writing {}", path.display()))?;
     let path = bundle.join("calibration.json");
@@ -237,6 +291,33 @@ pub fn save(bundle: &Path, thresholds: &Thresholds, report: &CalibrationReport) 
 
 /// Prints what calibration chose.
 pub fn describe(report: &CalibrationReport) -> String {
+    let global = describe_global(report);
+    match &report.per_class {
+        None => global,
+        Some(p) => format!(
+            "{global}\nper class ({} prices, {:.2} s CPU): accuracy {:.4} (global {:.4}), offload {:.3}, extension {:.3}, edge energy {:.3e} J/sample; main {}, extension {}",
+            p.prices,
+            p.search_cpu_s,
+            p.accuracy,
+            report.chosen.accuracy,
+            p.cloud_share,
+            p.extension_share,
+            p.edge_energy_j,
+            list(&p.main),
+            list(&p.extension),
+        ),
+    }
+}
+
+fn list(v: &[Option<f64>]) -> String {
+    let items: Vec<String> = v
+        .iter()
+        .map(|t| t.map_or("none".to_string(), |t| format!("{t:.3}")))
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn describe_global(report: &CalibrationReport) -> String {
     let c = &report.chosen;
     let t = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.4}"));
     format!(

@@ -4,7 +4,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use meanet_core::manifest::DatasetKind;
-use meanet_core::{BlockCosts, ClassPartition, ExitPolicy, Macs, Pipeline, Thresholds};
+use meanet_core::online::{OnlineController, OnlineRouting};
+use meanet_core::{
+    BlockCosts, ClassPartition, ExitPolicy, Macs, Pipeline, RoutingThresholds, Thresholds,
+};
 use meanet_data::Dataset;
 use meanet_energy::{BlockProfiles, Graph, OnnxEnergyModel};
 use ndarray::{ArrayD, IxDyn};
@@ -98,6 +101,33 @@ impl Deployment {
             Some(t) => Ok((t.thresholds()?, true)),
             None => Ok((settings.fallback_thresholds(), false)),
         }
+    }
+
+    /// The thresholds that route: the bundle's per-class ones where it has them, else its
+    /// global ones, else the configured fallback (`false`: not calibrated).
+    pub fn routing(&self, settings: &Settings) -> Result<(RoutingThresholds, bool)> {
+        match &self.bundle.manifest.thresholds {
+            Some(t) => Ok((t.routing(&self.partition)?, true)),
+            None => Ok((
+                RoutingThresholds::Global(settings.fallback_thresholds()),
+                false,
+            )),
+        }
+    }
+
+    /// The edge worker's online controller, if `policy.online` is set.
+    pub fn online(&self, settings: &Settings) -> Result<Option<OnlineRouting>> {
+        let target = self
+            .bundle
+            .manifest
+            .thresholds
+            .as_ref()
+            .and_then(|t| t.target.as_deref());
+        let Some(cfg) = settings.policy.online_config(target)? else {
+            return Ok(None);
+        };
+        let (base, _) = self.routing(settings)?;
+        Ok(Some(OnlineRouting::new(base, OnlineController::new(cfg)?)))
     }
 
     /// Checks a data set fits the bundle (shape, classes).

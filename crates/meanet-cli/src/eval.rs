@@ -4,9 +4,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use meanet_core::online::{ControllerConfig, OnlineController, OnlineRouting};
+use meanet_core::policy::Named;
 use meanet_core::{
     BranchyNet, CloudLink, CloudOnly, EdgeOnly, ExitPolicy, MainExtension, MeaNet, Outcome,
-    Pipeline, Summary, Thresholds,
+    Pipeline, RoutingThresholds, Summary, Thresholds,
 };
 use meanet_data::Dataset;
 use serde::{Deserialize, Serialize};
@@ -94,27 +96,42 @@ impl ExitPolicy for PaperMeaNet {
     }
 }
 
-/// The methods of an evaluation, MEANet last; each policy's `name()` is the method's name.
-pub fn methods(meanet: Thresholds, entropy_exit: f64) -> Vec<Box<dyn ExitPolicy>> {
-    vec![
+/// The methods of an evaluation, MEANet (the bundle's routing thresholds) last; each policy's
+/// `name()` is the method's name. With per-class thresholds, the bundle's global ones run too,
+/// as `meanet_global`.
+pub fn methods(
+    routing: &RoutingThresholds,
+    global: Thresholds,
+    entropy_exit: f64,
+) -> Vec<Box<dyn ExitPolicy>> {
+    let mut m: Vec<Box<dyn ExitPolicy>> = vec![
         Box::new(EdgeOnly),
         Box::new(CloudOnly),
         Box::new(MainExtension),
         Box::new(BranchyNet {
-            measure: meanet.measure,
+            measure: global.measure,
             threshold: entropy_exit,
         }),
         Box::new(PaperMeaNet::default()),
-        Box::new(MeaNet { thresholds: meanet }),
-    ]
+    ];
+    if matches!(routing, RoutingThresholds::PerClass(_)) {
+        m.push(Box::new(Named {
+            name: "meanet_global",
+            inner: MeaNet { thresholds: global },
+        }));
+    }
+    m.push(routing.policy());
+    m
 }
 
 /// Pairs of methods whose accuracy difference the report gives an interval for: MEANet against
-/// the entropy exit, cloud-only and the paper's uncalibrated MEANet.
-pub const COMPARED: [(&str, &str); 3] = [
+/// the entropy exit, cloud-only, the paper's uncalibrated MEANet and (per-class thresholds)
+/// the same bundle's global thresholds.
+pub const COMPARED: [(&str, &str); 4] = [
     ("meanet", "entropy_exit"),
     ("meanet", "cloud_only"),
     ("meanet", "meanet_paper"),
+    ("meanet", "meanet_global"),
 ];
 
 /// Resamples of the paired bootstrap in reports.
@@ -174,18 +191,37 @@ pub struct Samples<'a> {
 /// method (`Pipeline::set_policy`).
 pub async fn run_method(
     dep: &Deployment,
-    mut pipeline: Pipeline,
+    pipeline: Pipeline,
     samples: Samples<'_>,
     batch: usize,
     cloud: &dyn CloudLink,
     progress: &indicatif::ProgressBar,
 ) -> Result<(MethodRun, Pipeline)> {
+    run_method_online(dep, pipeline, samples, batch, cloud, progress, None).await
+}
+
+/// [`run_method`], with the thresholds under an online controller when `online` is given:
+/// after each batch the controller sees what was routed and sets the next batch's policy, as
+/// in `meanet run` and `meanet edge`.
+pub async fn run_method_online(
+    dep: &Deployment,
+    mut pipeline: Pipeline,
+    samples: Samples<'_>,
+    batch: usize,
+    cloud: &dyn CloudLink,
+    progress: &indicatif::ProgressBar,
+    mut online: Option<&mut OnlineRouting>,
+) -> Result<(MethodRun, Pipeline)> {
     let (test, idx) = (samples.data, samples.idx);
+    let started = Instant::now();
     let name = pipeline.policy_name();
     let mut outcomes = Vec::with_capacity(idx.len());
     let mut latencies = Vec::with_capacity(idx.len());
     for chunk in idx.chunks(batch.max(1)) {
         let x = dep.batch(test, chunk);
+        if let Some(o) = online.as_deref() {
+            pipeline.set_policy(o.policy());
+        }
         let start = Instant::now();
         // The edge path is synchronous: run it on the blocking pool, never on an async worker.
         let (pass, p) = tokio::task::spawn_blocking(move || {
@@ -196,6 +232,10 @@ pub async fn run_method(
         .context("edge worker")?;
         pipeline = p;
         let (pass, x) = pass.with_context(|| format!("routing a batch with {name}"))?;
+        if let Some(o) = online.as_deref_mut() {
+            let now = meanet_core::Seconds(started.elapsed().as_secs_f64());
+            o.observe(now, &pass, &dep.partition);
+        }
         let out = pass.complete(x.view(), Some(cloud)).await;
         let took = start.elapsed();
         latencies.extend(std::iter::repeat_n(took, chunk.len()));
@@ -330,6 +370,7 @@ pub async fn evaluate(
 ) -> Result<(Report, Vec<MethodRun>, Option<CalibrationReport>)> {
     dep.check_data(test)?;
     let (thresholds, _) = dep.thresholds(settings)?;
+    let (routing, _) = dep.routing(settings)?;
     let calibration: Option<CalibrationReport> =
         std::fs::read_to_string(dep.bundle.dir.join("calibration.json"))
             .ok()
@@ -342,12 +383,12 @@ pub async fn evaluate(
     // One set of loaded blocks serves every method; only the policy (and, for MEANet's extra
     // run over the other payload, the link) changes.
     let mut jobs: Vec<(Box<dyn ExitPolicy>, &dyn CloudLink, bool)> =
-        methods(thresholds, entropy_exit)
+        methods(&routing, thresholds, entropy_exit)
             .into_iter()
             .map(|p| (p, cloud, false))
             .collect();
     if let Some(link) = other_payload {
-        jobs.push((Box::new(MeaNet { thresholds }), link, true));
+        jobs.push((routing.policy(), link, true));
     }
     let (mut runs, mut other) = (Vec::new(), None);
     let mut pipeline = dep.pipeline(Box::new(meanet_core::EdgeOnly))?;
@@ -403,6 +444,269 @@ pub async fn evaluate(
             .find(|r| r.report.name == "meanet")
             .map(|r| payload_costs(dep, settings, r, other.as_ref()))
             .unwrap_or_default(),
+        drift: None,
+        targets: Vec::new(),
     };
     Ok((report, runs, calibration))
+}
+
+/// Samples per window of the drift evaluation.
+pub const DRIFT_WINDOW: usize = 1000;
+
+/// The drift evaluation: one stream whose class mix shifts halfway, routed with the static
+/// calibrated thresholds and with the online controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    /// The offload share the controller holds.
+    pub target: f64,
+    /// Samples per window.
+    pub window: usize,
+    /// Samples in the stream.
+    pub samples: usize,
+    /// Share of hard-class samples in the first half and in the second.
+    pub hard_share: [f64; 2],
+    /// Offload share per window, static thresholds.
+    pub static_share: Vec<f64>,
+    /// Offload share per window, online controller.
+    pub online_share: Vec<f64>,
+    /// Accuracy over the stream, static.
+    pub static_accuracy: f64,
+    /// Accuracy over the stream, online.
+    pub online_accuracy: f64,
+    /// Largest distance from the target of any window after the first, percentage points.
+    pub static_max_deviation_pp: f64,
+    /// The same, online.
+    pub online_max_deviation_pp: f64,
+    /// The controller's final threshold scale.
+    pub final_scale: f64,
+}
+
+/// A stream drawn from `idx` without repeats: an easy-heavy first half (90% easy-class
+/// samples) and a hard-heavy second half (90% hard-class), each half as long as the smaller
+/// of the easy and hard pools allows, shuffled within each half (seeded).
+pub fn drift_stream(test: &Dataset, idx: &[usize], dep: &Deployment, seed: u64) -> Vec<usize> {
+    let mut rng = seed | 1;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut shuffle = |v: &mut Vec<usize>| {
+        for i in (1..v.len()).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    };
+    let (mut easy, mut hard): (Vec<usize>, Vec<usize>) = idx
+        .iter()
+        .partition(|&&i| !dep.partition.is_hard(usize::from(test.labels[i])));
+    shuffle(&mut easy);
+    shuffle(&mut hard);
+    let half = easy.len().min(hard.len());
+    let major = half * 9 / 10;
+    let mut first: Vec<usize> = easy[..major].to_vec();
+    first.extend(&hard[..half - major]);
+    let mut second: Vec<usize> = hard[half - major..half].to_vec();
+    second.extend(&easy[major..half]);
+    shuffle(&mut first);
+    shuffle(&mut second);
+    first.extend(second);
+    first
+}
+
+/// Routes the [`drift_stream`] of `idx` with the bundle's static thresholds and under the
+/// online controller (configured by `[policy]`, `online` taken as set), over `cloud`.
+pub async fn drift(
+    dep: &Deployment,
+    settings: &Settings,
+    test: &Dataset,
+    idx: &[usize],
+    cloud: &dyn CloudLink,
+    progress: &dyn Fn(u64, &str) -> indicatif::ProgressBar,
+) -> Result<DriftReport> {
+    let stream = drift_stream(test, idx, dep, 20211);
+    if stream.len() < 2 * DRIFT_WINDOW {
+        anyhow::bail!(
+            "--drift needs at least {} easy-class and {} hard-class test samples, to fill two windows per half; the stream would hold {}",
+            DRIFT_WINDOW,
+            DRIFT_WINDOW,
+            stream.len()
+        );
+    }
+    let mut policy = settings.policy.clone();
+    policy.online = true;
+    let target = dep
+        .bundle
+        .manifest
+        .thresholds
+        .as_ref()
+        .and_then(|t| t.target.as_deref());
+    let cfg: ControllerConfig = policy
+        .online_config(target)?
+        .context("the online controller is configured")?;
+    let (routing, _) = dep.routing(settings)?;
+    let mut online = OnlineRouting::new(routing.clone(), OnlineController::new(cfg)?);
+    let samples = Samples {
+        data: test,
+        idx: &stream,
+    };
+    let batch = settings.policy.batch_size;
+    let b = progress(stream.len() as u64, "drift: static");
+    let pipeline = dep.pipeline(routing.policy())?;
+    let (fixed, pipeline) = run_method(dep, pipeline, samples, batch, cloud, &b).await?;
+    b.finish_and_clear();
+    let b = progress(stream.len() as u64, "drift: online");
+    let (held, _) =
+        run_method_online(dep, pipeline, samples, batch, cloud, &b, Some(&mut online)).await?;
+    b.finish_and_clear();
+    let shares = |r: &MethodRun| -> Vec<f64> {
+        r.outcomes
+            .chunks(DRIFT_WINDOW)
+            .filter(|w| w.len() == DRIFT_WINDOW)
+            .map(|w| {
+                w.iter()
+                    .filter(|o| o.exit == meanet_core::Exit::Cloud || o.degraded.is_some())
+                    .count() as f64
+                    / w.len() as f64
+            })
+            .collect()
+    };
+    let worst = |s: &[f64]| {
+        s.iter()
+            .skip(1)
+            .map(|v| (v - cfg.target).abs() * 100.0)
+            .fold(0.0, f64::max)
+    };
+    let half = stream.len() / 2;
+    let hard = |part: &[usize]| {
+        part.iter()
+            .filter(|&&i| dep.partition.is_hard(usize::from(test.labels[i])))
+            .count() as f64
+            / part.len().max(1) as f64
+    };
+    let (s, o) = (shares(&fixed), shares(&held));
+    Ok(DriftReport {
+        target: cfg.target,
+        window: DRIFT_WINDOW,
+        samples: stream.len(),
+        hard_share: [hard(&stream[..half]), hard(&stream[half..])],
+        static_max_deviation_pp: worst(&s),
+        online_max_deviation_pp: worst(&o),
+        static_share: s,
+        online_share: o,
+        static_accuracy: fixed.report.accuracy,
+        online_accuracy: held.report.accuracy,
+        final_scale: online.controller().scale(),
+    })
+}
+
+/// Offload targets of the sweep in reports.
+pub const SWEEP_TARGETS: [f64; 7] = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4];
+
+/// One method calibrated on the validation split for one offload target, measured on the test
+/// split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetPoint {
+    /// `meanet` (global thresholds), `meanet_per_class` or `entropy_exit`.
+    pub method: String,
+    /// The offload target calibrated for.
+    pub target: f64,
+    /// Validation accuracy.
+    pub validation_accuracy: f64,
+    /// Validation offload share.
+    pub validation_offload: f64,
+    /// Test accuracy.
+    pub test_accuracy: f64,
+    /// Test offload share.
+    pub test_offload: f64,
+}
+
+/// Calibrates MEANet (global and per-class thresholds) and the entropy exit on `validation`
+/// for each of [`SWEEP_TARGETS`], and measures each on the `test` logits: what a calibrated
+/// target delivers on samples calibration never saw.
+pub fn target_sweep(
+    dep: &Deployment,
+    settings: &Settings,
+    validation: &meanet_core::CalibrationCache,
+    test: &meanet_core::CalibrationCache,
+) -> Result<Vec<TargetPoint>> {
+    use meanet_core::calibration::{Grid, pick};
+    use meanet_core::{CalibrationPoint, Calibrator, MeaNetPerClass, Target};
+    let calibrator = Calibrator::new(
+        dep.costs,
+        dep.offload_bytes(settings.cloud.payload),
+        &dep.energy,
+    );
+    let c = &settings.calibration;
+    let measure = settings.policy.measure;
+    let base = Thresholds {
+        measure,
+        ..Thresholds::default()
+    };
+    let grid = Grid::all(validation, measure, c.steps, c.hard_mass);
+    let mut values = validation.main_uncertainties(measure);
+    values.sort_by(f64::total_cmp);
+    let candidates: Vec<f64> = (0..=200)
+        .map(|k| values[k * (values.len() - 1) / 200])
+        .collect();
+    let entropy: Vec<CalibrationPoint> = calibrator
+        .sweep_entropy_exit(validation, measure, &candidates)
+        .into_iter()
+        .map(|(t, metrics)| CalibrationPoint {
+            thresholds: Thresholds {
+                main: Some(t),
+                cloud_main: None,
+                extension: None,
+                ..base
+            },
+            metrics,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for &share in &SWEEP_TARGETS {
+        let target = Target::MaxOffload(share);
+        let Ok(global) = calibrator.search(validation, base, &grid, target, 8) else {
+            continue;
+        };
+        let g = global.chosen;
+        let mut point = |method: &str, val: meanet_core::PointMetrics, policy: &dyn ExitPolicy| {
+            let t = calibrator.evaluate(test, policy);
+            out.push(TargetPoint {
+                method: method.to_string(),
+                target: share,
+                validation_accuracy: val.accuracy,
+                validation_offload: val.cloud_share,
+                test_accuracy: t.accuracy,
+                test_offload: t.cloud_share,
+            });
+        };
+        point(
+            "meanet",
+            g.metrics,
+            &MeaNet {
+                thresholds: g.thresholds,
+            },
+        );
+        if let Ok(per) = calibrator.search_per_class(validation, &g.thresholds, c.steps, target) {
+            point(
+                "meanet_per_class",
+                per.metrics,
+                &MeaNetPerClass {
+                    thresholds: per.chosen,
+                },
+            );
+        }
+        if let Ok(e) = pick(&entropy, target) {
+            point(
+                "entropy_exit",
+                e.metrics,
+                &BranchyNet {
+                    measure,
+                    threshold: e.thresholds.main.unwrap_or(0.0),
+                },
+            );
+        }
+    }
+    Ok(out)
 }

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use meanet_core::{EnergyBreakdown, Exit, Outcome, Target};
+use meanet_core::online::EdgeAccuracy;
+use meanet_core::{ClassPartition, EnergyBreakdown, Exit, Outcome, Target};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -25,6 +26,21 @@ struct ExitLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CauseLabel {
     cause: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClassLabel {
+    class: String,
+}
+
+/// Half-life, in offloaded samples of a class, of the edge-accuracy estimate.
+pub const ACCURACY_HALF_LIFE: f64 = 500.0;
+
+/// The classes, partition and running estimate behind `meanet_edge_accuracy_estimate`.
+struct Accuracy {
+    names: Vec<String>,
+    partition: ClassPartition,
+    estimate: EdgeAccuracy,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,6 +63,9 @@ pub struct RoutingMetrics {
     share: Gauge<f64, AtomicU64>,
     target: Gauge<f64, AtomicU64>,
     batch_size: Histogram,
+    scale: Gauge<f64, AtomicU64>,
+    edge_accuracy: Family<ClassLabel, Gauge<f64, AtomicU64>>,
+    accuracy: Mutex<Option<Accuracy>>,
     window: Mutex<(VecDeque<bool>, usize)>,
     probe: Mutex<Option<BreakerProbe>>,
     registry: Registry,
@@ -121,6 +140,19 @@ impl RoutingMetrics {
             "Samples per edge batch",
             batch_size.clone(),
         );
+        let scale = Gauge::<f64, AtomicU64>::default();
+        scale.set(1.0);
+        r.register(
+            "threshold_scale",
+            "What the calibrated thresholds are multiplied by (the online controller's knob; 1 without it)",
+            scale.clone(),
+        );
+        let edge_accuracy = Family::<ClassLabel, Gauge<f64, AtomicU64>>::default();
+        r.register(
+            "edge_accuracy_estimate",
+            "Per class the edge predicted: how often its answer agreed with the cloud's on offloaded samples (running, half-life 500 samples)",
+            edge_accuracy.clone(),
+        );
         RoutingMetrics {
             exits,
             batch_size,
@@ -132,6 +164,9 @@ impl RoutingMetrics {
             bytes_received,
             share,
             target: target_gauge,
+            scale,
+            edge_accuracy,
+            accuracy: Mutex::new(None),
             window: Mutex::new((VecDeque::with_capacity(SHARE_WINDOW), 0)),
             probe: Mutex::new(None),
             registry: r,
@@ -141,6 +176,23 @@ impl RoutingMetrics {
     /// Reads the circuit breaker through `probe` at each scrape.
     pub fn watch_breaker(&self, probe: BreakerProbe) {
         *self.probe.lock().unwrap_or_else(PoisonError::into_inner) = Some(probe);
+    }
+
+    /// Estimates the edge's accuracy per class from the cloud's answers on offloaded samples,
+    /// labelled with `names` (the bundle's classes).
+    pub fn with_classes(self, names: Vec<String>, partition: ClassPartition) -> Self {
+        let estimate = EdgeAccuracy::new(names.len(), ACCURACY_HALF_LIFE);
+        *self.accuracy.lock().unwrap_or_else(PoisonError::into_inner) = Some(Accuracy {
+            names,
+            partition,
+            estimate,
+        });
+        self
+    }
+
+    /// Sets the online controller's threshold scale.
+    pub fn set_scale(&self, scale: f64) {
+        self.scale.set(scale);
     }
 
     /// Counts one edge batch of `samples`.
@@ -164,6 +216,23 @@ impl RoutingMetrics {
         // would need the batch; per sample weights it by samples, which is what a user feels.
         if let Some(l) = o.cloud_latency {
             self.offload_latency.observe(l.0);
+        }
+        if let (Exit::Cloud, Some(cloud)) = (o.exit, &o.cloud) {
+            let mut a = self.accuracy.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(a) = a.as_mut() {
+                let edge = o
+                    .extension
+                    .and_then(|x| a.partition.from_hard(x.class))
+                    .unwrap_or(o.main.class);
+                a.estimate.record(edge, cloud.class);
+                if let (Some(name), Some(v)) = (a.names.get(edge), a.estimate.estimate(edge)) {
+                    self.edge_accuracy
+                        .get_or_create(&ClassLabel {
+                            class: name.clone(),
+                        })
+                        .set(v);
+                }
+            }
         }
         self.edge_energy.inc_by(energy.edge().0);
         self.bytes_sent.inc_by(o.cost.bytes_sent.0);
@@ -263,6 +332,32 @@ mod tests {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
         assert_eq!(m.offload_target(), Some(0.2));
+    }
+
+    #[test]
+    fn estimates_the_edge_accuracy_per_class_from_cloud_answers() {
+        let p = ClassPartition::try_new(2, vec![1]).unwrap_or_else(|_| unreachable!());
+        let m = RoutingMetrics::new(None).with_classes(vec!["cat".into(), "dog".into()], p);
+        let e = EnergyBreakdown::default();
+        // The edge said class 0 (main logits [1, 0]); the cloud says 0 three times, 1 once.
+        for cloud in [0.0f32, 0.0, 0.0, 5.0] {
+            let mut o = outcome(Exit::Cloud, None);
+            o.cloud = Some(Scores::from_logits(&[1.0, cloud]).unwrap_or_else(|_| unreachable!()));
+            m.record(&o, &e);
+        }
+        m.set_scale(1.5);
+        let text = m.encode();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("meanet_edge_accuracy_estimate{class=\"cat\"}"))
+            .unwrap_or_else(|| panic!("no estimate in\n{text}"));
+        let v: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0);
+        assert!((v - 0.75).abs() < 0.01, "{line}");
+        assert!(text.contains("meanet_threshold_scale 1.5"), "{text}");
     }
 
     #[test]

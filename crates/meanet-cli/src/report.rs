@@ -8,7 +8,7 @@ use plotters::style::full_palette::{BLUE_600, CYAN_800, GREEN_600, GREEN_700, OR
 use serde::{Deserialize, Serialize};
 
 use crate::calibrate::{CalibrationReport, PointJson};
-use crate::eval::{MethodReport, MethodRun};
+use crate::eval::{DriftReport, MethodReport, MethodRun, TargetPoint};
 
 /// `report.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +37,75 @@ pub struct Report {
     /// What an offload costs with each `cloud.payload`, and MEANet's edge energy with it.
     #[serde(default)]
     pub payloads: Vec<PayloadCost>,
+    /// The drift evaluation (`meanet eval --drift`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftReport>,
+    /// Each method calibrated for several offload targets on the validation split, measured
+    /// on the test split.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetPoint>,
+}
+
+/// The Markdown table of the target sweep.
+pub fn target_table(points: &[TargetPoint]) -> String {
+    if points.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "Calibrated on the validation split for each offload target, measured on the test split:\n\n| method | target | validation accuracy / offload | test accuracy / offload |\n|---|---|---|---|\n",
+    );
+    for p in points {
+        s += &format!(
+            "| {} | {:.2} | {:.2}% / {:.1}% | {:.2}% / {:.1}% |\n",
+            p.method,
+            p.target,
+            p.validation_accuracy * 100.0,
+            p.validation_offload * 100.0,
+            p.test_accuracy * 100.0,
+            p.test_offload * 100.0
+        );
+    }
+    s
+}
+
+/// The Markdown table of the drift evaluation: offload share per window.
+pub fn drift_table(d: &DriftReport) -> String {
+    let pct = |v: &f64| format!("{:.1}", v * 100.0);
+    let row = |name: &str, v: &[f64], acc: f64, worst: f64| {
+        format!(
+            "| {name} | {} | {:.2} | {:.1} |\n",
+            v.iter().map(pct).collect::<Vec<_>>().join(" | "),
+            acc * 100.0,
+            worst
+        )
+    };
+    let windows = d.static_share.len();
+    format!(
+        "Drift: {} samples, hard-class share {:.0}% then {:.0}%, offload target {:.0}%: offload share (%) per {}-sample window.\n\n| thresholds | {} | accuracy (%) | worst window after the first (pp) |\n|---|{}---|---|\n{}{}\nOnline threshold scale at the end: {:.3}.\n",
+        d.samples,
+        d.hard_share[0] * 100.0,
+        d.hard_share[1] * 100.0,
+        d.target * 100.0,
+        d.window,
+        (1..=windows)
+            .map(|k| format!("w{k}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        "---|".repeat(windows),
+        row(
+            "static",
+            &d.static_share,
+            d.static_accuracy,
+            d.static_max_deviation_pp
+        ),
+        row(
+            "online",
+            &d.online_share,
+            d.online_accuracy,
+            d.online_max_deviation_pp
+        ),
+        d.final_scale
+    )
 }
 
 /// An accuracy difference between two methods on the same samples, with its interval.
@@ -215,6 +284,25 @@ pub fn write(
     if let Some(main_only) = runs.iter().find(|r| r.report.name == "main_only") {
         plot_entropy(&out.join("main_entropy.svg"), main_only, report)?;
     }
+    let sweep = if report.targets.is_empty() {
+        String::new()
+    } else {
+        plot_targets(&out.join("accuracy_vs_offload.svg"), &report.targets)?;
+        format!(
+            "\n## Calibrated targets on the test split\n\n{}\n![test accuracy vs test offload share](accuracy_vs_offload.svg)\n",
+            target_table(&report.targets)
+        )
+    };
+    let drift = match &report.drift {
+        Some(d) => {
+            plot_drift(&out.join("drift.svg"), d)?;
+            format!(
+                "\n## Drift\n\n{}\n![offload share under drift](drift.svg)\n",
+                drift_table(d)
+            )
+        }
+        None => String::new(),
+    };
     let t = &report.thresholds;
     let f = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("{v:.4}"));
     let md = format!(
@@ -240,9 +328,141 @@ pub fn write(
         report.backend,
         table(&report.methods),
         difference_table(&report.differences) + "\n" + &payload_table(&report.payloads)
-    );
+    ) + &sweep
+        + &drift;
     let path = out.join("report.md");
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn plot_targets(path: &Path, points: &[TargetPoint]) -> Result<()> {
+    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let xs = points.iter().map(|p| p.test_offload);
+    let ys = points.iter().map(|p| p.test_accuracy);
+    let xhi = xs.fold(0.05f64, f64::max) + 0.03;
+    let (ylo, yhi) = ys.fold((1.0f64, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Test accuracy vs test offload share, each point calibrated on validation for a target",
+            ("sans-serif", 18),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0f64..xhi, (ylo - 0.003).max(0.0)..(yhi + 0.003).min(1.0))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("offload share (test)")
+        .y_desc("accuracy (test)")
+        .draw()
+        .map_err(err)?;
+    for (method, color) in [
+        ("meanet", BLUE_600),
+        ("meanet_per_class", GREEN_700),
+        ("entropy_exit", ORANGE_600),
+    ] {
+        let pts: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.method == method)
+            .map(|p| (p.test_offload, p.test_accuracy))
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(method)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn plot_drift(path: &Path, d: &DriftReport) -> Result<()> {
+    let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let n = d.static_share.len().max(d.online_share.len()).max(1);
+    let top = d
+        .static_share
+        .iter()
+        .chain(&d.online_share)
+        .fold(d.target + 0.05, |a, v| a.max(*v + 0.03))
+        .min(1.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "Offload share per {}-sample window; hard classes {:.0}% then {:.0}% of the stream",
+                d.window,
+                d.hard_share[0] * 100.0,
+                d.hard_share[1] * 100.0
+            ),
+            ("sans-serif", 18),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(55)
+        .build_cartesian_2d(0.5f64..n as f64 + 0.5, 0.0f64..top)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("window")
+        .y_desc("offload share")
+        .draw()
+        .map_err(err)?;
+    let band = [(d.target - 0.03).max(0.0), d.target + 0.03];
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(0.5, band[0]), (n as f64 + 0.5, band[1])],
+            GREEN_600.mix(0.15).filled(),
+        )))
+        .map_err(err)?
+        .label("target +/- 3 pp")
+        .legend(|(x, y)| {
+            Rectangle::new([(x, y - 5), (x + 20, y + 5)], GREEN_600.mix(0.3).filled())
+        });
+    for (name, v, color) in [
+        ("static thresholds", &d.static_share, ORANGE_600),
+        ("online controller", &d.online_share, BLUE_600),
+    ] {
+        let pts: Vec<(f64, f64)> = v
+            .iter()
+            .enumerate()
+            .map(|(k, s)| (k as f64 + 1.0, *s))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
     Ok(())
 }
 

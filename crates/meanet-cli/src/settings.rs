@@ -385,6 +385,18 @@ pub struct PolicySettings {
     /// probability on hard classes is treated as hard (unset: no check).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hard_mass: Option<f64>,
+    /// Hold the offload share at the calibrated target as the input mix changes, by scaling
+    /// the thresholds online (`meanet run`, `meanet edge`).
+    pub online: bool,
+    /// The offload share the online controller holds (unset: the bundle's `offload=` target).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_target: Option<f64>,
+    /// Recent samples the online controller reads its quantile from.
+    pub online_window: usize,
+    /// Samples over which the online controller repays an offload debt.
+    pub online_horizon: f64,
+    /// Bounds of the online threshold scale: `[1 / online_range, online_range]`.
+    pub online_range: f64,
 }
 
 impl Default for PolicySettings {
@@ -396,6 +408,11 @@ impl Default for PolicySettings {
             cloud_main: Some(0.8),
             extension: Some(0.8),
             hard_mass: None,
+            online: false,
+            online_target: None,
+            online_window: 400,
+            online_horizon: 400.0,
+            online_range: 4.0,
         }
     }
 }
@@ -435,6 +452,9 @@ pub struct CalibrationSettings {
     pub hard_mass: bool,
     /// Threshold candidates per axis.
     pub steps: usize,
+    /// Also choose one main threshold per class and one extension threshold per hard class
+    /// (`meanet calibrate --per-class`).
+    pub per_class: bool,
     /// Seed of the train/validation split the bundle was trained with.
     pub seed: u64,
     /// Validation fraction of that split.
@@ -448,9 +468,41 @@ impl Default for CalibrationSettings {
             search: Search::All,
             hard_mass: false,
             steps: 50,
+            per_class: false,
             seed: 20211,
             validation: 0.1,
         }
+    }
+}
+
+impl PolicySettings {
+    /// The online controller's configuration for a bundle calibrated for `target` (the
+    /// manifest's `target`), or `None` when `online` is off. An error names the setting at
+    /// fault when there is no offload share to hold.
+    pub fn online_config(
+        &self,
+        target: Option<&str>,
+    ) -> Result<Option<meanet_core::online::ControllerConfig>> {
+        if !self.online {
+            return Ok(None);
+        }
+        let share = match (self.online_target, target.map(Target::parse)) {
+            (Some(t), _) => t,
+            (None, Some(Ok(Target::MaxOffload(f)))) => f,
+            (None, other) => bail!(
+                "policy.online = true needs an offload share to hold: set policy.online_target, or calibrate the bundle for offload=F (its target is {})",
+                match other {
+                    Some(Ok(t)) => t.to_string(),
+                    _ => "unset".to_string(),
+                }
+            ),
+        };
+        let mut c = meanet_core::online::ControllerConfig::new(share);
+        c.window = self.online_window;
+        c.horizon = self.online_horizon;
+        c.min_scale = 1.0 / self.online_range;
+        c.max_scale = self.online_range;
+        Ok(Some(c))
     }
 }
 
@@ -518,6 +570,18 @@ impl Settings {
             bail!(
                 "policy.hard_mass must be a probability between 0 and 1 (leave it unset for no check)"
             );
+        }
+        if p.online_target.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
+            bail!("policy.online_target must be an offload share between 0 and 1");
+        }
+        if p.online_window == 0 {
+            bail!("policy.online_window must be at least 1 sample");
+        }
+        if !(p.online_horizon.is_finite() && p.online_horizon > 0.0) {
+            bail!("policy.online_horizon must be a positive number of samples");
+        }
+        if !(p.online_range.is_finite() && p.online_range >= 1.0) {
+            bail!("policy.online_range must be finite and >= 1");
         }
         let r = &self.runtime;
         if !r.backend.compiled() {

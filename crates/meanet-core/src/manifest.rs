@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::numerics::Measure;
 use crate::partition::{ClassPartition, PartitionError};
-use crate::policy::Thresholds;
+use crate::policy::{PerClassThresholds, RoutingThresholds, Thresholds};
 
 /// The current manifest format version.
 pub const FORMAT: u32 = 1;
@@ -218,6 +218,22 @@ pub struct ThresholdSpec {
     /// The calibration target these were chosen for, as given (`offload=0.2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Thresholds per class (`meanet calibrate --per-class`); when present they route, and the
+    /// global ones above stay for comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<PerClassSpec>,
+}
+
+/// `[thresholds.per_class]`: one main threshold per class, one extension threshold per hard
+/// class, in the measure of `[thresholds]`; `inf` is "no check".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerClassSpec {
+    /// Per class, in label order: for an easy class its `t_main`, for a hard class its
+    /// `t_cloud_main`.
+    pub main: Vec<f64>,
+    /// Per hard class, in hard-label order (`hard_classes`): its `t_ext`.
+    pub extension: Vec<f64>,
 }
 
 /// Why a manifest is inconsistent.
@@ -296,7 +312,7 @@ impl Manifest {
             }
         }
         if let Some(t) = &self.thresholds {
-            t.thresholds()?;
+            t.routing(&self.partition()?)?;
         }
         let t = &self.tensors;
         for (key, name) in [
@@ -372,6 +388,26 @@ impl ThresholdSpec {
         })
     }
 
+    /// The thresholds that route: per class where the manifest has them, else the global ones.
+    pub fn routing(&self, partition: &ClassPartition) -> Result<RoutingThresholds, ManifestError> {
+        let global = self.thresholds()?;
+        let Some(pc) = &self.per_class else {
+            return Ok(RoutingThresholds::Global(global));
+        };
+        let from = |v: &[f64]| -> Vec<Option<f64>> {
+            v.iter()
+                .map(|&t| (t != f64::INFINITY).then_some(t))
+                .collect()
+        };
+        let per = PerClassThresholds {
+            measure: global.measure,
+            main: from(&pc.main),
+            extension: from(&pc.extension),
+        };
+        per.validate(partition).map_err(ManifestError::Thresholds)?;
+        Ok(RoutingThresholds::PerClass(per))
+    }
+
     /// From policy thresholds.
     pub fn from_thresholds(t: &Thresholds, target: Option<String>) -> Self {
         ThresholdSpec {
@@ -381,13 +417,25 @@ impl ThresholdSpec {
             extension: t.extension,
             hard_mass: t.hard_mass,
             target,
+            per_class: None,
         }
+    }
+
+    /// Adds per-class thresholds (in the measure of `self`).
+    pub fn with_per_class(mut self, t: &PerClassThresholds) -> Self {
+        let to = |v: &[Option<f64>]| v.iter().map(|t| t.unwrap_or(f64::INFINITY)).collect();
+        self.per_class = Some(PerClassSpec {
+            main: to(&t.main),
+            extension: to(&t.extension),
+        });
+        self
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::numerics::Measure;
 
     pub(crate) fn sample() -> Manifest {
         Manifest {
@@ -419,6 +467,27 @@ mod tests {
         m.validate().unwrap();
         assert_eq!(m.partition().unwrap().hard_classes(), &[1, 3]);
         assert_eq!(m.sample_len(), 64);
+    }
+
+    #[test]
+    fn per_class_thresholds_round_trip_through_toml_with_inf_as_no_check() {
+        let p = ClassPartition::try_new(4, vec![1, 3]).unwrap();
+        let per = PerClassThresholds {
+            measure: Measure::Entropy,
+            main: vec![Some(0.25), None, Some(0.0), Some(1.5)],
+            extension: vec![None, Some(0.75)],
+        };
+        let mut m = sample();
+        m.thresholds = Some(
+            ThresholdSpec::from_thresholds(&Thresholds::default(), Some("offload=0.2".into()))
+                .with_per_class(&per),
+        );
+        let text = toml::to_string_pretty(&m).unwrap();
+        assert!(text.contains("inf"), "{text}");
+        let back: Manifest = toml::from_str(&text).unwrap();
+        back.validate().unwrap();
+        let routing = back.thresholds.unwrap().routing(&p).unwrap();
+        assert_eq!(routing, RoutingThresholds::PerClass(per));
     }
 
     #[test]
@@ -472,6 +541,7 @@ mod tests {
                         extension: None,
                         hard_mass: None,
                         target: None,
+                        per_class: None,
                     })
                 }),
                 "thresholds: unknown measure",
@@ -485,9 +555,35 @@ mod tests {
                         extension: None,
                         hard_mass: Some(1.5),
                         target: None,
+                        per_class: None,
                     })
                 }),
                 "thresholds: hard_mass must be a probability",
+            ),
+            (
+                Box::new(|m| {
+                    m.thresholds = Some(
+                        ThresholdSpec::from_thresholds(&Thresholds::default(), None)
+                            .with_per_class(&PerClassThresholds {
+                                measure: Measure::Entropy,
+                                main: vec![Some(0.5); 3],
+                                extension: vec![None; 2],
+                            }),
+                    )
+                }),
+                "thresholds: per_class.main has 3 thresholds, the bundle needs 4",
+            ),
+            (
+                Box::new(|m| {
+                    m.thresholds = Some(ThresholdSpec {
+                        per_class: Some(PerClassSpec {
+                            main: vec![0.1, 0.2, f64::NAN, 0.3],
+                            extension: vec![0.1, 0.2],
+                        }),
+                        ..ThresholdSpec::from_thresholds(&Thresholds::default(), None)
+                    })
+                }),
+                "thresholds: per_class.main[2] must be >= 0",
             ),
         ];
         for (edit, want) in table {

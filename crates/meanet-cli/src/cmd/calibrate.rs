@@ -20,6 +20,10 @@ pub struct CalibrateArgs {
     /// [calibration.target; default offload=0.2].
     #[arg(long)]
     pub target: Option<Target>,
+    /// Also choose one main threshold per class and one extension threshold per hard class
+    /// for the target; they route from then on [calibration.per_class].
+    #[arg(long)]
+    pub per_class: bool,
     /// A labelled validation set of your own, in the --dataset format (an IDX directory, a
     /// CIFAR .bin file or directory, or a folder PATH/CLASS/*). Only its samples are used.
     /// This is the way for bundles trained elsewhere; without it, bundles trained by meanet
@@ -37,6 +41,7 @@ pub fn run(args: &CalibrateArgs, settings: &Settings, out: Output) -> Result<()>
     if let Some(t) = args.target {
         settings.calibration.target = t;
     }
+    settings.calibration.per_class |= args.per_class;
     let target = settings.calibration.target;
     let dep = Deployment::load(&args.bundle, &settings)?;
     let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
@@ -85,7 +90,7 @@ pub fn run(args: &CalibrateArgs, settings: &Settings, out: Output) -> Result<()>
             args.bundle.display()
         ),
     );
-    let (thresholds, report) = calibrate::calibrate(
+    let (thresholds, per_class, report) = calibrate::calibrate(
         &dep,
         ValidationSet {
             data: &data,
@@ -95,7 +100,7 @@ pub fn run(args: &CalibrateArgs, settings: &Settings, out: Output) -> Result<()>
         &settings,
         target,
     )?;
-    calibrate::save(&args.bundle, &thresholds, &report)?;
+    calibrate::save(&args.bundle, &thresholds, per_class.as_ref(), &report)?;
     if out.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

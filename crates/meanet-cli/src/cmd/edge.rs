@@ -54,23 +54,26 @@ pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> 
         .clone()
         .unwrap_or_else(|| MODEL_NAME.to_string());
     let dep = Deployment::load(&args.bundle, settings)?;
-    let (thresholds, _) = dep.thresholds(settings)?;
+    let (routing, _) = dep.routing(settings)?;
+    let online = dep.online(settings)?;
     let m = &dep.bundle.manifest;
-    let metrics = Arc::new(RoutingMetrics::new(
-        m.thresholds.as_ref().and_then(|t| t.target.clone()),
-    ));
+    let metrics = Arc::new(
+        RoutingMetrics::new(m.thresholds.as_ref().and_then(|t| t.target.clone()))
+            .with_classes(m.classes.clone(), dep.partition.clone()),
+    );
     let (link, probe) = wiring::watched_link(settings, &m.input, None)?.unzip();
     if let Some(p) = probe {
         metrics.watch_breaker(p);
     }
-    let pipeline = dep.pipeline(Box::new(meanet_core::MeaNet { thresholds }))?;
+    let pipeline = dep.pipeline(routing.policy())?;
     let worker = EdgeWorker::new(
         pipeline,
         Normaliser::new(m),
         link,
         tokio::runtime::Handle::current(),
         settings.cloud.max_in_flight,
-    );
+    )
+    .with_online(online);
     let endpoint = EdgeEndpoint::start(
         worker,
         &m.tensors.input,

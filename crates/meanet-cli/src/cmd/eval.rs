@@ -26,6 +26,11 @@ pub struct EvalArgs {
     /// Offload to the configured cloud (cloud.url / cloud.quic_addr) instead of starting one.
     #[arg(long)]
     pub external_cloud: bool,
+    /// Also route a stream whose class mix shifts (easy-heavy, then hard-heavy) with static
+    /// thresholds and under the online controller ([policy] online_*), and plot the offload
+    /// share per 1,000-sample window.
+    #[arg(long)]
+    pub drift: bool,
     /// The data set (default: the one recorded in the bundle).
     #[command(flatten)]
     pub data: DataArgs,
@@ -77,7 +82,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
         let result = match links {
             Ok((link, other)) => {
                 let progress = |len, name: &str| bar(out, len, name);
-                eval::evaluate(
+                let evaluated = eval::evaluate(
                     &dep,
                     settings,
                     &test,
@@ -86,19 +91,63 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
                     other.as_deref(),
                     &progress,
                 )
-                .await
+                .await;
+                match evaluated {
+                    Ok((mut report, runs, cal)) if args.drift => {
+                        let none = wiring::NoCloud;
+                        let cloud: &dyn meanet_core::CloudLink = match link.as_deref() {
+                            Some(l) => l,
+                            None => &none,
+                        };
+                        eval::drift(&dep, settings, &test, &idx, cloud, &progress)
+                            .await
+                            .map(|d| {
+                                report.drift = Some(d);
+                                (report, runs, cal)
+                            })
+                    }
+                    other => other,
+                }
             }
             Err(e) => Err(e),
         };
         wiring::stop(server).await;
         result
     })?;
+    let mut report = report;
+    if dep.bundle.manifest.split.is_some() {
+        let sweep = || -> Result<Vec<eval::TargetPoint>> {
+            let train =
+                dep.align_classes(wiring::data(&source, &args.data.cache)?.train, source.kind)?;
+            let val_idx = crate::calibrate::validation_split(&dep, &train, settings);
+            let validation = crate::calibrate::cache(&dep, &train, &val_idx)?;
+            let tested = crate::calibrate::cache(&dep, &test, &idx)?;
+            eval::target_sweep(&dep, settings, &validation, &tested)
+        };
+        say(
+            out,
+            "calibrating for several offload targets on the validation split, measuring on the test split",
+        );
+        match sweep() {
+            Ok(points) => report.targets = points,
+            Err(e) => say(out, &format!("note: no target sweep: {e:#}")),
+        }
+    } else {
+        say(
+            out,
+            "note: the bundle records no train/validation split, so the report has no target sweep",
+        );
+    }
     report::write(&args.out, &report, &runs, calibration.as_ref())?;
     if out.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!("{}", report::table(&report.methods));
         print!("{}", report::difference_table(&report.differences));
+        print!("{}", report::target_table(&report.targets));
+        if let Some(d) = &report.drift {
+            print!("{}", report::drift_table(d));
+        }
         println!("report: {}", args.out.join("report.md").display());
     }
     Ok(report)

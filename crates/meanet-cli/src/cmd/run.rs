@@ -215,7 +215,8 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     {
         bail!("no samples in {what}");
     }
-    let (thresholds, _) = dep.thresholds(settings)?;
+    let (routing, _) = dep.routing(settings)?;
+    let online = dep.online(settings)?;
     // One async worker thread carries the offloads; the edge runs on this thread.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -225,13 +226,16 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     let _entered = rt.enter();
     let link = wiring::watched_link(settings, &dep.bundle.manifest.input, None)?;
     let (link, probe) = link.unzip();
-    let metrics = Arc::new(RoutingMetrics::new(
-        dep.bundle
-            .manifest
-            .thresholds
-            .as_ref()
-            .and_then(|t| t.target.clone()),
-    ));
+    let metrics = Arc::new(
+        RoutingMetrics::new(
+            dep.bundle
+                .manifest
+                .thresholds
+                .as_ref()
+                .and_then(|t| t.target.clone()),
+        )
+        .with_classes(dep.bundle.manifest.classes.clone(), dep.partition.clone()),
+    );
     if let Some(p) = probe {
         metrics.watch_breaker(p);
     }
@@ -243,14 +247,15 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         }
         None => None,
     };
-    let pipeline = dep.pipeline(Box::new(meanet_core::MeaNet { thresholds }))?;
+    let pipeline = dep.pipeline(routing.policy())?;
     let mut worker = EdgeWorker::new(
         pipeline,
         norm,
         link,
         rt.handle().clone(),
         settings.cloud.max_in_flight,
-    );
+    )
+    .with_online(online);
     let (total, labels) = match &input {
         Input::Loaded { data, labelled } => (
             Some(data.len() as u64),
@@ -288,6 +293,9 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
                 push_shared(&sink, s, first, outcomes);
             })
             .with_context(|| format!("routing samples {first}.. of {what}"))?;
+        if let (Some(m), Some(scale)) = (&observed, worker.scale()) {
+            m.set_scale(scale);
+        }
         routed += pixels.len() / per;
         seq += 1;
         Ok(())

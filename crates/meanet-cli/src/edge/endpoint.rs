@@ -234,6 +234,9 @@ fn run_worker(
         }
         metrics.observe_batch(samples);
         route_jobs(&mut worker, jobs);
+        if let Some(scale) = worker.scale() {
+            metrics.set_scale(scale);
+        }
     }
     worker.drain();
 }

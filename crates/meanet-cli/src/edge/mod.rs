@@ -24,7 +24,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use meanet_core::manifest::Manifest;
-use meanet_core::{CloudErrorKind, CloudLink, Outcome, Pipeline, PipelineError};
+use meanet_core::online::OnlineRouting;
+use meanet_core::{CloudErrorKind, CloudLink, Outcome, Pipeline, PipelineError, Seconds};
 use meanet_transport::protocol::Normalisation;
 use ndarray::{ArrayViewD, Axis, IxDyn};
 
@@ -130,6 +131,7 @@ pub struct EdgeWorker {
     rt: tokio::runtime::Handle,
     in_flight: Arc<InFlight>,
     max_in_flight: usize,
+    online: Option<(OnlineRouting, Instant)>,
 }
 
 impl std::fmt::Debug for EdgeWorker {
@@ -160,7 +162,23 @@ impl EdgeWorker {
             rt,
             in_flight: Arc::new(InFlight::default()),
             max_in_flight: max_in_flight.max(1),
+            online: None,
         }
+    }
+
+    /// Routes under `online`: after each batch the controller sees what was routed and sets
+    /// the thresholds for the next one.
+    pub fn with_online(mut self, online: Option<OnlineRouting>) -> Self {
+        if let Some(o) = &online {
+            self.pipeline.set_policy(o.policy());
+        }
+        self.online = online.map(|o| (o, Instant::now()));
+        self
+    }
+
+    /// The online controller's threshold scale (`None` without one).
+    pub fn scale(&self) -> Option<f64> {
+        self.online.as_ref().map(|(o, _)| o.controller().scale())
     }
 
     /// The normalisation of the bundle's input.
@@ -205,7 +223,13 @@ impl EdgeWorker {
         x: ArrayViewD<'_, f32>,
         done: impl FnOnce(Vec<Outcome>) + Send + 'static,
     ) -> Result<(), EdgeError> {
-        let pass = match self.pipeline.run_edge(x.view())?.settled() {
+        let pass = self.pipeline.run_edge(x.view())?;
+        if let Some((online, started)) = &mut self.online {
+            let now = Seconds(started.elapsed().as_secs_f64());
+            online.observe(now, &pass, self.pipeline.partition());
+            self.pipeline.set_policy(online.policy());
+        }
+        let pass = match pass.settled() {
             Ok(outcomes) => {
                 done(outcomes);
                 return Ok(());
