@@ -194,7 +194,13 @@ pub fn calibrate(
     let search_cpu_s = cpu_time().saturating_sub(started).as_secs_f64();
     let per_class = if c.per_class {
         let started = cpu_time();
-        let found = calibrator.search_per_class(&cache, &chosen.thresholds, c.steps, target)?;
+        let found = calibrator.search_per_class(
+            &cache,
+            &chosen.thresholds,
+            c.steps,
+            c.per_class_min_gain,
+            target,
+        )?;
         let m = found.metrics;
         Some((
             found.chosen.clone(),

@@ -688,7 +688,13 @@ pub fn target_sweep(
                 thresholds: g.thresholds,
             },
         );
-        if let Ok(per) = calibrator.search_per_class(validation, &g.thresholds, c.steps, target) {
+        if let Ok(per) = calibrator.search_per_class(
+            validation,
+            &g.thresholds,
+            c.steps,
+            c.per_class_min_gain,
+            target,
+        ) {
             point(
                 "meanet_per_class",
                 per.metrics,

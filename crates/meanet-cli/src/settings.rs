@@ -455,6 +455,9 @@ pub struct CalibrationSettings {
     /// Also choose one main threshold per class and one extension threshold per hard class
     /// (`meanet calibrate --per-class`).
     pub per_class: bool,
+    /// A per-class threshold moves only when that gains at least this much on validation, in
+    /// samples answered right (less the priced cost): against fitting noise.
+    pub per_class_min_gain: f64,
     /// Seed of the train/validation split the bundle was trained with.
     pub seed: u64,
     /// Validation fraction of that split.
@@ -469,6 +472,7 @@ impl Default for CalibrationSettings {
             hard_mass: false,
             steps: 50,
             per_class: false,
+            per_class_min_gain: 3.0,
             seed: 20211,
             validation: 0.1,
         }
@@ -573,6 +577,10 @@ impl Settings {
         }
         if p.online_target.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
             bail!("policy.online_target must be an offload share between 0 and 1");
+        }
+        let g = self.calibration.per_class_min_gain;
+        if !(g.is_finite() && g >= 0.0) {
+            bail!("calibration.per_class_min_gain must be finite and >= 0");
         }
         if p.online_window == 0 {
             bail!("policy.online_window must be at least 1 sample");

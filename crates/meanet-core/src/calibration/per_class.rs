@@ -44,14 +44,23 @@ struct Sample {
 impl Calibrator {
     /// Chooses per-class thresholds for `target` on `cache`, starting from `start` (the global
     /// thresholds calibration chose; `hard_mass` is not used per class), with `steps` quantile
-    /// candidates per threshold.
+    /// candidates per threshold. A threshold moves only when that gains at least `min_gain`
+    /// in the objective (in validation samples answered right, less the priced cost): with
+    /// ten thresholds and more, each fitted on a few hundred samples, smaller gains are mostly
+    /// noise that does not carry to new samples.
     pub fn search_per_class(
         &self,
         cache: &CalibrationCache,
         start: &Thresholds,
         steps: usize,
+        min_gain: f64,
         target: Target,
     ) -> Result<PerClassSearch, CalibrationError> {
+        let min_gain = if min_gain.is_finite() {
+            min_gain.max(1e-9)
+        } else {
+            1e-9
+        };
         let p = &cache.partition;
         let measure = start.measure;
         let samples: Vec<Sample> = (0..cache.len())
@@ -135,7 +144,7 @@ impl Calibrator {
                             .map(|&(u, kept, off)| if within(u, limit) { kept } else { off })
                             .sum()
                     };
-                    moved |= best_of(&main_candidates[k], &mut t.main[k], total);
+                    moved |= best_of(&main_candidates[k], &mut t.main[k], min_gain, total);
                 }
                 for k in 0..h {
                     let decided: Vec<(f64, f64, f64)> = samples
@@ -153,7 +162,7 @@ impl Calibrator {
                             .map(|&(v, kept, off)| if within(v, limit) { kept } else { off })
                             .sum()
                     };
-                    moved |= best_of(&ext_candidates[k], &mut t.extension[k], total);
+                    moved |= best_of(&ext_candidates[k], &mut t.extension[k], min_gain, total);
                 }
                 if !moved {
                     break;
@@ -222,17 +231,19 @@ fn within(u: f64, t: Option<f64>) -> bool {
     t.is_none_or(|t| u <= t)
 }
 
-/// Moves `slot` to the candidate with the highest `total`, only if strictly better than where
-/// it is; returns whether it moved.
+/// Moves `slot` to the candidate with the highest `total`, only if it beats where it is by at
+/// least `min_gain`; returns whether it moved.
 fn best_of(
     candidates: &[Option<f64>],
     slot: &mut Option<f64>,
+    min_gain: f64,
     total: impl Fn(Option<f64>) -> f64,
 ) -> bool {
-    let mut best = (total(*slot), *slot);
+    let here = total(*slot);
+    let mut best = (here, *slot);
     for &cand in candidates {
         let v = total(cand);
-        if v > best.0 + 1e-9 {
+        if v > best.0 + 1e-9 && v >= here + min_gain {
             best = (v, cand);
         }
     }

@@ -333,7 +333,7 @@ fn per_class_thresholds_meet_the_target_and_beat_global_ones_where_classes_diffe
         };
         let global = cal.search(&cache, base, &grid, target, 8).unwrap().chosen;
         let per = cal
-            .search_per_class(&cache, &global.thresholds, 30, target)
+            .search_per_class(&cache, &global.thresholds, 30, 1.0, target)
             .unwrap();
         per.chosen.validate(cache.partition()).unwrap();
         assert!(per.metrics.cloud_share <= 0.2 + 1e-12, "{:?}", per.metrics);
@@ -365,7 +365,7 @@ fn per_class_search_reports_an_unreachable_target() {
     let cache = cache(500);
     let t = Thresholds::default();
     let err = calibrator()
-        .search_per_class(&cache, &t, 10, Target::MinAccuracy(1.0))
+        .search_per_class(&cache, &t, 10, 1.0, Target::MinAccuracy(1.0))
         .unwrap_err();
     assert!(matches!(err, CalibrationError::Infeasible { .. }), "{err}");
 }
