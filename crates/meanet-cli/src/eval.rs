@@ -482,8 +482,9 @@ pub struct DriftReport {
 }
 
 /// A stream drawn from `idx` without repeats: an easy-heavy first half (90% easy-class
-/// samples) and a hard-heavy second half (90% hard-class), each half as long as the smaller
-/// of the easy and hard pools allows, shuffled within each half (seeded).
+/// samples) and a hard-heavy second half (90% hard-class), each half as many whole
+/// [`DRIFT_WINDOW`]s as the smaller of the easy and hard pools allows, shuffled within each
+/// half (seeded).
 pub fn drift_stream(test: &Dataset, idx: &[usize], dep: &Deployment, seed: u64) -> Vec<usize> {
     let mut rng = seed | 1;
     let mut next = move || {
@@ -503,7 +504,7 @@ pub fn drift_stream(test: &Dataset, idx: &[usize], dep: &Deployment, seed: u64) 
         .partition(|&&i| !dep.partition.is_hard(usize::from(test.labels[i])));
     shuffle(&mut easy);
     shuffle(&mut hard);
-    let half = easy.len().min(hard.len());
+    let half = easy.len().min(hard.len()) / DRIFT_WINDOW * DRIFT_WINDOW;
     let major = half * 9 / 10;
     let mut first: Vec<usize> = easy[..major].to_vec();
     first.extend(&hard[..half - major]);
@@ -526,12 +527,9 @@ pub async fn drift(
     progress: &dyn Fn(u64, &str) -> indicatif::ProgressBar,
 ) -> Result<DriftReport> {
     let stream = drift_stream(test, idx, dep, 20211);
-    if stream.len() < 2 * DRIFT_WINDOW {
+    if stream.is_empty() {
         anyhow::bail!(
-            "--drift needs at least {} easy-class and {} hard-class test samples, to fill two windows per half; the stream would hold {}",
-            DRIFT_WINDOW,
-            DRIFT_WINDOW,
-            stream.len()
+            "--drift needs at least {DRIFT_WINDOW} easy-class and {DRIFT_WINDOW} hard-class test samples, to fill one {DRIFT_WINDOW}-sample window per half"
         );
     }
     let mut policy = settings.policy.clone();

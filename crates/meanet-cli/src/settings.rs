@@ -664,6 +664,31 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn online_needs_an_offload_share_to_hold() {
+        let mut p = PolicySettings::default();
+        assert_eq!(p.online_config(Some("offload=0.2")).unwrap(), None);
+        p.online = true;
+        let c = p.online_config(Some("offload=0.2")).unwrap().unwrap();
+        assert_eq!((c.target, c.min_scale, c.max_scale), (0.2, 0.25, 4.0));
+        let err = p
+            .online_config(Some("accuracy=0.9"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("policy.online_target") && err.contains("accuracy=0.9"),
+            "{err}"
+        );
+        assert!(
+            p.online_config(None)
+                .unwrap_err()
+                .to_string()
+                .contains("unset")
+        );
+        p.online_target = Some(0.3);
+        assert_eq!(p.online_config(None).unwrap().unwrap().target, 0.3);
+    }
+
     use super::*;
 
     #[test]

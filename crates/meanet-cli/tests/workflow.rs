@@ -264,6 +264,77 @@ fn train_calibrate_eval_and_run_on_a_small_data_set() {
             .contains("| u8 |")
     );
 
+    // The bundle records its split: the report calibrates for several offload targets on the
+    // validation split and measures each on the test split.
+    let targets = report["targets"].as_array().unwrap();
+    for method in ["meanet", "meanet_per_class", "entropy_exit"] {
+        assert!(
+            targets.iter().any(|t| t["method"] == method),
+            "{method} missing from the target sweep"
+        );
+    }
+    assert!(report_dir.join("accuracy_vs_offload.svg").is_file());
+
+    // Per-class thresholds: written beside the global ones, they route from then on, and the
+    // report sets them against the global ones with a paired interval.
+    let out = ok(&meanet(&[
+        "calibrate",
+        b,
+        "--data",
+        d,
+        "--target",
+        "offload=0.3",
+        "--per-class",
+        "--json",
+    ]));
+    let cal: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let per = &cal["per_class"];
+    assert!(per["cloud_share"].as_f64().unwrap() <= 0.3, "{per}");
+    assert!(!per["main"].as_array().unwrap().is_empty());
+    let manifest = std::fs::read_to_string(bundle.join("meanet.toml")).unwrap();
+    assert!(manifest.contains("[thresholds.per_class]"), "{manifest}");
+    let per_dir = root.join("report-per-class");
+    ok(&meanet(&[
+        "eval",
+        b,
+        "--data",
+        d,
+        "--limit",
+        "60",
+        "--out",
+        per_dir.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let per_report = json_file(&per_dir.join("report.json"));
+    let names: Vec<&str> = per_report["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(&names[4..], ["meanet_paper", "meanet_global", "meanet"]);
+    assert!(
+        per_report["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "meanet - meanet_global")
+    );
+    // Too few test samples for two 1,000-sample windows per half: a clear error.
+    let drift = meanet(&[
+        "eval",
+        b,
+        "--data",
+        d,
+        "--out",
+        per_dir.to_str().unwrap(),
+        "--quiet",
+        "--drift",
+    ]);
+    assert!(!drift.status.success());
+    let err = String::from_utf8_lossy(&drift.stderr);
+    assert!(err.contains("--drift needs at least 1000"), "{err}");
+
     // The same evaluation with the cloud link switched to QUIC by configuration.
     let quic_dir = root.join("report-quic");
     ok(&meanet(&[
