@@ -390,3 +390,52 @@ fn run_streams_an_outcome_before_its_input_ends() {
     );
     assert!(run.wait().unwrap().success());
 }
+
+#[test]
+fn edge_online_reports_its_threshold_scale_and_the_edge_accuracy_per_class() {
+    let (_cloud, cloud_addr) = start(&["serve", &bundle(), "--http", "127.0.0.1:0"]);
+    let (_edge, addr) = start(&[
+        "edge",
+        &bundle(),
+        "--http",
+        "127.0.0.1:0",
+        "--token",
+        TOKEN,
+        "--set",
+        &format!("cloud.url=http://{cloud_addr}"),
+        "--set",
+        "policy.online=true",
+    ]);
+    let pixels = images(640);
+    for chunk in pixels.chunks(64 * SAMPLE) {
+        let r = request(
+            &addr,
+            "POST",
+            "/v2/models/meanet/infer",
+            &auth(),
+            &json_request(chunk),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(outcomes(&r.body).len(), 64);
+    }
+    let m = request(&addr, "GET", "/metrics", &[], b"");
+    let text = String::from_utf8_lossy(&m.body);
+    let value = |line: &str| -> f64 { line.rsplit(' ').next().unwrap().parse().unwrap() };
+    let scale = text
+        .lines()
+        .find(|l| l.starts_with("meanet_threshold_scale "))
+        .map(value)
+        .unwrap_or_else(|| panic!("no scale in\n{text}"));
+    assert!((0.25..=4.0).contains(&scale), "{scale}");
+    assert_ne!(scale, 1.0, "the controller moved the thresholds");
+    let estimates: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("meanet_edge_accuracy_estimate{class="))
+        .map(value)
+        .collect();
+    assert!(!estimates.is_empty(), "{text}");
+    assert!(
+        estimates.iter().all(|v| (0.0..=1.0).contains(v)),
+        "{estimates:?}"
+    );
+}
