@@ -1,5 +1,6 @@
 //! Threshold calibration on 10,000 validation samples: the paper's two-threshold grid against
-//! the search over every threshold (`Calibrator::search`), and with `hard_mass` too.
+//! the search over every threshold (`Calibrator::search`), with `hard_mass` too, and the
+//! per-class search from its pick (`Calibrator::search_per_class`).
 //!
 //! The cache is synthetic (10 classes, 5 hard; the main block right 70% of the time, the
 //! extension 85%, the cloud 95%), so the bench needs no model or data; `meanet calibrate` reports
@@ -150,4 +151,20 @@ fn main() {
             found.rounds
         );
     }
+    let grid = Grid::all(&cache, Measure::Entropy, 50, false);
+    let start = cal
+        .search(&cache, base, &grid, target, 8)
+        .expect("feasible")
+        .chosen;
+    let (t, per) = timed(|| {
+        cal.search_per_class(&cache, &start.thresholds, 50, 3.0, target)
+            .expect("feasible")
+    });
+    println!(
+        "  per class (from that pick):       {:>8.3} s  {:>6} prices  accuracy {:.4} offload {:.3}",
+        t.as_secs_f64(),
+        per.prices,
+        per.metrics.accuracy,
+        per.metrics.cloud_share
+    );
 }
