@@ -420,6 +420,8 @@ fn plot_drift(path: &Path, d: &DriftReport) -> Result<()> {
         .map_err(err)?;
     chart
         .configure_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .x_desc("window")
         .y_desc("offload share")
         .draw()
