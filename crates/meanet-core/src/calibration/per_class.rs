@@ -121,7 +121,7 @@ impl Calibrator {
                 |route: usize, correct: bool| f64::from(u8::from(correct)) - lambda * cost[route];
             for _ in 0..12 {
                 let mut moved = false;
-                for k in 0..c {
+                for (k, candidates) in main_candidates.iter().enumerate() {
                     // The value of each sample of class k if kept at the edge, and if offloaded.
                     let decided: Vec<(f64, f64, f64)> = samples
                         .iter()
@@ -144,9 +144,9 @@ impl Calibrator {
                             .map(|&(u, kept, off)| if within(u, limit) { kept } else { off })
                             .sum()
                     };
-                    moved |= best_of(&main_candidates[k], &mut t.main[k], min_gain, total);
+                    moved |= best_of(candidates, &mut t.main[k], min_gain, total);
                 }
-                for k in 0..h {
+                for (k, candidates) in ext_candidates.iter().enumerate() {
                     let decided: Vec<(f64, f64, f64)> = samples
                         .iter()
                         .filter(|s| {
@@ -162,7 +162,7 @@ impl Calibrator {
                             .map(|&(v, kept, off)| if within(v, limit) { kept } else { off })
                             .sum()
                     };
-                    moved |= best_of(&ext_candidates[k], &mut t.extension[k], min_gain, total);
+                    moved |= best_of(candidates, &mut t.extension[k], min_gain, total);
                 }
                 if !moved {
                     break;
