@@ -582,8 +582,11 @@ impl Settings {
         if !(g.is_finite() && g >= 0.0) {
             bail!("calibration.per_class_min_gain must be finite and >= 0");
         }
-        if p.online_window == 0 {
-            bail!("policy.online_window must be at least 1 sample");
+        if p.online_window == 0 || p.online_window > meanet_core::online::MAX_WINDOW {
+            bail!(
+                "policy.online_window must hold between 1 and {} samples",
+                meanet_core::online::MAX_WINDOW
+            );
         }
         if !(p.online_horizon.is_finite() && p.online_horizon > 0.0) {
             bail!("policy.online_horizon must be a positive number of samples");

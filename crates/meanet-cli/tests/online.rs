@@ -147,6 +147,7 @@ fn eval_drift_sets_static_and_online_thresholds_side_by_side() {
             "--limit",
             "5000",
             "--drift",
+            "--no-sweep",
             "--quiet",
             "--out",
             &out.display().to_string(),

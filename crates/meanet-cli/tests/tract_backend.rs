@@ -56,7 +56,7 @@ fn eval_with_tract_gives_ort_s_classes_on_the_whole_test_split() {
     let run = |backend: &str| {
         let out = dir.join(backend);
         let o = meanet(backend)
-            .args(["--quiet", "eval", bundle().to_str().unwrap()])
+            .args(["--quiet", "eval", bundle().to_str().unwrap(), "--no-sweep"])
             .args(["--cache", cache().to_str().unwrap()])
             .args(["--out", out.to_str().unwrap()])
             .output()

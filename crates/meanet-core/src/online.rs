@@ -29,6 +29,9 @@ use crate::pipeline::EdgePass;
 use crate::policy::{ExitPolicy, RoutingThresholds};
 use crate::units::Seconds;
 
+/// The largest window a controller keeps (its memory is about 24 bytes per sample).
+pub const MAX_WINDOW: usize = 1 << 20;
+
 /// How the controller behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ControllerConfig {
@@ -67,9 +70,9 @@ pub enum ControllerError {
     /// The target is not a share.
     #[error("online target {0} must be an offload share between 0 and 1")]
     Target(f64),
-    /// The window is empty.
-    #[error("online window must hold at least 1 sample")]
-    Window,
+    /// The window is empty or larger than [`MAX_WINDOW`].
+    #[error("online window {0} must hold between 1 and {MAX_WINDOW} samples")]
+    Window(usize),
     /// The horizon is not a positive number of samples.
     #[error("online horizon {0} must be a positive number of samples")]
     Horizon(f64),
@@ -96,6 +99,7 @@ pub struct OnlineController {
     cfg: ControllerConfig,
     /// `(time, critical scale)` of recent samples, oldest first.
     window: VecDeque<(f64, f64)>,
+    /// The window's critical scales, kept sorted as samples come and go.
     sorted: Vec<f64>,
     debt: f64,
     scale: f64,
@@ -109,8 +113,8 @@ impl OnlineController {
         if !(0.0..=1.0).contains(&cfg.target) {
             return Err(ControllerError::Target(cfg.target));
         }
-        if cfg.window == 0 {
-            return Err(ControllerError::Window);
+        if cfg.window == 0 || cfg.window > MAX_WINDOW {
+            return Err(ControllerError::Window(cfg.window));
         }
         if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
             return Err(ControllerError::Horizon(cfg.horizon));
@@ -167,16 +171,18 @@ impl OnlineController {
                 o.critical
             };
             self.window.push_back((now.0, c));
+            let at = self.sorted.partition_point(|v| v.total_cmp(&c).is_lt());
+            self.sorted.insert(at, c);
             self.debt += f64::from(u8::from(o.offloaded)) - target;
             self.observed += 1;
             self.offloaded += u64::from(o.offloaded);
         }
         while self.window.len() > self.cfg.window {
-            self.window.pop_front();
+            self.forget_oldest();
         }
         if let Some(age) = self.cfg.max_age {
             while self.window.front().is_some_and(|(t, _)| now.0 - t > age.0) {
-                self.window.pop_front();
+                self.forget_oldest();
             }
         }
         // Anti-windup: a debt the bounds keep from repaying would only grow.
@@ -186,9 +192,6 @@ impl OnlineController {
         let warm = (self.cfg.window / 4).max(1);
         if self.window.len() >= warm {
             let level = (target - self.debt / h).clamp(0.0, 1.0);
-            self.sorted.clear();
-            self.sorted.extend(self.window.iter().map(|(_, c)| *c));
-            self.sorted.sort_by(f64::total_cmp);
             let n = self.sorted.len();
             // Keep the `kept` samples with the least critical scale: offloaded iff critical > s.
             let kept = (((1.0 - level) * n as f64).round() as usize).min(n);
@@ -203,6 +206,18 @@ impl OnlineController {
             };
         }
         self.scale
+    }
+}
+
+impl OnlineController {
+    /// Drops the oldest sample of the window from both the window and its sorted copy.
+    fn forget_oldest(&mut self) {
+        if let Some((_, c)) = self.window.pop_front() {
+            let at = self.sorted.partition_point(|v| v.total_cmp(&c).is_lt());
+            if self.sorted.get(at).is_some_and(|v| v.total_cmp(&c).is_eq()) {
+                self.sorted.remove(at);
+            }
+        }
     }
 }
 

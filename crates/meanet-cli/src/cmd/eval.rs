@@ -31,6 +31,11 @@ pub struct EvalArgs {
     /// share per 1,000-sample window.
     #[arg(long)]
     pub drift: bool,
+    /// Skip the target sweep (calibrating each method for several offload targets on the
+    /// validation split and measuring it on the test split); it runs the networks over the
+    /// validation and test samples once more.
+    #[arg(long)]
+    pub no_sweep: bool,
     /// The data set (default: the one recorded in the bundle).
     #[command(flatten)]
     pub data: DataArgs,
@@ -115,7 +120,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
         result
     })?;
     let mut report = report;
-    if dep.bundle.manifest.split.is_some() {
+    if !args.no_sweep && dep.bundle.manifest.split.is_some() {
         let sweep = || -> Result<Vec<eval::TargetPoint>> {
             let train =
                 dep.align_classes(wiring::data(&source, &args.data.cache)?.train, source.kind)?;
@@ -132,7 +137,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
             Ok(points) => report.targets = points,
             Err(e) => say(out, &format!("note: no target sweep: {e:#}")),
         }
-    } else {
+    } else if !args.no_sweep {
         say(
             out,
             "note: the bundle records no train/validation split, so the report has no target sweep",

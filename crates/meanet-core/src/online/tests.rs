@@ -94,6 +94,9 @@ proptest! {
             let s = c.observe(Seconds(k as f64), &obs);
             prop_assert!((min..=max).contains(&s), "scale {} outside [{}, {}]", s, min, max);
             prop_assert!(c.debt().abs() <= horizon);
+            let mut want: Vec<f64> = c.window.iter().map(|(_, v)| *v).collect();
+            want.sort_by(f64::total_cmp);
+            prop_assert_eq!(&c.sorted, &want);
         }
     }
 
@@ -168,6 +171,11 @@ fn old_samples_leave_the_window_by_age() {
     // 30 new samples two seconds later: the old 100 have aged out, the window is the new ones.
     c.observe(Seconds(2.0), &[obs(1.5); 30]);
     assert_eq!(c.window.len(), 30);
+    assert_eq!(
+        c.sorted,
+        vec![1.5; 30],
+        "the sorted copy follows the window"
+    );
 }
 
 #[test]
