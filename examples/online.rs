@@ -20,9 +20,9 @@ const CLASSES: usize = 4;
 
 /// A pipeline whose main logits are its input rows (`EchoMain`): class 0 and 1 easy, 2 and 3
 /// hard.
-fn pipeline() -> Pipeline {
-    let partition = ClassPartition::try_new(CLASSES, vec![2, 3]).expect("a valid partition");
-    Pipeline::new(
+fn pipeline() -> Result<Pipeline, Box<dyn std::error::Error>> {
+    let partition = ClassPartition::try_new(CLASSES, vec![2, 3])?;
+    Ok(Pipeline::new(
         Box::new(EchoMain),
         Some(Box::new(PickHard::new(vec![2, 3], 1.0))),
         partition,
@@ -32,7 +32,7 @@ fn pipeline() -> Pipeline {
             extension: Macs(1),
             cloud: Macs(1),
         },
-    )
+    ))
 }
 
 /// `n` samples, each of a hard class with probability `hard`; easy-class samples have sharper
@@ -57,7 +57,7 @@ fn batch(seed: &mut u64, n: usize, hard: f64) -> ArrayD<f32> {
 
 /// Offload share per window of 1,000 samples over a stream whose hard share goes from 10% to
 /// 90%, with the thresholds static or under the controller.
-fn shares(online: bool) -> Vec<f64> {
+fn shares(online: bool) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
     let thresholds = RoutingThresholds::Global(Thresholds {
         main: Some(0.9),
         cloud_main: Some(1.3),
@@ -69,15 +69,15 @@ fn shares(online: bool) -> Vec<f64> {
         // Pinned at scale 1: the calibrated thresholds as they are.
         (cfg.min_scale, cfg.max_scale) = (1.0, 1.0);
     }
-    let controller = OnlineController::new(cfg).expect("a valid configuration");
+    let controller = OnlineController::new(cfg)?;
     let mut routing = OnlineRouting::new(thresholds, controller);
-    let mut p = pipeline();
+    let mut p = pipeline()?;
     let cloud = FakeCloud::answering(CLASSES, 0);
     let (mut seed, mut offloaded, mut out) = (7u64, 0usize, Vec::new());
     for k in 0..10_000 / 50 {
         let x = batch(&mut seed, 50, if k < 100 { 0.1 } else { 0.9 });
         p.set_policy(routing.policy());
-        let pass = p.run_edge(x.view()).expect("the fake blocks never fail");
+        let pass = p.run_edge(x.view())?;
         routing.observe(Seconds(k as f64 * 0.01), &pass, &p.partition().clone());
         let outcomes = block_on(pass.complete(x.view(), Some(&cloud)));
         offloaded += outcomes.iter().filter(|o| o.exit == Exit::Cloud).count();
@@ -86,10 +86,10 @@ fn shares(online: bool) -> Vec<f64> {
             offloaded = 0;
         }
     }
-    out
+    Ok(out)
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pct = |v: Vec<f64>| {
         v.iter()
             .map(|s| format!("{:4.1}", s * 100.0))
@@ -97,8 +97,9 @@ fn main() {
             .join(" ")
     };
     println!("offload share (%) per 1,000 samples; hard classes 10% then 90%; target 20%");
-    println!("static: {}", pct(shares(false)));
-    println!("online: {}", pct(shares(true)));
+    println!("static: {}", pct(shares(false)?));
+    println!("online: {}", pct(shares(true)?));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -106,13 +107,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_controller_holds_what_static_thresholds_let_drift() {
-        let online = shares(true);
+    fn the_controller_holds_what_static_thresholds_let_drift()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let online = shares(true)?;
         assert!(
             online.iter().skip(1).all(|s| (s - 0.2).abs() <= 0.03),
             "{online:?}"
         );
-        let fixed = shares(false);
+        let fixed = shares(false)?;
         assert!((fixed[9] - fixed[0]).abs() > 0.1, "{fixed:?}");
+        Ok(())
     }
 }

@@ -27,7 +27,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub external_cloud: bool,
     /// Also route a stream whose class mix shifts (easy-heavy, then hard-heavy) with static
-    /// thresholds and under the online controller ([policy] online_*), and plot the offload
+    /// thresholds and under the online controller (settings policy.online_*), and plot the offload
     /// share per 1,000-sample window.
     #[arg(long)]
     pub drift: bool,
