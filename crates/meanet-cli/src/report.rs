@@ -368,25 +368,48 @@ fn plot_targets(path: &Path, points: &[TargetPoint]) -> Result<()> {
             .filter(|p| p.method == method)
             .map(|p| (p.test_offload, p.test_accuracy))
             .collect();
-        if pts.is_empty() {
-            continue;
+        if !pts.is_empty() {
+            line_with_dots(&mut chart, pts, method, color)?;
         }
-        chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(err)?
-            .label(method)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-            .map_err(err)?;
     }
+    legend_and_present(&mut chart, &root, SeriesLabelPosition::LowerRight)
+}
+
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// One labelled series: a line through `pts` with a dot on each.
+fn line_with_dots(
+    chart: &mut Chart<'_, '_>,
+    pts: Vec<(f64, f64)>,
+    label: &str,
+    color: RGBColor,
+) -> Result<()> {
+    chart
+        .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+        .map_err(err)?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    chart
+        .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Draws the legend at `position` and writes the file.
+fn legend_and_present<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    root: &DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
+        .position(position)
         .draw()
         .map_err(err)?;
     root.present().map_err(err)?;
@@ -446,26 +469,9 @@ fn plot_drift(path: &Path, d: &DriftReport) -> Result<()> {
             .enumerate()
             .map(|(k, s)| (k as f64 + 1.0, *s))
             .collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
-            .map_err(err)?;
+        line_with_dots(&mut chart, pts, name, color)?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)?;
-    Ok(())
+    legend_and_present(&mut chart, &root, SeriesLabelPosition::UpperLeft)
 }
 
 fn err(e: impl std::fmt::Display) -> anyhow::Error {
