@@ -220,24 +220,7 @@ pub fn calibrate(
     };
     let frontier = pareto_frontier(&points);
     // The class-agnostic baseline, held to the same target.
-    let mut values = cache.main_uncertainties(measure);
-    values.sort_by(f64::total_cmp);
-    let candidates: Vec<f64> = (0..=200)
-        .map(|k| values[k * (values.len() - 1) / 200])
-        .collect();
-    let entropy = calibrator.sweep_entropy_exit(&cache, measure, &candidates);
-    let as_points: Vec<CalibrationPoint> = entropy
-        .iter()
-        .map(|(t, m)| CalibrationPoint {
-            thresholds: Thresholds {
-                main: Some(*t),
-                cloud_main: None,
-                extension: None,
-                ..base
-            },
-            metrics: *m,
-        })
-        .collect();
+    let as_points = entropy_exit_points(&calibrator, &cache, base);
     let ee = pick(&as_points, target).or_else(|_| pick(&as_points, Target::MaxOffload(1.0)))?;
     let report = CalibrationReport {
         target: target.to_string(),
@@ -253,6 +236,33 @@ pub fn calibrate(
         per_class: per_class.as_ref().map(|(_, j)| j.clone()),
     };
     Ok((chosen.thresholds, per_class.map(|(t, _)| t), report))
+}
+
+/// The class-agnostic entropy exit at 201 quantiles of the main uncertainty of `cache` (in
+/// `base`'s measure), each as a point whose `t_main` is the exit threshold.
+pub fn entropy_exit_points(
+    calibrator: &Calibrator,
+    cache: &CalibrationCache,
+    base: Thresholds,
+) -> Vec<CalibrationPoint> {
+    let mut values = cache.main_uncertainties(base.measure);
+    values.sort_by(f64::total_cmp);
+    let candidates: Vec<f64> = (0..=200)
+        .map(|k| values[k * (values.len() - 1) / 200])
+        .collect();
+    calibrator
+        .sweep_entropy_exit(cache, base.measure, &candidates)
+        .into_iter()
+        .map(|(t, metrics)| CalibrationPoint {
+            thresholds: Thresholds {
+                main: Some(t),
+                cloud_main: None,
+                extension: None,
+                ..base
+            },
+            metrics,
+        })
+        .collect()
 }
 
 /// CPU time this thread has run (`/proc/thread-self/schedstat`, nanoseconds) where Linux

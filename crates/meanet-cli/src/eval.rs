@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use meanet_core::online::{ControllerConfig, OnlineController, OnlineRouting};
+use meanet_core::online::OnlineRouting;
 use meanet_core::policy::Named;
 use meanet_core::{
     BranchyNet, CloudLink, CloudOnly, EdgeOnly, ExitPolicy, MainExtension, MeaNet, Outcome,
@@ -532,19 +532,13 @@ pub async fn drift(
             "--drift needs at least {DRIFT_WINDOW} easy-class and {DRIFT_WINDOW} hard-class test samples, to fill one {DRIFT_WINDOW}-sample window per half"
         );
     }
-    let mut policy = settings.policy.clone();
-    policy.online = true;
-    let target = dep
-        .bundle
-        .manifest
-        .thresholds
-        .as_ref()
-        .and_then(|t| t.target.as_deref());
-    let cfg: ControllerConfig = policy
-        .online_config(target)?
-        .context("the online controller is configured")?;
+    let mut with_online = settings.clone();
+    with_online.policy.online = true;
+    let mut online = dep
+        .online(&with_online)?
+        .context("policy.online is set, so there is a controller")?;
+    let target = online.controller().config().target;
     let (routing, _) = dep.routing(settings)?;
-    let mut online = OnlineRouting::new(routing.clone(), OnlineController::new(cfg)?);
     let samples = Samples {
         data: test,
         idx: &stream,
@@ -573,7 +567,7 @@ pub async fn drift(
     let worst = |s: &[f64]| {
         s.iter()
             .skip(1)
-            .map(|v| (v - cfg.target).abs() * 100.0)
+            .map(|v| (v - target).abs() * 100.0)
             .fold(0.0, f64::max)
     };
     let half = stream.len() / 2;
@@ -585,7 +579,7 @@ pub async fn drift(
     };
     let (s, o) = (shares(&fixed), shares(&held));
     Ok(DriftReport {
-        target: cfg.target,
+        target,
         window: DRIFT_WINDOW,
         samples: stream.len(),
         hard_share: [hard(&stream[..half]), hard(&stream[half..])],
@@ -630,7 +624,7 @@ pub fn target_sweep(
     test: &meanet_core::CalibrationCache,
 ) -> Result<Vec<TargetPoint>> {
     use meanet_core::calibration::{Grid, pick};
-    use meanet_core::{CalibrationPoint, Calibrator, MeaNetPerClass, Target};
+    use meanet_core::{Calibrator, MeaNetPerClass, Target};
     let calibrator = Calibrator::new(
         dep.costs,
         dep.offload_bytes(settings.cloud.payload),
@@ -643,24 +637,7 @@ pub fn target_sweep(
         ..Thresholds::default()
     };
     let grid = Grid::all(validation, measure, c.steps, c.hard_mass);
-    let mut values = validation.main_uncertainties(measure);
-    values.sort_by(f64::total_cmp);
-    let candidates: Vec<f64> = (0..=200)
-        .map(|k| values[k * (values.len() - 1) / 200])
-        .collect();
-    let entropy: Vec<CalibrationPoint> = calibrator
-        .sweep_entropy_exit(validation, measure, &candidates)
-        .into_iter()
-        .map(|(t, metrics)| CalibrationPoint {
-            thresholds: Thresholds {
-                main: Some(t),
-                cloud_main: None,
-                extension: None,
-                ..base
-            },
-            metrics,
-        })
-        .collect();
+    let entropy = crate::calibrate::entropy_exit_points(&calibrator, validation, base);
     let mut out = Vec::new();
     for &share in &SWEEP_TARGETS {
         let target = Target::MaxOffload(share);
