@@ -42,8 +42,9 @@ enum DataCommand {
         /// Its directory (required except for fashion-mnist).
         #[arg(long, value_name = "PATH")]
         data: Option<PathBuf>,
-        /// Where fetched data sets are kept.
-        #[arg(long, default_value = ".cache/datasets")]
+        /// Where fetched data sets are kept (default: `datasets/` under `$MEANET_CACHE`, else under
+        /// the checkout's `.cache` when run inside it, else under the user's cache directory).
+        #[arg(long, default_value_os_t = meanet_data::default_dataset_cache())]
         cache: PathBuf,
     },
 }

@@ -21,6 +21,8 @@
 //! - [`signature`]: what a model file declares, and the checks every inference backend applies
 //!   before a network may serve as a block.
 //! - [`manifest`]: the deployment bundle manifest (`meanet.toml`) and its validation.
+//! - [`cache`]: the rule that says where fetched data sets and libraries are kept (pure: the
+//!   caller reads the environment and the file system).
 //! - [`training`]: the choices that define training (hard-class measure, network preset,
 //!   device), as names.
 //!
@@ -30,6 +32,7 @@
 //! composes them. CI checks that `cargo tree -p meanet-core` stays free of I/O crates.
 
 pub mod bootstrap;
+pub mod cache;
 pub mod calibration;
 pub mod manifest;
 pub mod metrics;

@@ -41,6 +41,26 @@ fn complete(dir: &Path) -> bool {
     .all(|s| file(dir, s).is_some())
 }
 
+/// The cache root by meanet's one rule ([`meanet_core::cache`]): `MEANET_CACHE`, else the
+/// `.cache` of the meanet workspace holding the working directory, else `meanet/` under the
+/// user's cache directory. Reads the environment and the file system; `None` only when no home
+/// directory is known either.
+pub fn cache_root() -> Option<meanet_core::cache::CacheRoot> {
+    let cwd = std::env::current_dir().ok();
+    meanet_core::cache::resolve_cache(
+        std::env::var_os(meanet_core::cache::CACHE_ENV).as_deref(),
+        cwd.as_deref(),
+        |d| meanet_core::cache::is_meanet_workspace(d, Path::is_file),
+        dirs::cache_dir().as_deref(),
+    )
+}
+
+/// Where data sets are kept when no `--cache` is given: `datasets/` under [`cache_root`], or
+/// `.cache/datasets` in the working directory when no root is known at all.
+pub fn default_dataset_cache() -> PathBuf {
+    cache_root().map_or_else(|| PathBuf::from(".cache/datasets"), |r| r.datasets())
+}
+
 /// Finds (fetching if needed) Fashion-MNIST and returns the directory holding its IDX files.
 pub fn locate_fashion_mnist(user_dir: Option<&Path>, cache: &Path) -> Result<PathBuf, DataError> {
     let fail = |reason: String| DataError::Fetch {

@@ -185,9 +185,12 @@ impl Runtime {
     }
 }
 
-/// Finds `libonnxruntime`: `ORT_DYLIB_PATH`, then the project-local cache filled by
-/// `scripts/setup` (`.cache/onnxruntime/<version>/` in the current directory, the executable's
-/// directory or any of their parents), then a Python `onnxruntime` installation.
+/// Finds `libonnxruntime`: `ORT_DYLIB_PATH`; then the cache filled by `scripts/setup`,
+/// `onnxruntime/<version>/` under the cache root of meanet's one rule
+/// ([`meanet_core::cache`]: `MEANET_CACHE`, the workspace's `.cache`, the user's cache
+/// directory); then `.cache/onnxruntime/<version>/` in the executable's directory or any of its
+/// parents (a `target/debug/meanet` run from elsewhere); then a Python `onnxruntime`
+/// installation.
 pub fn find_library() -> Result<PathBuf, OnnxError> {
     let mut tried = Vec::new();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
@@ -200,13 +203,25 @@ pub fn find_library() -> Result<PathBuf, OnnxError> {
     }
     tried.push("$ORT_DYLIB_PATH (unset)".to_string());
 
-    let rel = Path::new(".cache/onnxruntime")
+    let in_cache = Path::new("onnxruntime")
         .join(ORT_VERSION)
         .join(format!("libonnxruntime.so.{ORT_VERSION}"));
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        roots.push(cwd);
+    let cwd = std::env::current_dir().ok();
+    let home = meanet_core::cache::resolve_cache(
+        std::env::var_os(meanet_core::cache::CACHE_ENV).as_deref(),
+        cwd.as_deref(),
+        |d| meanet_core::cache::is_meanet_workspace(d, Path::is_file),
+        dirs::cache_dir().as_deref(),
+    );
+    if let Some(root) = home {
+        let candidate = root.path.join(&in_cache);
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+        tried.push(candidate.display().to_string());
     }
+    let rel = Path::new(".cache").join(&in_cache);
+    let mut roots: Vec<PathBuf> = Vec::new();
     if let Some(dir) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf))

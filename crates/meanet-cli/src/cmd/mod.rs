@@ -70,8 +70,9 @@ pub struct DataArgs {
     /// Side, in pixels, that folder images are resized to (default: the bundle's, else 32).
     #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(1..=i64::from(meanet_data::MAX_IMAGE_SIZE)))]
     pub image_size: Option<u32>,
-    /// Where fetched data sets are kept.
-    #[arg(long, default_value = ".cache/datasets")]
+    /// Where fetched data sets are kept (default: `datasets/` under `$MEANET_CACHE`, else under
+    /// the checkout's `.cache` when run inside it, else under the user's cache directory).
+    #[arg(long, default_value_os_t = meanet_data::default_dataset_cache())]
     pub cache: PathBuf,
 }
 
