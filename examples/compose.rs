@@ -158,7 +158,7 @@ async fn main() -> Result<()> {
 
     // 5. The pipeline, and a batch of 64 Fashion-MNIST test images normalised with the
     //    manifest's input.mean and input.std (generated inputs if the data set is not in
-    //    .cache/datasets: run scripts/setup).
+    //    cache: run scripts/setup).
     let mut pipeline = Pipeline::new(
         blocks.main,
         Some(blocks.extension),
@@ -168,7 +168,7 @@ async fn main() -> Result<()> {
     );
     let mut shape = vec![64];
     shape.extend(&manifest.input.shape);
-    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/datasets");
+    let cache = meanet_data::default_dataset_cache();
     let pixels: Vec<u8> = match meanet_data::fashion_mnist(None, &cache) {
         Ok((_, test)) => test.pixels[..64 * manifest.sample_len()].to_vec(),
         Err(_) => (0..64 * manifest.sample_len())

@@ -39,7 +39,7 @@ fn bundle() -> PathBuf {
 }
 
 fn test_split() -> Dataset {
-    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/datasets");
+    let cache = meanet_data::default_dataset_cache();
     let source = DataSource::new(meanet_core::manifest::DatasetKind::FashionMnist, None);
     wiring::test_data(&source, &cache).expect("Fashion-MNIST (run scripts/setup)")
 }

@@ -8,7 +8,7 @@
 
 #![allow(clippy::expect_used, missing_docs)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common.rs"]
 mod common;
 
 fn main() {

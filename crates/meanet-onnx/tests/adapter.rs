@@ -93,7 +93,7 @@ fn batches_of_one_agree_with_the_whole_batch() {
 }
 
 // Corrupt, missing and misfit model files are refused with the same messages by every
-// backend: those cases run on ONNX Runtime and tract alike in tests/tests/backends.rs.
+// backend: those cases run on ONNX Runtime and tract alike in tests/it/backends.rs.
 
 #[test]
 fn wrong_input_shapes_and_empty_batches_are_errors() {

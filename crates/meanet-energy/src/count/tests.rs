@@ -1,6 +1,6 @@
 use crate::Graph;
 
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/it/common.rs"]
 mod common;
 
 #[test]

@@ -298,6 +298,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_absurd_retry_after_gives_up_at_once() {
+        let r = Resilience::new(policy());
+        let n = AtomicU32::new(0);
+        let start = Instant::now();
+        let err = r
+            .call(|_| async {
+                n.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Attempt::Retry(
+                    CloudError::Overloaded { retry_after: None },
+                    Some(Duration::MAX),
+                ))
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CloudError::Overloaded { .. }), "{err}");
+        assert_eq!(n.load(Ordering::SeqCst), 1, "no second attempt");
+        assert_eq!(start.elapsed(), Duration::ZERO, "no waiting at all");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn fatal_errors_are_not_retried() {
         let r = Resilience::new(policy());
         let n = AtomicU32::new(0);

@@ -1,12 +1,16 @@
-//! The cloud killed and restarted in the middle of a run of 1,000 samples, over HTTP and QUIC:
-//! every sample gets an outcome, degraded ones are counted, none is lost, and no batch waits
-//! longer than the link's deadline.
+//! The cloud killed and restarted in the middle of a run, over HTTP and QUIC: every sample gets
+//! an outcome, degraded ones are counted, none is lost, and the link recovers once the server is
+//! back and stays recovered.
+//!
+//! Nothing here is a wall-clock bound. That a call never outlasts the link's deadline, and that
+//! an open breaker answers at once, are timed exactly on tokio's paused clock in
+//! meanet-transport's resilience tests; each batch here runs under a hang guard only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meanet_cli::wiring::Served;
 use meanet_core::{BlockCosts, ClassPartition, CloudLink, CloudOnly, Exit, Pipeline};
@@ -24,6 +28,9 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 const DEADLINE: Duration = Duration::from_millis(250);
+
+/// Hang guard for one batch, not a timing assertion: 100 times the deadline.
+const HANG_GUARD: Duration = Duration::from_secs(25);
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -105,55 +112,73 @@ async fn run(quic: bool) {
         Box::new(CloudOnly),
         BlockCosts::default(),
     );
-    let (batches, size) = (100, 10);
+    let size = 10;
+    let mut b = 0usize;
+    // One batch of `size` samples through the pipeline; returns how many came back degraded.
     let mut outcomes = Vec::new();
-    let mut slowest = Duration::ZERO;
-    let mut degraded_by_batch = Vec::new();
-    for b in 0..batches {
-        if b == 30 {
-            server.take().unwrap().abort();
-        }
-        if b == 60 {
-            server = Some(start(&rt, http_addr, quic_addr, &tls).await);
-            // Let the breaker's cool-down pass, as real traffic would.
-            tokio::time::sleep(policy().breaker_cooldown).await;
-        }
+    let mut route = async |p: &mut Pipeline| {
         let x: ArrayD<f32> = Array::from_shape_fn(IxDyn(&[size, 1, 8, 8]), |ix| {
             ((b * size + ix[0]) as f32 * 0.37 + ix[3] as f32).sin()
         });
-        let t = Instant::now();
-        let out = p.route(x.view(), Some(link.as_ref())).await.unwrap();
-        slowest = slowest.max(t.elapsed());
-        degraded_by_batch.push(out.iter().filter(|o| o.is_degraded()).count());
+        b += 1;
+        let out = tokio::time::timeout(HANG_GUARD, p.route(x.view(), Some(link.as_ref())))
+            .await
+            .expect("hang guard: a batch took 100 times the link's deadline")
+            .unwrap();
+        assert_eq!(out.len(), size, "no sample lost");
+        let degraded = out.iter().filter(|o| o.is_degraded()).count();
         outcomes.extend(out);
+        degraded
+    };
+
+    let mut healthy = Vec::new();
+    for _ in 0..30 {
+        healthy.push(route(&mut p).await);
     }
-    let degraded: usize = degraded_by_batch.iter().sum();
+    assert!(
+        healthy.iter().all(|&d| d == 0),
+        "healthy before the kill: {healthy:?}"
+    );
+
+    server.take().unwrap().abort();
+    let mut down = Vec::new();
+    for _ in 0..30 {
+        down.push(route(&mut p).await);
+    }
+    assert!(
+        down.iter().all(|&d| d == size),
+        "all degraded while down: {down:?}"
+    );
+
+    server = Some(start(&rt, http_addr, quic_addr, &tls).await);
+    // Recovery: once the breaker's cool-down has passed, a trial call reaches the restarted
+    // server. Counted in batches, not seconds: route (waiting out a cool-down after each failed
+    // batch) until one batch is wholly answered by the cloud; a bounded number of tries.
+    let mut until_recovered = 0;
+    loop {
+        tokio::time::sleep(policy().breaker_cooldown).await;
+        until_recovered += 1;
+        if route(&mut p).await == 0 {
+            break;
+        }
+        assert!(until_recovered < 100, "no recovery in 100 cool-downs");
+    }
+    let mut after = Vec::new();
+    for _ in 0..30 {
+        after.push(route(&mut p).await);
+    }
+    let degraded = outcomes.iter().filter(|o| o.is_degraded()).count();
     eprintln!(
-        "{}: {} outcomes, {degraded} degraded, slowest batch {slowest:?} (deadline {DEADLINE:?})",
+        "{}: {} outcomes, {degraded} degraded, recovered at try {until_recovered}",
         if quic { "QUIC" } else { "HTTP" },
         outcomes.len()
     );
-    assert_eq!(outcomes.len(), batches * size, "no sample lost");
+    assert!(after.iter().all(|&d| d == 0), "stays recovered: {after:?}");
+    assert_eq!(outcomes.len(), b * size, "no sample lost");
     assert!(
         outcomes
             .iter()
             .all(|o| o.exit == Exit::Cloud || o.is_degraded())
-    );
-    assert!(
-        degraded_by_batch[..30].iter().all(|&d| d == 0),
-        "healthy before the kill"
-    );
-    assert!(
-        degraded_by_batch[30..60].iter().all(|&d| d == size),
-        "all degraded while down"
-    );
-    assert!(
-        degraded_by_batch[70..].iter().all(|&d| d == 0),
-        "recovered after the restart: {degraded_by_batch:?}"
-    );
-    assert!(
-        slowest <= DEADLINE + Duration::from_millis(150),
-        "a batch waited {slowest:?}"
     );
     server.unwrap().shutdown(Duration::from_secs(1)).await;
     std::fs::remove_dir_all(&dir).unwrap();

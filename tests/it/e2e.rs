@@ -18,7 +18,7 @@ fn root() -> PathBuf {
 }
 
 fn test_set() -> Dataset {
-    let cache = root().join(".cache/datasets");
+    let cache = meanet_data::default_dataset_cache();
     let dir = cache.join("fashion-mnist/root/usr/share/datasets/fashion-mnist");
     let dir = if dir.is_dir() { Some(dir) } else { None };
     fashion_mnist(dir.as_deref(), &cache)
@@ -164,9 +164,10 @@ async fn the_cloud_killed_mid_run_still_gives_every_sample_an_outcome() {
             .iter()
             .all(|o| o.exit != meanet_core::Exit::Cloud)
     );
+    // Hang guard, not a timing assertion: ten times the worst case of every batch waiting out
+    // the whole deadline (the breaker keeps the real run far below it). Exact deadline timing is
+    // tested on paused time in meanet-transport.
     let batches = half.div_ceil(32) as u32;
-    assert!(
-        took < settings.cloud.retry().deadline * batches + Duration::from_secs(5),
-        "took {took:?}"
-    );
+    let hang_guard = settings.cloud.retry().deadline * batches * 10;
+    assert!(took < hang_guard, "hang guard: took {took:?}");
 }

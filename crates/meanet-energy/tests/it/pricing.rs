@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
-mod common;
+use crate::common;
 
 use meanet_core::{Bytes, EnergyModel, Macs, SampleCost};
 use meanet_energy::{

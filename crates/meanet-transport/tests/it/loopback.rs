@@ -12,7 +12,7 @@ use meanet_transport::{
 use ndarray::{ArrayD, IxDyn};
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,27 +266,32 @@ async fn server_down_is_unreachable_then_the_breaker_fails_fast() {
         ..HttpLinkConfig::new(format!("http://127.0.0.1:{port}"), "toy")
     })
     .unwrap();
+    // That an attempt never outlasts the deadline, and that an open breaker answers at once
+    // without sending, are timed exactly on tokio's paused clock in the resilience unit tests
+    // (`a_slow_server_costs_exactly_the_deadline`, `breaker_opens_then_...`). Here, over a real
+    // socket, only the kinds of error are checked, under a hang guard.
     for _ in 0..3 {
-        let start = Instant::now();
-        let err = link.classify(batch(1)).await.unwrap_err();
+        let err = hang_guard(link.classify(batch(1))).await.unwrap_err();
         assert!(matches!(err, CloudError::Unreachable(_)), "{err}");
-        assert!(start.elapsed() <= Duration::from_millis(400));
     }
-    let start = Instant::now();
     assert!(matches!(
-        link.classify(batch(1)).await,
+        hang_guard(link.classify(batch(1))).await,
         Err(CloudError::CircuitOpen)
     ));
-    assert!(
-        // Nothing is sent: far below the 300 ms an attempt may take (slack for a loaded machine).
-        start.elapsed() < Duration::from_millis(50),
-        "open breaker costs nothing"
-    );
+}
+
+/// Hang guard, not a timing assertion: 100 times the 300 ms deadline of `fast_policy`. A call
+/// that takes this long is stuck, however loaded the machine.
+async fn hang_guard<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .expect("hang guard: a link call took 30 s against a 300 ms deadline")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_server_is_cut_off_at_the_deadline_over_http_and_quic() {
-    let s = start(Duration::from_secs(2), config()).await;
+    // The server answers after 10 minutes: an answer at all means the deadline was ignored.
+    let s = start(Duration::from_secs(600), config()).await;
     let http = HttpLink::new(HttpLinkConfig {
         retry: fast_policy(),
         ..HttpLinkConfig::new(url(&s), "toy")
@@ -300,13 +305,12 @@ async fn a_slow_server_is_cut_off_at_the_deadline_over_http_and_quic() {
     .unwrap();
     for link in [&http as &dyn CloudLink, &quic] {
         let start = Instant::now();
-        let err = link.classify(batch(1)).await.unwrap_err();
+        let err = hang_guard(link.classify(batch(1))).await.unwrap_err();
         let took = start.elapsed();
         assert!(matches!(err, CloudError::Timeout(_)), "{err}");
-        assert!(
-            took >= Duration::from_millis(290) && took < Duration::from_millis(450),
-            "{took:?}"
-        );
+        // A lower bound cannot flake (a timer never fires early); that the call ends at the
+        // deadline exactly is checked on paused time in the resilience unit tests.
+        assert!(took >= Duration::from_millis(300), "{took:?}");
     }
     s.abort();
 }

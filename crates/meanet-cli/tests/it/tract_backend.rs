@@ -3,6 +3,7 @@
 //!
 //! Built only with the `tract` feature (`cargo test --workspace` enables it).
 
+#![cfg(feature = "tract")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-mod common;
+use crate::common;
 use common::{Killed, address_after, json_file, ok, text};
 
 fn bundle() -> PathBuf {
@@ -18,7 +19,7 @@ fn bundle() -> PathBuf {
 }
 
 fn cache() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/datasets")
+    meanet_data::default_dataset_cache()
 }
 
 /// A library path that does not exist: a command that tried to load ONNX Runtime would fail.

@@ -53,3 +53,39 @@ pub fn json_file(path: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).expect("read the JSON file");
     serde_json::from_str(&text).expect("parse the JSON file")
 }
+
+/// Fashion-MNIST test images (8-bit, 28x28) in a fixed order, drawn without repeats: for each
+/// segment `(count, hard_heavy)`, `count` images of which every tenth is of the minority kind,
+/// the majority being the reference bundle's hard classes when `hard_heavy`, else its easy ones.
+pub fn mixed_stream(segments: &[(usize, bool)]) -> Vec<u8> {
+    const SAMPLE: usize = 28 * 28;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let manifest: meanet_core::Manifest = toml::from_str(
+        &std::fs::read_to_string(root.join("models/fashion-mnist/meanet.toml"))
+            .expect("the reference bundle"),
+    )
+    .expect("its manifest");
+    let partition = manifest.partition().expect("its partition");
+    let (_, test) = meanet_data::fashion_mnist(None, &meanet_data::default_dataset_cache())
+        .expect("Fashion-MNIST (scripts/setup)");
+    let (easy, hard): (Vec<usize>, Vec<usize>) =
+        (0..test.len()).partition(|&i| !partition.is_hard(usize::from(test.labels[i])));
+    let (mut e, mut h) = (easy.into_iter(), hard.into_iter());
+    let mut pixels = Vec::new();
+    let mut k = 0usize;
+    for &(count, hard_heavy) in segments {
+        for _ in 0..count {
+            // Every tenth sample is of the minority kind of its segment.
+            let minority = k % 10 == 9;
+            let i = if hard_heavy != minority {
+                h.next()
+            } else {
+                e.next()
+            }
+            .expect("enough test images of each kind");
+            pixels.extend_from_slice(&test.pixels[i * SAMPLE..(i + 1) * SAMPLE]);
+            k += 1;
+        }
+    }
+    pixels
+}

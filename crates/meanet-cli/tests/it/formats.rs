@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 use common::{json_file, meanet, ok, text};
 
 fn tmp(name: &str) -> PathBuf {

@@ -3,6 +3,11 @@
 //! easy-heavy to hard-heavy, streamed on stdin, once with `policy.online = true` and once
 //! without. Online, every 1,000-sample window after the first offloads 20% within 3 points;
 //! static, the second half drifts away from it. Every sample gets exactly one outcome.
+//!
+//! Deterministic: the controller updates once per batch, so the batches must not depend on how
+//! the pipe happens to be read. `--max-wait-ms` is far longer than writing the whole stream
+//! takes, so every batch closes full (`policy.batch_size` samples), the last one at the end of
+//! the input, whatever the pipe's chunking.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -10,39 +15,21 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-const SAMPLE: usize = 28 * 28;
+use crate::common;
+
 const WINDOW: usize = 1000;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// 4,000 images, 90% of easy classes, then 4,000, 90% of hard classes, drawn without repeats
-/// from the test split in a fixed interleaving.
+/// 4,000 images, 90% of easy classes, then 4,000, 90% of hard classes.
 fn drifting_stream() -> (Vec<u8>, usize) {
-    let manifest: meanet_core::Manifest = toml::from_str(
-        &std::fs::read_to_string(root().join("models/fashion-mnist/meanet.toml")).unwrap(),
-    )
-    .unwrap();
-    let partition = manifest.partition().unwrap();
-    let (_, test) = meanet_data::fashion_mnist(None, &root().join(".cache/datasets"))
-        .expect("Fashion-MNIST (scripts/setup)");
-    let (easy, hard): (Vec<usize>, Vec<usize>) =
-        (0..test.len()).partition(|&i| !partition.is_hard(usize::from(test.labels[i])));
     let half = 4_000;
-    let mut order = Vec::new();
-    let (mut e, mut h) = (easy.into_iter(), hard.into_iter());
-    for k in 0..2 * half {
-        // Every tenth sample is of the minority kind of its half.
-        let minority = k % 10 == 9;
-        let easy_turn = (k < half) != minority;
-        order.push(if easy_turn { e.next() } else { h.next() }.unwrap());
-    }
-    let mut pixels = Vec::with_capacity(order.len() * SAMPLE);
-    for i in order {
-        pixels.extend_from_slice(&test.pixels[i * SAMPLE..(i + 1) * SAMPLE]);
-    }
-    (pixels, 2 * half)
+    (
+        common::mixed_stream(&[(half, false), (half, true)]),
+        2 * half,
+    )
 }
 
 /// Offload share per window of `meanet run` on `pixels`, with extra `--set`s.
@@ -54,6 +41,9 @@ fn shares(pixels: &[u8], n: usize, sets: &[&str]) -> Vec<f64> {
         "-".into(),
         "--json".into(),
         "--quiet".into(),
+        // Full batches only (module docs); the writer fills the pipe in well under a second.
+        "--max-wait-ms".into(),
+        "600000".into(),
         "--set".into(),
         "cloud.transport=none".into(),
     ];

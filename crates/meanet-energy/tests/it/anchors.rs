@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
-mod common;
+use crate::common;
 
 use meanet_energy::Graph;
 
@@ -70,7 +70,8 @@ fn batch_scales_macs_linearly() {
 }
 
 #[test]
-fn profiling_full_size_resnet50_is_fast() {
+fn full_size_resnet50_with_its_weights_profiles_25m_parameters() {
+    // Its speed is a bench, not an assertion: `cargo bench -p meanet-energy --bench profile`.
     let bytes = common::resnet(true, [3, 4, 6, 3], true);
     assert!(
         bytes.len() > 90_000_000,
@@ -82,12 +83,8 @@ fn profiling_full_size_resnet50_is_fast() {
     let path = dir.join("resnet50.onnx");
     std::fs::write(&path, &bytes).unwrap();
     drop(bytes);
-    let start = std::time::Instant::now();
     let p = Graph::read(&path).unwrap().profile(1).unwrap();
-    let took = start.elapsed();
     std::fs::remove_dir_all(&dir).unwrap();
     let params = p.total_params();
-    eprintln!("ResNet-50: {params} parameters profiled in {took:?}");
     assert!((25_000_000..26_000_000).contains(&params), "{params}");
-    assert!(took.as_secs_f64() < 2.0, "profiling took {took:?}");
 }

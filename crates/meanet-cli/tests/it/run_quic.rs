@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 use common::{Killed, address_after, text};
 
 const SAMPLES: u32 = 300;
@@ -22,7 +22,7 @@ fn bundle() -> PathBuf {
 /// The first `SAMPLES` Fashion-MNIST test images (generated pixels if the data set is absent:
 /// the test is about the link, not accuracy).
 fn input_file(dir: &Path) -> PathBuf {
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/datasets");
+    let cache = meanet_data::default_dataset_cache();
     let pixels: Vec<u8> = match meanet_data::fashion_mnist(None, &cache) {
         Ok((_, test)) => test.pixels[..(SAMPLES as usize * 784)].to_vec(),
         Err(_) => (0..SAMPLES as usize * 784)

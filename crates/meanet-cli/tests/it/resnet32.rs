@@ -7,7 +7,7 @@
 use meanet_train::nets::Architecture;
 use meanet_train::{Preset, export};
 
-mod common;
+use crate::common;
 use common::{meanet, text};
 
 #[test]

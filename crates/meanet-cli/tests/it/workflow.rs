@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 use common::{json_file, meanet, ok, text};
 
 fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 use common::{address_after, meanet, text};
 
 fn fixture(name: &str) -> PathBuf {

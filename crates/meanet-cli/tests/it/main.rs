@@ -1,0 +1,13 @@
+//! The `meanet` binary's integration tests, run as processes. One test binary for the crate
+//! (`autotests = false` in Cargo.toml), one module per concern, so it links once.
+
+mod cli;
+mod common;
+mod edge_server;
+mod formats;
+mod hostile_serve;
+mod online;
+mod resnet32;
+mod run_quic;
+mod tract_backend;
+mod workflow;

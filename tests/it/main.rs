@@ -1,0 +1,10 @@
+//! Workspace-level end-to-end tests. One test binary for the package (`autotests = false` in
+//! Cargo.toml), one module per concern, so it links once.
+
+mod backends;
+mod cloud_faults;
+mod e2e;
+mod fuzz_corpus;
+mod hostile_cloud;
+mod load;
+mod pipeline_onnx;
