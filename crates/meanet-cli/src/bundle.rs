@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use meanet_core::Manifest;
 use meanet_core::{Classifier, ExtensionBlock, MainBlock};
 
-use crate::wiring::Engine;
+use crate::backend::Engine;
 
 /// A validated bundle on disk.
 #[derive(Debug, Clone)]

@@ -12,9 +12,9 @@ use meanet_data::Dataset;
 use meanet_energy::{BlockProfiles, Graph, OnnxEnergyModel};
 use ndarray::{ArrayD, IxDyn};
 
+use crate::backend::Engine;
 use crate::bundle::{Bundle, Networks};
 use crate::settings::{PayloadKind, Settings};
-use crate::wiring::Engine;
 
 /// A bundle ready to run.
 pub struct Deployment {
@@ -214,7 +214,7 @@ impl Deployment {
         let mut shape = vec![1];
         shape.extend(&m.input.shape);
         let x = ArrayD::<f32>::zeros(IxDyn(&shape));
-        let p = crate::wiring::payload(payload, &m.input);
+        let p = crate::links::payload(payload, &m.input);
         // The manifest's checks give one mean and std per channel, so u8 encoding cannot fail;
         // FP32 is the fallback should it ever.
         let (req, _) = meanet_transport::protocol::encode_input(&m.tensors.input, &x, &p, true)

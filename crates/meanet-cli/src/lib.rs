@@ -7,13 +7,16 @@
 //! Cargo features: `train` (on by default) adds `meanet train` and with it burn; an edge build
 //! (`--no-default-features`) runs, serves, calibrates and evaluates without burn.
 
+pub mod backend;
 pub mod bundle;
 pub mod calibrate;
 pub mod cmd;
 pub mod deploy;
 pub mod edge;
 pub mod eval;
+pub mod links;
 pub mod metrics;
 pub mod report;
+pub mod serving;
 pub mod settings;
 pub mod wiring;
