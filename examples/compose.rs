@@ -175,14 +175,14 @@ async fn main() -> Result<()> {
             .map(|i| (i * 37 % 251) as u8)
             .collect(),
     };
-    let (mean, std) = (manifest.input.mean[0], manifest.input.std[0]);
-    let batch = Array::from_shape_vec(
-        IxDyn(&shape),
-        pixels
-            .iter()
-            .map(|&p| (f32::from(p) / 255.0 - mean) / std)
-            .collect(),
-    )?;
+    // Per channel, as `meanet run` does: the transport's normalisation, the very one a
+    // UINT8-taking cloud applies, over planes of H x W pixels.
+    let norm = meanet_transport::protocol::Normalisation {
+        mean: manifest.input.mean.clone(),
+        std: manifest.input.std.clone(),
+    };
+    let plane: usize = manifest.input.shape[1..].iter().product();
+    let batch = Array::from_shape_vec(IxDyn(&shape), norm.normalise(&pixels, plane))?;
     let outcomes = pipeline.route(batch.view(), Some(&link)).await?;
 
     let count = |e: Exit| outcomes.iter().filter(|o| o.exit == e).count();
