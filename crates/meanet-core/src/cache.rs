@@ -50,12 +50,13 @@ pub fn is_meanet_workspace(dir: &Path, is_file: impl Fn(&Path) -> bool) -> bool 
 }
 
 /// Applies the rule (module docs) to what the caller found: the value of [`CACHE_ENV`], the
-/// working directory, a probe for "this directory is a meanet workspace", and the user's cache
-/// directory. `None` only when all three steps come up empty.
+/// working directory, the caller's probe of the file system (`is_file`, which
+/// [`is_meanet_workspace`] asks), and the user's cache directory. `None` only when all three
+/// steps come up empty.
 pub fn resolve_cache(
     env: Option<&OsStr>,
     cwd: Option<&Path>,
-    is_workspace: impl Fn(&Path) -> bool,
+    is_file: impl Fn(&Path) -> bool,
     user_cache: Option<&Path>,
 ) -> Option<CacheRoot> {
     if let Some(v) = env.filter(|v| !v.is_empty()) {
@@ -64,7 +65,7 @@ pub fn resolve_cache(
             origin: CacheOrigin::Env,
         });
     }
-    if let Some(root) = cwd.and_then(|c| c.ancestors().find(|d| is_workspace(d))) {
+    if let Some(root) = cwd.and_then(|c| c.ancestors().find(|d| is_meanet_workspace(d, &is_file))) {
         return Some(CacheRoot {
             path: root.join(".cache"),
             origin: CacheOrigin::Workspace,
@@ -80,8 +81,10 @@ pub fn resolve_cache(
 mod tests {
     use super::*;
 
-    fn ws(d: &Path) -> bool {
-        d == Path::new("/src/meanet")
+    /// A file system holding one meanet workspace, at /src/meanet.
+    fn ws(f: &Path) -> bool {
+        f == Path::new("/src/meanet/Cargo.toml")
+            || f == Path::new("/src/meanet/crates/meanet-core/Cargo.toml")
     }
 
     #[test]
@@ -146,13 +149,7 @@ mod tests {
         assert!(is_meanet_workspace(Path::new("/w"), probe));
         assert!(!is_meanet_workspace(Path::new("/other"), probe));
         assert_eq!(
-            resolve_cache(
-                None,
-                Some(Path::new("/w/a/b")),
-                |d| is_meanet_workspace(d, probe),
-                None
-            )
-            .map(|r| r.datasets()),
+            resolve_cache(None, Some(Path::new("/w/a/b")), probe, None).map(|r| r.datasets()),
             Some(PathBuf::from("/w/.cache/datasets"))
         );
     }

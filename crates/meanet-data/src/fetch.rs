@@ -50,7 +50,7 @@ pub fn cache_root() -> Option<meanet_core::cache::CacheRoot> {
     meanet_core::cache::resolve_cache(
         std::env::var_os(meanet_core::cache::CACHE_ENV).as_deref(),
         cwd.as_deref(),
-        |d| meanet_core::cache::is_meanet_workspace(d, Path::is_file),
+        Path::is_file,
         dirs::cache_dir().as_deref(),
     )
 }

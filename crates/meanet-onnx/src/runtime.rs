@@ -210,7 +210,7 @@ pub fn find_library() -> Result<PathBuf, OnnxError> {
     let home = meanet_core::cache::resolve_cache(
         std::env::var_os(meanet_core::cache::CACHE_ENV).as_deref(),
         cwd.as_deref(),
-        |d| meanet_core::cache::is_meanet_workspace(d, Path::is_file),
+        Path::is_file,
         dirs::cache_dir().as_deref(),
     );
     if let Some(root) = home {
@@ -221,21 +221,18 @@ pub fn find_library() -> Result<PathBuf, OnnxError> {
         tried.push(candidate.display().to_string());
     }
     let rel = Path::new(".cache").join(&in_cache);
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Some(dir) = std::env::current_exe()
+    if let Some(exe_dir) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent().map(Path::to_path_buf))
     {
-        roots.push(dir);
-    }
-    for root in &roots {
-        for dir in root.ancestors() {
-            let candidate = dir.join(&rel);
-            if candidate.exists() {
-                return Ok(candidate);
-            }
+        if let Some(candidate) = exe_dir
+            .ancestors()
+            .map(|dir| dir.join(&rel))
+            .find(|c| c.exists())
+        {
+            return Ok(candidate);
         }
-        tried.push(format!("{}/**/{}", root.display(), rel.display()));
+        tried.push(format!("{}/**/{}", exe_dir.display(), rel.display()));
     }
 
     if let Some(p) = python_onnxruntime() {

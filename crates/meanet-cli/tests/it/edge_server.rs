@@ -396,24 +396,20 @@ fn run_streams_an_outcome_before_its_input_ends() {
 /// controller sees the same batches on every run), and the edge's /metrics text at the end.
 fn edge_offload_shares(extra: &[&str], pixels: &[u8], segment: usize) -> (Vec<f64>, String) {
     let (_cloud, cloud_addr) = start(&["serve", &bundle(), "--http", "127.0.0.1:0"]);
-    let cloud_url = format!("cloud.url=http://{cloud_addr}");
+    let (bundle, cloud_url) = (bundle(), format!("cloud.url=http://{cloud_addr}"));
     let mut args = vec![
         "edge",
-        &bundle(),
+        &bundle,
         "--http",
         "127.0.0.1:0",
         "--token",
         TOKEN,
         "--set",
         &cloud_url,
-    ]
-    .into_iter()
-    .map(str::to_string)
-    .collect::<Vec<_>>();
+    ];
     for e in extra {
-        args.extend(["--set".to_string(), (*e).to_string()]);
+        args.extend(["--set", e]);
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (_edge, addr) = start(&args);
     let mut offloaded = Vec::new();
     for chunk in pixels.chunks(64 * SAMPLE) {
@@ -475,7 +471,9 @@ fn edge_online_moves_the_offload_share_toward_its_target_on_a_shifted_mix() {
         .find(|l| l.starts_with("meanet_threshold_scale "))
         .map(value)
         .unwrap_or_else(|| panic!("no scale in\n{text}"));
-    // Offloading less than the static thresholds means raising them: a scale above 1.
+    // Within the controller's clamp; and offloading less than the static thresholds means
+    // raising them: a scale above 1.
+    assert!((0.25..=4.0).contains(&scale), "{scale}");
     assert!(scale > 1.0, "threshold scale {scale}");
     let estimates: Vec<f64> = text
         .lines()
@@ -483,4 +481,8 @@ fn edge_online_moves_the_offload_share_toward_its_target_on_a_shifted_mix() {
         .map(value)
         .collect();
     assert!(!estimates.is_empty(), "{text}");
+    assert!(
+        estimates.iter().all(|v| (0.0..=1.0).contains(v)),
+        "{estimates:?}"
+    );
 }

@@ -83,3 +83,12 @@ pub fn quic_config(addr: SocketAddr, trust: Trust) -> QuicLinkConfig {
 pub fn url(s: &meanet_transport::RunningServer) -> String {
     format!("http://{}", s.http_addr().unwrap())
 }
+
+/// Hang guard, not a timing assertion: 30 s, 75 to 100 times the 300-400 ms deadlines these
+/// tests give their links. A link call that takes this long is stuck (it waited on a server
+/// that never answers, or on an absurd Retry-After), however loaded the machine.
+pub async fn hang_guard<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .expect("hang guard: a link call took 30 s against a deadline under 1 s")
+}
