@@ -93,10 +93,17 @@ fn main() {
         ..RuntimeOptions::default()
     })
     .expect("ONNX Runtime (run scripts/setup)");
-    let ort_main =
-        || OrtMainBlock::load_named(&rt, dir.join(&m.models.main), &t).expect("ort main");
-    let tract_main =
-        || TractMainBlock::load_named(dir.join(&m.models.main), &t).expect("tract main");
+    let ort_main = || {
+        OrtMainBlock::named(
+            meanet_onnx::open(&rt, dir.join(&m.models.main)).unwrap(),
+            &t,
+        )
+        .expect("ort main")
+    };
+    let tract_main = || {
+        TractMainBlock::named(meanet_tract::open(dir.join(&m.models.main)).unwrap(), &t)
+            .expect("tract main")
+    };
 
     println!("| what | ort (1 thread) | tract | ort samples/s | tract samples/s | tract / ort |");
     println!("|---|---|---|---|---|---|");
@@ -143,13 +150,21 @@ fn main() {
     let mut po = pipeline(
         Box::new(ort_main()),
         Box::new(
-            OrtExtensionBlock::load_named(&rt, dir.join(&m.models.extension), &t).expect("ort ext"),
+            OrtExtensionBlock::named(
+                meanet_onnx::open(&rt, dir.join(&m.models.extension)).unwrap(),
+                &t,
+            )
+            .expect("ort ext"),
         ),
     );
     let mut pt = pipeline(
         Box::new(tract_main()),
         Box::new(
-            TractExtensionBlock::load_named(dir.join(&m.models.extension), &t).expect("tract ext"),
+            TractExtensionBlock::named(
+                meanet_tract::open(dir.join(&m.models.extension)).unwrap(),
+                &t,
+            )
+            .expect("tract ext"),
         ),
     );
     let samples = input(64);

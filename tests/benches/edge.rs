@@ -23,12 +23,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use meanet_cli::deploy::Deployment;
-use meanet_cli::edge::{EdgeWorker, Normaliser, Reorder, Sink, push_shared};
-use meanet_cli::settings::{Settings, Transport};
-use meanet_cli::wiring;
 use meanet_core::{BoxError, EnergyModel, MeaNet, Outcome};
 use meanet_data::{DataSource, Dataset};
+use meanet_runtime::Deployment;
+use meanet_runtime::Options as Settings;
+use meanet_runtime::edge::{EdgeWorker, Reorder, Sink, push_shared};
+use meanet_runtime::options::Transport;
 use meanet_transport::{ServedModel, Server, ServerConfig, TensorInfo};
 use ndarray::{Array2, ArrayViewD, IxDyn};
 use ort::session::Session;
@@ -41,7 +41,9 @@ fn bundle() -> PathBuf {
 fn test_split() -> Dataset {
     let cache = meanet_data::default_dataset_cache();
     let source = DataSource::new(meanet_core::manifest::DatasetKind::FashionMnist, None);
-    wiring::test_data(&source, &cache).expect("Fashion-MNIST (run scripts/setup)")
+    source
+        .load_test(&cache)
+        .expect("Fashion-MNIST (run scripts/setup)")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -79,7 +81,7 @@ fn batch_one_overhead(data: &Dataset) {
     settings.runtime.threads = Some(1);
     settings.cloud.transport = Transport::None;
     let dep = Deployment::load(&bundle(), &settings).expect("bundle");
-    let (thresholds, _) = dep.thresholds(&settings).expect("thresholds");
+    let (thresholds, _) = dep.thresholds(&settings.policy).expect("thresholds");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -88,9 +90,11 @@ fn batch_one_overhead(data: &Dataset) {
     let pipeline = dep
         .pipeline(Box::new(MeaNet { thresholds }))
         .expect("pipeline");
-    let norm = Normaliser::new(&dep.bundle.manifest);
-    let per = norm.sample_len();
-    let mut worker = EdgeWorker::new(pipeline, norm.clone(), None, rt.handle().clone(), 8);
+    let input = dep.bundle.manifest.input.clone();
+    let mut worker = EdgeWorker::new(pipeline, &input, None, rt.handle().clone(), 8);
+    let per = worker.sample_len();
+    let norm = meanet_core::Normalisation::from(&input);
+    let [c, h, w] = worker.sample_shape();
 
     let n = 2000.min(data.len());
     // Which samples meanet sends to the extension: the raw side runs it on the same ones.
@@ -115,7 +119,7 @@ fn batch_one_overhead(data: &Dataset) {
     let inputs: Vec<Vec<f32>> = (0..n)
         .map(|i| {
             let mut v = Vec::new();
-            norm.normalise_into(&data.pixels[i * per..(i + 1) * per], &mut v);
+            norm.normalise_into(&data.pixels[i * per..(i + 1) * per], h * w, &mut v);
             v
         })
         .collect();
@@ -127,7 +131,6 @@ fn batch_one_overhead(data: &Dataset) {
     let m = &dep.bundle.manifest;
     let mut main = raw_session(env, dep.bundle.dir.join(&m.models.main));
     let mut ext = raw_session(env, dep.bundle.dir.join(&m.models.extension));
-    let [c, h, w] = norm.shape();
     let t = m.tensors.clone();
     // Positional inputs, in each model's own order, as the adapter passes them.
     let input_first = ext.inputs()[0].name() == t.input.as_str();
@@ -274,10 +277,10 @@ fn offload_overlap(data: &Dataset) {
     let mut settings = Settings::default();
     settings.cloud.url = format!("http://{}", server.http_addr().expect("http"));
     let dep = Deployment::load(&bundle(), &settings).expect("bundle");
-    let (thresholds, _) = dep.thresholds(&settings).expect("thresholds");
+    let (thresholds, _) = dep.thresholds(&settings.policy).expect("thresholds");
     let link = {
         let _e = rt.enter();
-        wiring::link(&settings, &dep.bundle.manifest.input, None)
+        meanet_runtime::links::link(&settings.cloud, &dep.bundle.manifest.input, None)
             .expect("link")
             .expect("http link")
     };
@@ -291,7 +294,7 @@ fn offload_overlap(data: &Dataset) {
             .expect("pipeline");
         let mut worker = EdgeWorker::new(
             pipeline,
-            Normaliser::new(&dep.bundle.manifest),
+            &dep.bundle.manifest.input,
             cloud,
             rt.handle().clone(),
             settings.cloud.max_in_flight,
@@ -325,10 +328,10 @@ fn offload_overlap(data: &Dataset) {
             .expect("pipeline");
         let t0 = Instant::now();
         let (run, _) = rt
-            .block_on(meanet_cli::eval::run_method(
+            .block_on(meanet_eval::run_method(
                 &dep,
                 pipeline,
-                meanet_cli::eval::Samples { data, idx: &idx },
+                meanet_eval::Samples { data, idx: &idx },
                 batch,
                 link,
                 &indicatif::ProgressBar::hidden(),

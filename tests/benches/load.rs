@@ -13,7 +13,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use meanet_cli::wiring::Served;
 use meanet_onnx::{OrtClassifier, Runtime};
 use meanet_transport::{BatchConfig, Server, ServerConfig};
 use ndarray::{ArrayD, IxDyn};
@@ -45,8 +44,8 @@ fn main() {
     let mut results = Vec::new();
     for (name, max_batch) in [("off (1)", 1usize), ("on (64, 2ms)", 64)] {
         let stats = tokio_rt.block_on(async {
-            let classifier = OrtClassifier::load(&rt, &model).unwrap();
-            let shape: Vec<usize> = classifier.model().signature().inputs[0]
+            let classifier = OrtClassifier::new(meanet_onnx::open(&rt, &model).unwrap()).unwrap();
+            let shape: Vec<usize> = meanet_core::Network::signature(classifier.network()).inputs[0]
                 .shape
                 .iter()
                 .map(|d| d.unwrap_or(1))
@@ -63,9 +62,7 @@ fn main() {
                 },
                 ..ServerConfig::default()
             };
-            let server = Server::start(Box::new(Served::from(classifier)), cfg)
-                .await
-                .unwrap();
+            let server = Server::start(Box::new(classifier), cfg).await.unwrap();
             let url = format!("http://{}", server.http_addr().unwrap());
             // Warm-up, then the measured run.
             meanet_tests::load::run(&url, "m", &sample, clients, 2).await;

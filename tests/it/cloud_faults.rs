@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use meanet_cli::wiring::Served;
 use meanet_core::{BlockCosts, ClassPartition, CloudLink, CloudOnly, Exit, Pipeline};
 use meanet_onnx::{OrtClassifier, OrtMainBlock, Runtime};
 use meanet_transport::{
@@ -46,7 +45,8 @@ fn policy() -> RetryPolicy {
 async fn start(rt: &Runtime, http: SocketAddr, quic: SocketAddr, tls: &TlsFiles) -> RunningServer {
     // A just-killed server's ports free up after its connections drain: retry for a while.
     for _ in 0..100 {
-        let model = OrtClassifier::load(rt, fixture("cloud.onnx")).unwrap();
+        let model =
+            OrtClassifier::new(meanet_onnx::open(rt, fixture("cloud.onnx")).unwrap()).unwrap();
         let cfg = ServerConfig {
             model_name: "cloud".into(),
             http: Some(http),
@@ -58,7 +58,7 @@ async fn start(rt: &Runtime, http: SocketAddr, quic: SocketAddr, tls: &TlsFiles)
             tls: Some(tls.clone()),
             ..cfg
         };
-        match Server::start(Box::new(Served::from(model)), cfg).await {
+        match Server::start(Box::new(model), cfg).await {
             Ok(s) => return s,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
@@ -104,7 +104,7 @@ async fn run(quic: bool) {
         )
     };
 
-    let main = OrtMainBlock::load(&rt, fixture("main.onnx")).unwrap();
+    let main = OrtMainBlock::new(meanet_onnx::open(&rt, fixture("main.onnx")).unwrap()).unwrap();
     let mut p = Pipeline::new(
         Box::new(main),
         None,

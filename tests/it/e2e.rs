@@ -6,12 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use meanet_cli::deploy::Deployment;
-use meanet_cli::eval;
-use meanet_cli::settings::Settings;
-use meanet_cli::wiring;
 use meanet_core::MeaNet;
 use meanet_data::{Dataset, fashion_mnist};
+use meanet_eval as eval;
+use meanet_runtime::Deployment;
+use meanet_runtime::Options as Settings;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -34,14 +33,19 @@ async fn meanet_beats_main_only_and_spends_less_than_cloud_only() {
     let dep = Deployment::load(&root().join("models/fashion-mnist"), &settings).unwrap();
     let test = test_set();
     let idx: Vec<usize> = (0..SAMPLES).collect();
-    let server = wiring::loopback_cloud(&dep, &settings, false)
-        .await
-        .unwrap();
+    let server = meanet_runtime::serving::loopback_cloud(
+        &dep,
+        &settings.server,
+        &settings.cloud.model,
+        false,
+    )
+    .await
+    .unwrap();
     let input = &dep.bundle.manifest.input;
-    let link = wiring::link(&settings, input, Some(&server)).unwrap();
+    let link = meanet_runtime::links::link(&settings.cloud, input, Some(&server)).unwrap();
     let mut u8_settings = settings.clone();
-    u8_settings.cloud.payload = meanet_cli::settings::PayloadKind::U8;
-    let u8_link = wiring::link(&u8_settings, input, Some(&server)).unwrap();
+    u8_settings.cloud.payload = meanet_runtime::options::PayloadKind::U8;
+    let u8_link = meanet_runtime::links::link(&u8_settings.cloud, input, Some(&server)).unwrap();
     let hidden = |_, _: &str| indicatif::ProgressBar::hidden();
     let (report, _, _) = eval::evaluate(
         &dep,
@@ -76,7 +80,7 @@ async fn meanet_beats_main_only_and_spends_less_than_cloud_only() {
             .clone()
     };
     let (meanet, main, cloud) = (m("meanet"), m("main_only"), m("cloud_only"));
-    eprintln!("{}", meanet_cli::report::table(&report.methods));
+    eprintln!("{}", meanet_eval::report::table(&report.methods));
     assert!(
         report.thresholds.target.is_some(),
         "the reference bundle is calibrated"
@@ -107,15 +111,21 @@ async fn meanet_beats_main_only_and_spends_less_than_cloud_only() {
 async fn the_cloud_killed_mid_run_still_gives_every_sample_an_outcome() {
     let settings = Settings::default();
     let dep = Deployment::load(&root().join("models/fashion-mnist"), &settings).unwrap();
-    let (thresholds, _) = dep.thresholds(&settings).unwrap();
+    let (thresholds, _) = dep.thresholds(&settings.policy).unwrap();
     let test = test_set();
     let idx: Vec<usize> = (0..SAMPLES).collect();
-    let server = wiring::loopback_cloud(&dep, &settings, false)
-        .await
-        .unwrap();
-    let link = wiring::link(&settings, &dep.bundle.manifest.input, Some(&server))
-        .unwrap()
-        .unwrap();
+    let server = meanet_runtime::serving::loopback_cloud(
+        &dep,
+        &settings.server,
+        &settings.cloud.model,
+        false,
+    )
+    .await
+    .unwrap();
+    let link =
+        meanet_runtime::links::link(&settings.cloud, &dep.bundle.manifest.input, Some(&server))
+            .unwrap()
+            .unwrap();
     let bar = indicatif::ProgressBar::hidden();
     let half = SAMPLES / 2;
     // The same pipeline (edge blocks) runs before and after the cloud dies.

@@ -68,7 +68,8 @@ async fn a_hostile_reply_degrades_the_offloads_and_loses_nothing() {
     let rt = Runtime::with_defaults().expect("ONNX Runtime (run scripts/setup)");
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/meanet-onnx/tests/fixtures");
-    let main = OrtMainBlock::load(&rt, fixture.join("main.onnx")).unwrap();
+    let main =
+        OrtMainBlock::new(meanet_onnx::open(&rt, fixture.join("main.onnx")).unwrap()).unwrap();
     let mut p = Pipeline::new(
         Box::new(main),
         None,

@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use meanet_cli::wiring::Served;
 use meanet_onnx::{OrtClassifier, Runtime};
 use meanet_transport::{BatchConfig, Server, ServerConfig};
 use ndarray::{ArrayD, IxDyn};
@@ -28,7 +27,7 @@ async fn sixty_four_clients_get_every_answer_below_the_queue_limit() {
         ..ServerConfig::default()
     };
     let server = Server::start(
-        Box::new(Served::from(OrtClassifier::load(&rt, &model).unwrap())),
+        Box::new(OrtClassifier::new(meanet_onnx::open(&rt, &model).unwrap()).unwrap()),
         cfg,
     )
     .await

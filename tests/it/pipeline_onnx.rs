@@ -35,9 +35,11 @@ async fn route(
     hard: Vec<usize>,
     thresholds: Thresholds,
 ) -> (Vec<Outcome>, Array2<f32>) {
-    let main = OrtMainBlock::load(rt, fixture("main.onnx")).unwrap();
-    let ext = OrtExtensionBlock::load(rt, fixture("extension.onnx")).unwrap();
-    let mut cloud_model = OrtClassifier::load(rt, fixture("cloud.onnx")).unwrap();
+    let main = OrtMainBlock::new(meanet_onnx::open(rt, fixture("main.onnx")).unwrap()).unwrap();
+    let ext =
+        OrtExtensionBlock::new(meanet_onnx::open(rt, fixture("extension.onnx")).unwrap()).unwrap();
+    let mut cloud_model =
+        OrtClassifier::new(meanet_onnx::open(rt, fixture("cloud.onnx")).unwrap()).unwrap();
     let cloud_logits = cloud_model.run(x.view()).unwrap();
     let cloud = LocalCloud::new(cloud_model);
     let costs = BlockCosts {
@@ -70,10 +72,12 @@ async fn meanet_routes_real_models_and_answers_every_sample() {
         let scale = 0.5 + (ix[0] % 8) as f32;
         (((ix[0] * 37 + ix[2] * 11 + ix[3] * 5) % 23) as f32 / 7.0).sin() * scale
     });
-    let mut main = OrtMainBlock::load(&rt, fixture("main.onnx")).unwrap();
+    let mut main =
+        OrtMainBlock::new(meanet_onnx::open(&rt, fixture("main.onnx")).unwrap()).unwrap();
     let m = main.run(x.view()).unwrap();
     let t_main = median_entropy(&m.logits);
-    let mut ext = OrtExtensionBlock::load(&rt, fixture("extension.onnx")).unwrap();
+    let mut ext =
+        OrtExtensionBlock::new(meanet_onnx::open(&rt, fixture("extension.onnx")).unwrap()).unwrap();
     let t_ext = median_entropy(&ext.run(x.view(), m.features.view()).unwrap());
 
     // Class 4 hard (with 0 and 1: the extension knows three classes): everything leaves the main block; the uncertain half goes straight to the

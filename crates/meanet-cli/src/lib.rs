@@ -1,22 +1,13 @@
-//! The composition root of meanet. [`wiring`] is the only module that picks adapters (ONNX
-//! Runtime for blocks, HTTP or QUIC for the cloud link, the ONNX-graph energy model, the data
-//! readers) and wires them into `meanet-core`'s pipeline; [`cmd`] holds one module per command.
-//! The `meanet` binary is a thin command-line layer over this library; end-to-end tests use it
-//! too.
+//! The `meanet` binary as a library: argument parsing helpers, the layered [`settings`] and
+//! one module per command ([`cmd`]). Everything a command does is in `meanet-runtime` (the
+//! deployable system) and `meanet-eval` (calibration, evaluation and reports); this crate
+//! parses, prints and draws progress bars. Programs that compose their own deployments depend
+//! on `meanet-runtime`, never on this crate.
 //!
-//! Cargo features: `train` (on by default) adds `meanet train` and with it burn; an edge build
-//! (`--no-default-features`) runs, serves, calibrates and evaluates without burn.
+//! Cargo features: `ort` and `tract` (the inference backends) and `train` (on by default: adds
+//! `meanet train` and with it burn); an edge build (`--no-default-features --features ort`)
+//! runs, serves, calibrates and evaluates without burn.
 
-pub mod backend;
-pub mod bundle;
-pub mod calibrate;
 pub mod cmd;
-pub mod deploy;
-pub mod edge;
-pub mod eval;
-pub mod links;
-pub mod metrics;
-pub mod report;
-pub mod serving;
 pub mod settings;
 pub mod wiring;

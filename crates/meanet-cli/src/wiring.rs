@@ -1,21 +1,10 @@
-//! The wiring: the only place adapters are chosen, as one facade over the modules that do it.
-//! Blocks run on ONNX Runtime (`meanet-onnx`) or tract (`meanet-tract`) as `runtime.backend`
-//! says ([`crate::backend`]), the cloud link is HTTP or QUIC (`meanet-transport`) as
-//! `cloud.transport` says ([`crate::links`]), servers are `meanet-transport`'s
-//! ([`crate::serving`]), energy comes from the ONNX graphs (`meanet-energy`) and data from
-//! `meanet-data` (here). Commands ask this module for ports and never name an adapter
-//! themselves.
+//! Data for the commands: a data set's splits read with `meanet-data`, with errors that say
+//! which set and where. Backends, links and servers are `meanet-runtime`'s.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use meanet_data::{DataSource, Splits};
-
-pub use crate::backend::{Engine, Loaded, Served};
-pub use crate::links::{NoCloud, breaker_name, link, normalisation, payload, watched_link};
-pub use crate::serving::{
-    loopback_cloud, metrics_server, server_config, start_server, stop, stop_metrics,
-};
 
 /// Reads the training and test splits of `source` (Fashion-MNIST is fetched into `cache`).
 pub fn data(source: &DataSource, cache: &Path) -> Result<Splits> {

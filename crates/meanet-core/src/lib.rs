@@ -18,6 +18,9 @@
 //! - `testing` (feature `testing`): fakes for every port and the contract suite adapters are
 //!   held to.
 //! - [`units`]: MACs, bytes, joules and seconds as types.
+//! - [`network`]: the [`Network`] port every inference backend implements (one model file:
+//!   path, signature, run), and the generic main, extension and classifier blocks over it.
+//! - [`normalisation`]: the per-channel normalisation of 8-bit pixels, from `u8` and back.
 //! - [`signature`]: what a model file declares, and the checks every inference backend applies
 //!   before a network may serve as a block.
 //! - [`manifest`]: the deployment bundle manifest (`meanet.toml`) and its validation.
@@ -36,6 +39,8 @@ pub mod cache;
 pub mod calibration;
 pub mod manifest;
 pub mod metrics;
+pub mod network;
+pub mod normalisation;
 pub mod numerics;
 pub mod online;
 pub mod partition;
@@ -54,6 +59,8 @@ pub use calibration::{
 };
 pub use manifest::{Manifest, ManifestError};
 pub use metrics::{ExitStats, MetricsError, Summary};
+pub use network::{ClassifierNet, ExtensionNet, MainNet, Network, NetworkError};
+pub use normalisation::Normalisation;
 pub use numerics::{Measure, NumericError, Scores};
 pub use partition::{
     BelowAccuracy, ClassPartition, HardClassSelector, PartitionError, WorstByPrecision,

@@ -192,3 +192,107 @@ impl CloudLink for FakeCloud {
         })
     }
 }
+
+/// A [`Network`](crate::network::Network) for tests, with a signature of the shape a role
+/// needs: every output is the per-sample sum of the first input, broadcast to its declared
+/// shape, so runs are deterministic and cheap. `fail` makes every run a backend error, and
+/// `outputs_returned` makes the backend return that many outputs instead of the declared ones.
+#[derive(Debug, Clone)]
+pub struct FakeNetwork {
+    path: std::path::PathBuf,
+    signature: crate::signature::ModelSignature,
+    /// Every run fails inside the "backend".
+    pub fail: bool,
+    /// Return this many outputs instead of the declared count.
+    pub outputs_returned: Option<usize>,
+}
+
+impl FakeNetwork {
+    fn spec(name: &str, per_sample: &[usize]) -> crate::signature::TensorSpec {
+        crate::signature::TensorSpec {
+            name: name.into(),
+            is_f32: true,
+            shape: std::iter::once(None)
+                .chain(per_sample.iter().map(|&d| Some(d)))
+                .collect(),
+        }
+    }
+
+    fn with(
+        inputs: Vec<crate::signature::TensorSpec>,
+        outputs: Vec<crate::signature::TensorSpec>,
+    ) -> Self {
+        FakeNetwork {
+            path: "fake.onnx".into(),
+            signature: crate::signature::ModelSignature { inputs, outputs },
+            fail: false,
+            outputs_returned: None,
+        }
+    }
+
+    /// A main block: input `input` of per-sample shape `input`, outputs `logits` `(N, classes)`
+    /// and `features` of per-sample shape `features`.
+    pub fn main(input: &[usize], classes: usize, features: &[usize]) -> Self {
+        Self::with(
+            vec![Self::spec("input", input)],
+            vec![
+                Self::spec("logits", &[classes]),
+                Self::spec("features", features),
+            ],
+        )
+    }
+
+    /// An extension block: inputs `input` and `features`, output `logits` `(N, hard)`.
+    pub fn extension(input: &[usize], features: &[usize], hard: usize) -> Self {
+        Self::with(
+            vec![Self::spec("input", input), Self::spec("features", features)],
+            vec![Self::spec("logits", &[hard])],
+        )
+    }
+
+    /// A classifier: input `input`, output `logits` `(N, classes)`.
+    pub fn classifier(input: &[usize], classes: usize) -> Self {
+        Self::with(
+            vec![Self::spec("input", input)],
+            vec![Self::spec("logits", &[classes])],
+        )
+    }
+}
+
+impl crate::network::Network for FakeNetwork {
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    fn signature(&self) -> &crate::signature::ModelSignature {
+        &self.signature
+    }
+
+    fn run(
+        &mut self,
+        inputs: &[ArrayViewD<'_, f32>],
+    ) -> Result<Vec<ArrayD<f32>>, crate::ports::BoxError> {
+        if self.fail {
+            return Err("the fake backend failed".into());
+        }
+        let x = inputs.first().ok_or("no input")?;
+        let n = x.shape().first().copied().unwrap_or(0);
+        let sums: Vec<f32> = x.outer_iter().map(|s| s.sum()).collect();
+        let count = self
+            .outputs_returned
+            .unwrap_or(self.signature.outputs.len());
+        Ok(self
+            .signature
+            .outputs
+            .iter()
+            .cycle()
+            .take(count)
+            .map(|spec| {
+                let shape: Vec<usize> = std::iter::once(n)
+                    .chain(spec.shape.iter().skip(1).map(|d| d.unwrap_or(1)))
+                    .collect();
+                ArrayD::from_shape_fn(ndarray::IxDyn(&shape), |ix| sums[ix[0]])
+            })
+            .collect())
+    }
+}

@@ -69,7 +69,7 @@ fn main() {
         .expect("inter threads")
         .commit_from_file(&model)
         .expect("raw session");
-    let main = OrtMainBlock::load(&rt, &model).expect("main block");
+    let main = OrtMainBlock::new(meanet_onnx::open(&rt, &model).unwrap()).expect("main block");
     let mut pipeline = Pipeline::new(
         Box::new(main),
         None,

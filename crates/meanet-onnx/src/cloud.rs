@@ -26,7 +26,7 @@ pub struct LocalCloud {
 impl LocalCloud {
     /// Wraps a classifier.
     pub fn new(model: OrtClassifier) -> Self {
-        let path = model.model().path().to_path_buf();
+        let path = meanet_core::Network::path(model.network()).to_path_buf();
         LocalCloud {
             model: Arc::new(Mutex::new(model)),
             path,

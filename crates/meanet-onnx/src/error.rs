@@ -56,58 +56,7 @@ pub enum OnnxError {
         #[source]
         source: ort::Error,
     },
-    /// The model's inputs or outputs do not fit the role it was loaded for.
-    #[error("model {path} cannot serve as {role}: {problem}")]
-    Signature {
-        /// The model file.
-        path: PathBuf,
-        /// `main block`, `extension block` or `classifier`.
-        role: &'static str,
-        /// What does not fit.
-        problem: String,
-    },
-    /// An input array did not match the model's declared shape.
-    #[error("input {input:?} of {path} expects shape {expected}, got {got:?}")]
-    InputShape {
-        /// The model file.
-        path: PathBuf,
-        /// Input name.
-        input: String,
-        /// The declared shape (`N` for dynamic dimensions).
-        expected: String,
-        /// The array's shape.
-        got: Vec<usize>,
-    },
-    /// Inference failed inside ONNX Runtime.
-    #[error("inference failed in {path}")]
-    Run {
-        /// The model file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: ort::Error,
-    },
-    /// An output could not be read as an f32 tensor of the expected rank.
-    #[error("output {output:?} of {path} is unusable: {problem}")]
-    Output {
-        /// The model file.
-        path: PathBuf,
-        /// Output name.
-        output: String,
-        /// What was wrong.
-        problem: String,
-    },
     /// The blocking worker running the model panicked or was cancelled.
     #[error("inference worker for {0} stopped")]
     Worker(PathBuf),
-}
-
-impl From<OnnxError> for meanet_core::BlockError {
-    fn from(e: OnnxError) -> Self {
-        match e {
-            OnnxError::InputShape { .. } => meanet_core::BlockError::InvalidInput(e.to_string()),
-            OnnxError::Output { .. } => meanet_core::BlockError::InvalidOutput(e.to_string()),
-            other => meanet_core::BlockError::Backend(Box::new(other)),
-        }
-    }
 }

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use meanet_core::signature::{ModelSignature, Role, TensorSpec};
+use meanet_core::BoxError;
+use meanet_core::network::Network;
+use meanet_core::signature::{ModelSignature, TensorSpec};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use ort::session::{Session, SessionInputValue};
 use ort::value::{TensorElementType, TensorRef, ValueType};
@@ -67,76 +69,34 @@ impl OrtModel {
             signature,
         })
     }
+}
 
-    /// The model file.
-    pub fn path(&self) -> &Path {
+impl Network for OrtModel {
+    fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Inputs and outputs as declared in the file.
-    pub fn signature(&self) -> &ModelSignature {
+    fn signature(&self) -> &ModelSignature {
         &self.signature
     }
 
-    /// Turns a problem found by core's signature checks into an error naming this file.
-    pub(crate) fn unfit(&self, role: Role, problem: String) -> OnnxError {
-        OnnxError::Signature {
-            path: self.path.clone(),
-            role: role.name(),
-            problem,
-        }
-    }
-
-    /// Runs one batch. `inputs` are given in graph order; each must match its declared shape
-    /// (dynamic dimensions accept any size) and all must share the batch size.
-    pub fn run(&mut self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>, OnnxError> {
-        self.signature
-            .check_inputs(inputs)
-            .map_err(|m| OnnxError::InputShape {
-                path: self.path.clone(),
-                input: m.input,
-                expected: m.expected,
-                got: m.got,
-            })?;
-        let run_err = |source| OnnxError::Run {
-            path: self.path.clone(),
-            source,
-        };
+    /// Runs one batch on the session (inputs already checked by core against the signature).
+    fn run(&mut self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>, BoxError> {
         // ONNX Runtime needs contiguous memory; `as_standard_layout` copies only views that are not.
         let contiguous: Vec<_> = inputs.iter().map(|x| x.as_standard_layout()).collect();
         let mut values: Vec<SessionInputValue<'_>> = Vec::with_capacity(inputs.len());
         for x in &contiguous {
-            values.push(
-                TensorRef::from_array_view(x.view())
-                    .map_err(run_err)?
-                    .into(),
-            );
+            values.push(TensorRef::from_array_view(x.view())?.into());
         }
-        let outputs = self
-            .session
-            .run(values.as_slice())
-            .map_err(|source| OnnxError::Run {
-                path: self.path.clone(),
-                source,
-            })?;
+        let outputs = self.session.run(values.as_slice())?;
         let mut result = Vec::with_capacity(self.signature.outputs.len());
         for (spec, (_, value)) in self.signature.outputs.iter().zip(outputs.iter()) {
-            let (shape, data) =
-                value
-                    .try_extract_tensor::<f32>()
-                    .map_err(|e| OnnxError::Output {
-                        path: self.path.clone(),
-                        output: spec.name.clone(),
-                        problem: e.to_string(),
-                    })?;
+            let (shape, data) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| format!("output {:?}: {e}", spec.name))?;
             let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-            let array = ArrayD::from_shape_vec(IxDyn(&dims), data.to_vec()).map_err(|e| {
-                OnnxError::Output {
-                    path: self.path.clone(),
-                    output: spec.name.clone(),
-                    problem: e.to_string(),
-                }
-            })?;
+            let array = ArrayD::from_shape_vec(IxDyn(&dims), data.to_vec())
+                .map_err(|e| format!("output {:?}: {e}", spec.name))?;
             result.push(array);
         }
         Ok(result)

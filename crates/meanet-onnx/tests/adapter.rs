@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use meanet_core::network::{NetworkError, run_checked};
 use meanet_core::{
     BlockCosts, ClassPartition, CloudLink, EdgeOnly, MainBlock, Pipeline, PipelineError,
 };
@@ -45,7 +46,8 @@ fn assert_close(got: &ArrayD<f32>, want: &ArrayD<f32>, what: &str) {
 fn blocks_match_onnx_runtime_reference_outputs() {
     let rt = runtime();
     let x = expected("input");
-    let mut main = OrtMainBlock::load(&rt, fixture("main.onnx")).unwrap();
+    let mut main =
+        OrtMainBlock::new(meanet_onnx::open(&rt, fixture("main.onnx")).unwrap()).unwrap();
     assert_eq!(main.num_classes(), Some(6));
     let out = main.infer(x.view()).unwrap();
     assert_close(
@@ -55,7 +57,8 @@ fn blocks_match_onnx_runtime_reference_outputs() {
     );
     assert_close(&out.features, &expected("main_features"), "main features");
 
-    let mut ext = OrtExtensionBlock::load(&rt, fixture("extension.onnx")).unwrap();
+    let mut ext =
+        OrtExtensionBlock::new(meanet_onnx::open(&rt, fixture("extension.onnx")).unwrap()).unwrap();
     assert_eq!(ext.num_hard_classes(), Some(3));
     let hard = ext.run(x.view(), out.features.view()).unwrap();
     assert_close(
@@ -64,7 +67,8 @@ fn blocks_match_onnx_runtime_reference_outputs() {
         "extension logits",
     );
 
-    let mut cloud = OrtClassifier::load(&rt, fixture("cloud.onnx")).unwrap();
+    let mut cloud =
+        OrtClassifier::new(meanet_onnx::open(&rt, fixture("cloud.onnx")).unwrap()).unwrap();
     let logits = cloud.run(x.view()).unwrap();
     assert_close(
         &logits.into_dyn(),
@@ -77,7 +81,8 @@ fn blocks_match_onnx_runtime_reference_outputs() {
 fn batches_of_one_agree_with_the_whole_batch() {
     let rt = runtime();
     let x = expected("input");
-    let mut main = OrtMainBlock::load(&rt, fixture("main.onnx")).unwrap();
+    let mut main =
+        OrtMainBlock::new(meanet_onnx::open(&rt, fixture("main.onnx")).unwrap()).unwrap();
     let whole = main.run(x.view()).unwrap();
     for i in 0..x.shape()[0] {
         let one = x.slice_axis(ndarray::Axis(0), (i..=i).into());
@@ -100,7 +105,7 @@ fn wrong_input_shapes_and_empty_batches_are_errors() {
     let rt = runtime();
     let mut model = OrtModel::load(&rt, fixture("main.onnx")).unwrap();
     let wrong = ArrayD::<f32>::zeros(IxDyn(&[2, 1, 9, 9]));
-    let err = model.run(&[wrong.view()]).unwrap_err();
+    let err = run_checked(&mut model, &[wrong.view()]).unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -110,11 +115,11 @@ fn wrong_input_shapes_and_empty_batches_are_errors() {
     );
     let empty = ArrayD::<f32>::zeros(IxDyn(&[0, 1, 8, 8]));
     assert!(matches!(
-        model.run(&[empty.view()]),
-        Err(OnnxError::InputShape { .. })
+        run_checked(&mut model, &[empty.view()]),
+        Err(NetworkError::InputShape { .. })
     ));
 
-    let main = OrtMainBlock::load(&rt, fixture("main.onnx")).unwrap();
+    let main = OrtMainBlock::new(meanet_onnx::open(&rt, fixture("main.onnx")).unwrap()).unwrap();
     let mut p = Pipeline::new(
         Box::new(main),
         None,
@@ -131,7 +136,7 @@ fn wrong_input_shapes_and_empty_batches_are_errors() {
 #[test]
 fn nan_logits_are_a_clear_pipeline_error() {
     let rt = runtime();
-    let main = OrtMainBlock::load(&rt, fixture("nan.onnx")).unwrap();
+    let main = OrtMainBlock::new(meanet_onnx::open(&rt, fixture("nan.onnx")).unwrap()).unwrap();
     let mut p = Pipeline::new(
         Box::new(main),
         None,
@@ -181,7 +186,9 @@ fn unavailable_providers_fail_loudly() {
 #[test]
 fn local_cloud_runs_off_the_async_workers() {
     let rt = runtime();
-    let cloud = LocalCloud::new(OrtClassifier::load(&rt, fixture("cloud.onnx")).unwrap());
+    let cloud = LocalCloud::new(
+        OrtClassifier::new(meanet_onnx::open(&rt, fixture("cloud.onnx")).unwrap()).unwrap(),
+    );
     let tokio_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -208,20 +215,33 @@ fn manifest_tensor_names_are_honoured_and_a_wrong_one_is_named() {
     let rt = runtime();
     let x = expected("input");
     let names = Tensors::default();
-    let mut main = OrtMainBlock::load_named(&rt, fixture("main.onnx"), &names).unwrap();
+    let mut main = OrtMainBlock::named(
+        meanet_onnx::open(&rt, fixture("main.onnx")).unwrap(),
+        &names,
+    )
+    .unwrap();
     let out = main.run(x.view()).unwrap();
     assert_close(
         &out.logits.clone().into_dyn(),
         &expected("main_logits"),
         "main logits by name",
     );
-    let mut ext = OrtExtensionBlock::load_named(&rt, fixture("extension.onnx"), &names).unwrap();
+    let mut ext = OrtExtensionBlock::named(
+        meanet_onnx::open(&rt, fixture("extension.onnx")).unwrap(),
+        &names,
+    )
+    .unwrap();
     assert_close(
         &ext.run(x.view(), out.features.view()).unwrap().into_dyn(),
         &expected("extension_logits"),
         "extension logits by name",
     );
-    OrtClassifier::load_named(&rt, fixture("cloud.onnx"), "input", "logits").unwrap();
+    OrtClassifier::named(
+        meanet_onnx::open(&rt, fixture("cloud.onnx")).unwrap(),
+        "input",
+        "logits",
+    )
+    .unwrap();
 
     // Swapping the two main outputs' names is followed, so the "logits" are now the feature
     // map, which is refused for its shape.
@@ -230,9 +250,12 @@ fn manifest_tensor_names_are_honoured_and_a_wrong_one_is_named() {
         features: "logits".into(),
         ..Tensors::default()
     };
-    let e = OrtMainBlock::load_named(&rt, fixture("main.onnx"), &swapped)
-        .unwrap_err()
-        .to_string();
+    let e = OrtMainBlock::named(
+        meanet_onnx::open(&rt, fixture("main.onnx")).unwrap(),
+        &swapped,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("logits output \"features\""), "{e}");
     let cases: [(Tensors, &str); 3] = [
         (
@@ -258,14 +281,13 @@ fn manifest_tensor_names_are_honoured_and_a_wrong_one_is_named() {
         ),
     ];
     for (t, want) in cases {
-        let e = OrtMainBlock::load_named(&rt, fixture("main.onnx"), &t)
+        let e = OrtMainBlock::named(meanet_onnx::open(&rt, fixture("main.onnx")).unwrap(), &t)
             .unwrap_err()
             .to_string();
         assert!(e.contains(want), "{e} should say {want}");
     }
-    let e = OrtExtensionBlock::load_named(
-        &rt,
-        fixture("extension.onnx"),
+    let e = OrtExtensionBlock::named(
+        meanet_onnx::open(&rt, fixture("extension.onnx")).unwrap(),
         &Tensors {
             extension_logits: "out".into(),
             ..Tensors::default()
@@ -274,8 +296,12 @@ fn manifest_tensor_names_are_honoured_and_a_wrong_one_is_named() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("tensors.extension_logits = \"out\""), "{e}");
-    let e = OrtClassifier::load_named(&rt, fixture("cloud.onnx"), "input", "probs")
-        .unwrap_err()
-        .to_string();
+    let e = OrtClassifier::named(
+        meanet_onnx::open(&rt, fixture("cloud.onnx")).unwrap(),
+        "input",
+        "probs",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("tensors.cloud_logits = \"probs\""), "{e}");
 }

@@ -5,7 +5,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use meanet_core::signature::{ModelSignature, Role, TensorSpec};
+use meanet_core::network::Network;
+use meanet_core::signature::{ModelSignature, TensorSpec};
 use ndarray::{ArrayD, ArrayViewD};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::{DimLike, Factoid};
@@ -178,25 +179,6 @@ impl TractModel {
         })
     }
 
-    /// The model file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Inputs and outputs as declared in the file (`None` for dimensions it leaves open).
-    pub fn signature(&self) -> &ModelSignature {
-        &self.signature
-    }
-
-    /// Turns a problem found by core's signature checks into an error naming this file.
-    pub(crate) fn unfit(&self, role: Role, problem: String) -> TractError {
-        TractError::Signature {
-            path: self.path.clone(),
-            role: role.name(),
-            problem,
-        }
-    }
-
     /// The plan for batches of `n`: its own if it has one or may get one, else the symbolic
     /// plan (also when building one fails: the symbolic plan is known to work).
     fn plan_for(&mut self, n: usize) -> Plan {
@@ -218,41 +200,39 @@ impl TractModel {
     pub fn planned_batch_sizes(&self) -> Vec<usize> {
         self.plans.iter().map(|(n, _)| *n).collect()
     }
+}
 
-    /// Runs one batch. `inputs` are given in graph order; each must match its declared shape
-    /// (dynamic dimensions accept any size) and all must share the batch size.
-    pub fn run(&mut self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>, TractError> {
-        self.signature
-            .check_inputs(inputs)
-            .map_err(|m| TractError::InputShape {
-                path: self.path.clone(),
-                input: m.input,
-                expected: m.expected,
-                got: m.got,
-            })?;
+impl Network for TractModel {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Inputs and outputs as declared in the file (`None` for dimensions it leaves open).
+    fn signature(&self) -> &ModelSignature {
+        &self.signature
+    }
+
+    /// Runs one batch on the plan for its size (inputs already checked by core against the
+    /// signature). A panic inside tract comes back as an error.
+    fn run(&mut self, inputs: &[ArrayViewD<'_, f32>]) -> Result<Vec<ArrayD<f32>>, BoxError> {
         let values: TVec<TValue> = inputs
             .iter()
             .map(|x| Tensor::from(x.to_owned()).into())
             .collect();
-        let plan = self.plan_for(inputs[0].shape()[0]);
+        let n = inputs
+            .first()
+            .and_then(|x| x.shape().first().copied())
+            .ok_or("no input batch")?;
+        let plan = self.plan_for(n);
         let outputs = catch_unwind(AssertUnwindSafe(|| plan.run(values)))
             .map_err(panic_message)
-            .and_then(|r| r.map_err(BoxError::from))
-            .map_err(|source| TractError::Run {
-                path: self.path.clone(),
-                source,
-            })?;
+            .and_then(|r| r.map_err(BoxError::from))?;
         let mut result = Vec::with_capacity(outputs.len());
         for (spec, value) in self.signature.outputs.iter().zip(outputs) {
-            let array =
-                value
-                    .into_tensor()
-                    .into_plain_array::<f32>()
-                    .map_err(|e| TractError::Output {
-                        path: self.path.clone(),
-                        output: spec.name.clone(),
-                        problem: e.to_string(),
-                    })?;
+            let array = value
+                .into_tensor()
+                .into_plain_array::<f32>()
+                .map_err(|e| format!("output {:?}: {e}", spec.name))?;
             result.push(array);
         }
         Ok(result)

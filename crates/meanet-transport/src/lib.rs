@@ -65,3 +65,27 @@ pub trait ServedModel: Send + 'static {
     /// Runs a batch.
     fn infer(&mut self, input: ArrayViewD<'_, f32>) -> Result<Array2<f32>, BoxError>;
 }
+
+impl From<&meanet_core::TensorSpec> for TensorInfo {
+    fn from(spec: &meanet_core::TensorSpec) -> Self {
+        TensorInfo {
+            name: spec.name.clone(),
+            shape: spec.shape.clone(),
+        }
+    }
+}
+
+/// Core's classifier over any backend's network is a model the server can run.
+impl<N: meanet_core::Network + 'static> ServedModel for meanet_core::ClassifierNet<N> {
+    fn input(&self) -> TensorInfo {
+        TensorInfo::from(&self.network().signature().inputs[0])
+    }
+
+    fn output(&self) -> TensorInfo {
+        TensorInfo::from(&self.network().signature().outputs[0])
+    }
+
+    fn infer(&mut self, input: ArrayViewD<'_, f32>) -> Result<Array2<f32>, BoxError> {
+        Ok(self.run(input)?)
+    }
+}

@@ -6,10 +6,10 @@ use anyhow::{Context, Result};
 use meanet_core::Target;
 
 use super::{DataArgs, Output, say};
-use crate::calibrate::{self, ValidationSet};
-use crate::deploy::Deployment;
 use crate::settings::Settings;
 use crate::wiring;
+use meanet_eval::calibrate::{self, ValidationSet};
+use meanet_runtime::Deployment;
 
 /// Options of `meanet calibrate`.
 #[derive(Debug, Clone, clap::Args)]

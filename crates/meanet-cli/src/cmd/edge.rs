@@ -11,11 +11,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::serve::ServerFlags;
-use crate::deploy::Deployment;
-use crate::edge::{EdgeBatching, EdgeEndpoint, EdgeWorker, Normaliser};
-use crate::metrics::RoutingMetrics;
 use crate::settings::Settings;
-use crate::wiring;
+use meanet_runtime::Deployment;
+use meanet_runtime::RoutingMetrics;
+use meanet_runtime::edge::{EdgeBatching, EdgeEndpoint, EdgeWorker};
 
 /// The model name `meanet edge` serves unless `--model-name` says otherwise.
 pub const MODEL_NAME: &str = "meanet";
@@ -54,21 +53,22 @@ pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> 
         .clone()
         .unwrap_or_else(|| MODEL_NAME.to_string());
     let dep = Deployment::load(&args.bundle, settings)?;
-    let (routing, _) = dep.routing(settings)?;
-    let online = dep.online(settings)?;
+    let (routing, _) = dep.routing(&settings.policy)?;
+    let online = dep.online(&settings.policy)?;
     let m = &dep.bundle.manifest;
     let metrics = Arc::new(
         RoutingMetrics::new(m.thresholds.as_ref().and_then(|t| t.target.clone()))
             .with_classes(m.classes.clone(), dep.partition.clone()),
     );
-    let (link, probe) = wiring::watched_link(settings, &m.input, None)?.unzip();
+    let (link, probe) =
+        meanet_runtime::links::watched_link(&settings.cloud, &m.input, None)?.unzip();
     if let Some(p) = probe {
         metrics.watch_breaker(p);
     }
     let pipeline = dep.pipeline(routing.policy())?;
     let worker = EdgeWorker::new(
         pipeline,
-        Normaliser::new(m),
+        &m.input,
         link,
         tokio::runtime::Handle::current(),
         settings.cloud.max_in_flight,
@@ -86,7 +86,7 @@ pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> 
         },
     )
     .context("starting the edge worker")?;
-    let cfg = wiring::server_config(&server);
+    let cfg = meanet_runtime::serving::server_config(&server);
     let running = meanet_transport::Server::serve(Arc::new(endpoint), cfg)
         .await
         .with_context(|| format!("starting the edge server for {}", args.bundle.display()))?;

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::{DataArgs, Output, bar, say};
-use crate::deploy::Deployment;
-use crate::eval;
-use crate::report::{self, Report};
 use crate::settings::{PayloadKind, Settings, Transport};
 use crate::wiring;
+use meanet_eval as eval;
+use meanet_eval::report::{self, Report};
+use meanet_runtime::Deployment;
 
 /// Options of `meanet eval` and `meanet demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -60,7 +60,13 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
         let server = if args.external_cloud || transport == Transport::None {
             None
         } else {
-            let s = wiring::loopback_cloud(&dep, settings, transport == Transport::Quic).await?;
+            let s = meanet_runtime::serving::loopback_cloud(
+                &dep,
+                &settings.server,
+                &settings.cloud.model,
+                transport == Transport::Quic,
+            )
+            .await?;
             say(
                 out,
                 &format!(
@@ -77,13 +83,14 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
             PayloadKind::F32 => PayloadKind::U8,
             PayloadKind::U8 => PayloadKind::F32,
         };
-        let links = wiring::link(settings, input, server.as_ref()).and_then(|l| {
-            let o = match &server {
-                Some(s) => wiring::link(&other, input, Some(s))?,
-                None => None,
-            };
-            Ok((l, o))
-        });
+        let links =
+            meanet_runtime::links::link(&settings.cloud, input, server.as_ref()).and_then(|l| {
+                let o = match &server {
+                    Some(s) => meanet_runtime::links::link(&other.cloud, input, Some(s))?,
+                    None => None,
+                };
+                Ok((l, o))
+            });
         let result = match links {
             Ok((link, other)) => {
                 let progress = |len, name: &str| bar(out, len, name);
@@ -99,7 +106,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
                 .await;
                 match evaluated {
                     Ok((mut report, runs, cal)) if args.drift => {
-                        let none = wiring::NoCloud;
+                        let none = meanet_runtime::links::NoCloud;
                         let cloud: &dyn meanet_core::CloudLink = match link.as_deref() {
                             Some(l) => l,
                             None => &none,
@@ -116,7 +123,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
             }
             Err(e) => Err(e),
         };
-        wiring::stop(server).await;
+        meanet_runtime::serving::stop(server).await;
         result
     })?;
     let mut report = report;
@@ -124,9 +131,9 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
         let sweep = || -> Result<Vec<eval::TargetPoint>> {
             let train =
                 dep.align_classes(wiring::data(&source, &args.data.cache)?.train, source.kind)?;
-            let val_idx = crate::calibrate::validation_split(&dep, &train, settings);
-            let validation = crate::calibrate::cache(&dep, &train, &val_idx)?;
-            let tested = crate::calibrate::cache(&dep, &test, &idx)?;
+            let val_idx = meanet_eval::calibrate::validation_split(&dep, &train, settings);
+            let validation = meanet_eval::calibrate::cache(&dep, &train, &val_idx)?;
+            let tested = meanet_eval::calibrate::cache(&dep, &test, &idx)?;
             eval::target_sweep(&dep, settings, &validation, &tested)
         };
         say(
@@ -167,7 +174,7 @@ pub fn demo(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
             args.bundle.display()
         ),
     );
-    let dep = crate::bundle::Bundle::load(&args.bundle)?;
+    let dep = meanet_runtime::Bundle::load(&args.bundle)?;
     let source = args.data.source(dep.manifest.dataset.as_ref());
     if source.kind == meanet_core::manifest::DatasetKind::FashionMnist {
         super::data::fetch(

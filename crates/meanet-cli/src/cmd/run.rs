@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -12,13 +12,11 @@ use meanet_core::{EnergyModel, Joules, Outcome};
 use meanet_data::{Dataset, load_idx};
 
 use super::{DataArgs, Output, bar};
-use crate::deploy::Deployment;
-use crate::edge::{
-    EdgeWorker, Normaliser, Reorder, SharedReorder, Sink, StdinBatches, push_shared,
-};
-use crate::metrics::RoutingMetrics;
 use crate::settings::Settings;
 use crate::wiring;
+use meanet_runtime::Deployment;
+use meanet_runtime::RoutingMetrics;
+use meanet_runtime::edge::{EdgeStream, EdgeWorker, Sink, StdinBatches};
 
 /// Options of `meanet run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -99,8 +97,8 @@ struct Printer {
     right: usize,
     flush_each_batch: bool,
     progress: indicatif::ProgressBar,
-    metrics: Option<Arc<crate::metrics::RoutingMetrics>>,
     failed: Option<std::io::Error>,
+    written: usize,
 }
 
 impl Printer {
@@ -141,11 +139,8 @@ impl Printer {
 
 impl Sink for Printer {
     fn write(&mut self, o: Outcome) {
-        // Priced once, for the metrics and the line alike.
         let e = self.energy.price(&o.cost);
-        if let Some(m) = &self.metrics {
-            m.record(&o, &e);
-        }
+        self.written += 1;
         self.progress.inc(1);
         if self.failed.is_none()
             && let Err(err) = self.line(&o, &e)
@@ -176,8 +171,7 @@ enum Input {
 /// as soon as it is decided.
 pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     let dep = Deployment::load(&args.bundle, settings)?;
-    let norm = Normaliser::new(&dep.bundle.manifest);
-    let per = norm.sample_len();
+    let per = dep.bundle.manifest.input.shape.iter().product();
     let batch = settings.policy.batch_size.max(1);
     let (input, what) = match args.input.as_deref() {
         Some("-") => (
@@ -215,8 +209,8 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     {
         bail!("no samples in {what}");
     }
-    let (routing, _) = dep.routing(settings)?;
-    let online = dep.online(settings)?;
+    let (routing, _) = dep.routing(&settings.policy)?;
+    let online = dep.online(&settings.policy)?;
     // One async worker thread carries the offloads; the edge runs on this thread.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -224,7 +218,8 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let _entered = rt.enter();
-    let link = wiring::watched_link(settings, &dep.bundle.manifest.input, None)?;
+    let link =
+        meanet_runtime::links::watched_link(&settings.cloud, &dep.bundle.manifest.input, None)?;
     let (link, probe) = link.unzip();
     let metrics = Arc::new(
         RoutingMetrics::new(
@@ -241,16 +236,19 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     }
     let metrics_server = match args.metrics {
         Some(addr) => {
-            let s = rt.block_on(wiring::metrics_server(addr, Arc::clone(&metrics)))?;
+            let s = rt.block_on(meanet_runtime::serving::metrics_server(
+                addr,
+                Arc::clone(&metrics),
+            ))?;
             eprintln!("meanet run: metrics on http://{}/metrics", s.addr());
             Some(s)
         }
         None => None,
     };
     let pipeline = dep.pipeline(routing.policy())?;
-    let mut worker = EdgeWorker::new(
+    let worker = EdgeWorker::new(
         pipeline,
-        norm,
+        &dep.bundle.manifest.input,
         link,
         rt.handle().clone(),
         settings.cloud.max_in_flight,
@@ -275,54 +273,35 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
             Some(n) => bar(out, n, "meanet"),
             None => indicatif::ProgressBar::hidden(),
         },
-        metrics: args.metrics.map(|_| Arc::clone(&metrics)),
         failed: None,
+        written: 0,
     };
-    let sink: SharedReorder<Printer> = Arc::new(Mutex::new(Reorder::new(printer)));
-    let mut routed = 0usize;
-    let mut seq = 0u64;
-    let observed = args.metrics.map(|_| Arc::clone(&metrics));
-    let mut route = |worker: &mut EdgeWorker, pixels: &[u8]| -> Result<()> {
-        let (first, s) = (routed, seq);
-        if let Some(m) = &observed {
-            m.observe_batch(pixels.len() / per);
-        }
-        let sink = Arc::clone(&sink);
-        worker
-            .route_u8(pixels, move |outcomes| {
-                push_shared(&sink, s, first, outcomes);
-            })
-            .with_context(|| format!("routing samples {first}.. of {what}"))?;
-        if let (Some(m), Some(scale)) = (&observed, worker.scale()) {
-            m.set_scale(scale);
-        }
-        routed += pixels.len() / per;
-        seq += 1;
-        Ok(())
+    let mut stream = EdgeStream::new(worker, printer);
+    if args.metrics.is_some() {
+        stream = stream.with_metrics(Arc::clone(&metrics), Arc::new(dep.energy.clone()));
+    }
+    let route = |stream: &mut EdgeStream<Printer>, pixels: &[u8]| -> Result<()> {
+        let first = stream.routed();
+        stream
+            .route(pixels)
+            .with_context(|| format!("routing samples {first}.. of {what}"))
     };
     let result = match input {
         Input::Loaded { data, .. } => data
             .pixels
             .chunks(batch * per)
-            .try_for_each(|chunk| route(&mut worker, chunk)),
+            .try_for_each(|chunk| route(&mut stream, chunk)),
         Input::Stream(mut batches) => (|| {
             while let Some(pixels) = batches.next_batch().context("reading stdin")? {
-                route(&mut worker, &pixels)?;
+                route(&mut stream, &pixels)?;
             }
             Ok(())
         })(),
     };
     // Whatever happened, every offload in flight is answered before we report.
-    worker.drain();
-    drop(worker);
-    rt.block_on(wiring::stop_metrics(metrics_server));
-    // Every callback has run and dropped its handle: the buffer is ours alone.
-    let reorder = Arc::try_unwrap(sink)
-        .map_err(|_| anyhow::anyhow!("outcomes still in flight after the run"))?
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner);
-    let written = reorder.written();
-    let mut printer = reorder.into_sink();
+    let finished = stream.finish();
+    rt.block_on(meanet_runtime::serving::stop_metrics(metrics_server));
+    let mut printer = finished?;
     printer.progress.finish_and_clear();
     let flushed = printer.out.flush();
     result?;
@@ -330,9 +309,7 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         return Err(e).context("writing outcomes to stdout");
     }
     flushed.context("writing outcomes to stdout")?;
-    if written != routed {
-        bail!("{routed} samples were routed but {written} outcomes came back");
-    }
+    let written = printer.written;
     if printer.labels.is_some() && !out.json {
         eprintln!(
             "{}/{written} right ({:.4}) on {what}",

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use crate::settings::{Provider, Settings};
-use crate::wiring::Engine;
+use meanet_runtime::Engine;
 
 /// Starts the configured backend (with `provider`, if given) and prints what was found.
 pub fn run(settings: &Settings, provider: Option<Provider>, json: bool) -> Result<()> {

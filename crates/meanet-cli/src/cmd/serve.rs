@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::settings::{ServerSettings, Settings};
-use crate::wiring::start_server;
+use crate::settings::Settings;
+use meanet_runtime::options::ServerOptions;
+use meanet_runtime::serving::start_server;
 
 /// Options of `meanet serve`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -72,7 +73,7 @@ pub struct ServerFlags {
 
 impl ServerFlags {
     /// The `[server]` settings with these flags on top.
-    pub fn apply(&self, mut s: ServerSettings) -> ServerSettings {
+    pub fn apply(&self, mut s: ServerOptions) -> ServerOptions {
         fn set<T: Clone>(slot: &mut T, flag: Option<&T>) {
             if let Some(v) = flag {
                 *slot = v.clone();
@@ -104,7 +105,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
     let (model_path, input) = match (&args.model, &args.bundle) {
         (Some(m), None) => (m.clone(), None),
         (None, Some(b)) => {
-            let b = crate::bundle::Bundle::load(b)?;
+            let b = meanet_runtime::Bundle::load(b)?;
             // A bundle's server also takes UINT8 pixels (`cloud.payload = "u8"`).
             (b.cloud_path(), Some(b.manifest.input))
         }
@@ -112,7 +113,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
         (None, None) => bail!("nothing to serve: give a bundle directory or --model FILE.onnx"),
     };
     let mut settings = settings.clone();
-    settings.server = args.server.apply(settings.server);
+    settings.options.server = args.server.apply(settings.options.server);
     if let Some(t) = args.threads {
         settings.runtime.threads = Some(t);
     }
@@ -120,7 +121,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
     let server_settings = &settings.server;
     let tokio_rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     tokio_rt.block_on(async {
-        let server = start_server(&settings, &model_path, input.as_ref()).await?;
+        let server = start_server(&settings.runtime, &settings.server, &model_path, input.as_ref()).await?;
         let name = &server_settings.model_name;
         let scheme = if server_settings.tls_cert.is_some() { "https" } else { "http" };
         let auth = if server_settings.token.is_some() {
@@ -185,7 +186,7 @@ mod tests {
         assert_eq!(flags.max_batch, 4);
         assert_eq!(flags.token.as_deref(), Some("from-flag"));
         assert_eq!(flags.model_name, "big");
-        let cfg = crate::wiring::server_config(&flags);
+        let cfg = meanet_runtime::serving::server_config(&flags);
         assert_eq!(cfg.auth_token.as_deref(), Some("from-flag"));
         assert_eq!(cfg.batch.max_batch, 4);
         assert_eq!(cfg.quic, Some("127.0.0.1:9001".parse().unwrap()));

@@ -8,16 +8,16 @@ use anyhow::{Context, Result, bail};
 use meanet_core::Manifest;
 use meanet_core::manifest::MacsPerSample;
 use meanet_energy::Graph;
-use meanet_train::stages::Run;
-use meanet_train::{HardBy, Preset, TrainConfig, TrainDevice};
+use meanet_runtime::train::stages::Run;
+use meanet_runtime::train::{HardBy, Preset, TrainConfig, TrainDevice};
 
 use crate::settings::{Settings, TrainSettings};
-use crate::wiring::Engine;
+use meanet_runtime::Engine;
 use ndarray::{ArrayD, IxDyn};
 
 use super::DataArgs;
-use crate::bundle::Bundle;
 use crate::wiring;
+use meanet_runtime::Bundle;
 
 /// The largest difference between the inference backend's and burn's outputs a bundle may have.
 pub const MAX_ONNX_DIFF: f32 = 1e-4;
@@ -308,9 +308,9 @@ pub fn compare_with_backend(
     engine: &Engine,
     bundle: &Path,
     run: &Run,
-    main: &meanet_train::nets::MainNet,
-    ext: &meanet_train::nets::ExtensionNet,
-    cloud: &meanet_train::nets::CloudNet,
+    main: &meanet_runtime::train::nets::MainNet,
+    ext: &meanet_runtime::train::nets::ExtensionNet,
+    cloud: &meanet_runtime::train::nets::CloudNet,
 ) -> Result<f32> {
     let (x, ml, f, el, cl) = run.reference_outputs(main, ext, cloud, 16);
     let b = Bundle::load(bundle)?;

@@ -3,46 +3,93 @@
 //! (`--set section.key=value` and the commands' own flags). Unknown keys and invalid values are
 //! errors that name the key. `meanet.example.toml` lists every key with its default.
 
-mod cloud;
-mod policy;
-mod runtime;
-mod server;
 mod train;
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use meanet_energy::{EnergyTable, Link, MemoryModel};
+use meanet_runtime::options::{
+    BackendOptions, CalibrationOptions, CloudOptions, Options, PolicyOptions, ServerOptions,
+};
 use serde::{Deserialize, Serialize};
 
-pub use cloud::{CloudSettings, PayloadKind, Transport};
-pub use policy::{CalibrationSettings, PolicySettings, Search};
-pub use runtime::{Backend, Provider, RuntimeSettings};
-pub use server::ServerSettings;
+pub use meanet_runtime::options::{Backend, PayloadKind, Provider, Search, Transport};
 pub use train::TrainSettings;
 
-/// All settings.
+/// All settings: the runtime's [`Options`] (every section but `[train]`, reached through
+/// `Deref`, so `settings.cloud` is `settings.options.cloud`) and `[train]`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "Layout", into = "Layout")]
 pub struct Settings {
-    /// The inference backend (ONNX Runtime or tract) and its options.
-    pub runtime: RuntimeSettings,
-    /// The cloud link used by `run` (and by `eval` when no server is started).
-    pub cloud: CloudSettings,
-    /// `meanet serve` and the loopback server of `eval`/`demo`.
-    pub server: ServerSettings,
-    /// Routing.
-    pub policy: PolicySettings,
-    /// Energy prices (45 nm, Horowitz 2014 defaults).
-    pub energy: EnergyTable,
-    /// The memory model.
-    pub memory: MemoryModel,
-    /// The radio link model.
-    pub link: Link,
-    /// Calibration.
-    pub calibration: CalibrationSettings,
+    /// The runtime's options.
+    pub options: Options,
     /// `meanet train` (its flags override these).
     pub train: TrainSettings,
+}
+
+impl std::ops::Deref for Settings {
+    type Target = Options;
+
+    fn deref(&self) -> &Options {
+        &self.options
+    }
+}
+
+impl std::ops::DerefMut for Settings {
+    fn deref_mut(&mut self) -> &mut Options {
+        &mut self.options
+    }
+}
+
+/// The file's layout: one section per field, unknown keys refused.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Layout {
+    runtime: BackendOptions,
+    cloud: CloudOptions,
+    server: ServerOptions,
+    policy: PolicyOptions,
+    energy: EnergyTable,
+    memory: MemoryModel,
+    link: Link,
+    calibration: CalibrationOptions,
+    train: TrainSettings,
+}
+
+impl From<Layout> for Settings {
+    fn from(l: Layout) -> Self {
+        Settings {
+            options: Options {
+                runtime: l.runtime,
+                cloud: l.cloud,
+                server: l.server,
+                policy: l.policy,
+                energy: l.energy,
+                memory: l.memory,
+                link: l.link,
+                calibration: l.calibration,
+            },
+            train: l.train,
+        }
+    }
+}
+
+impl From<Settings> for Layout {
+    fn from(s: Settings) -> Self {
+        let o = s.options;
+        Layout {
+            runtime: o.runtime,
+            cloud: o.cloud,
+            server: o.server,
+            policy: o.policy,
+            energy: o.energy,
+            memory: o.memory,
+            link: o.link,
+            calibration: o.calibration,
+            train: s.train,
+        }
+    }
 }
 
 impl Settings {
@@ -91,78 +138,9 @@ impl Settings {
         Ok(s)
     }
 
-    /// Checks values serde cannot.
+    /// Checks values serde cannot: the runtime's sections, then `[train]`.
     pub fn validate(&self) -> Result<()> {
-        self.energy.validate().map_err(anyhow::Error::msg)?;
-        self.link.validate().map_err(anyhow::Error::msg)?;
-        let p = &self.policy;
-        for (key, value) in [
-            ("main", p.main),
-            ("cloud_main", p.cloud_main),
-            ("extension", p.extension),
-        ] {
-            if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
-                bail!("policy.{key} must be finite and >= 0 (leave it unset for no check)");
-            }
-        }
-        if p.hard_mass.is_some_and(|m| !(0.0..=1.0).contains(&m)) {
-            bail!(
-                "policy.hard_mass must be a probability between 0 and 1 (leave it unset for no check)"
-            );
-        }
-        if p.online_target.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
-            bail!("policy.online_target must be an offload share between 0 and 1");
-        }
-        let g = self.calibration.per_class_min_gain;
-        if !(g.is_finite() && g >= 0.0) {
-            bail!("calibration.per_class_min_gain must be finite and >= 0");
-        }
-        if p.online_window == 0 || p.online_window > meanet_core::online::MAX_WINDOW {
-            bail!(
-                "policy.online_window must hold between 1 and {} samples",
-                meanet_core::online::MAX_WINDOW
-            );
-        }
-        if !(p.online_horizon.is_finite() && p.online_horizon > 0.0) {
-            bail!("policy.online_horizon must be a positive number of samples");
-        }
-        if !(p.online_range.is_finite() && p.online_range >= 1.0) {
-            bail!("policy.online_range must be finite and >= 1");
-        }
-        let r = &self.runtime;
-        if !r.backend.compiled() {
-            bail!(
-                "runtime.backend = \"{}\", but this meanet was built without the `{}` cargo feature (rebuild with `--features {}`, or choose runtime.backend = \"{}\")",
-                r.backend.name(),
-                r.backend.name(),
-                r.backend.name(),
-                Backend::default().name()
-            );
-        }
-        if r.backend == Backend::Tract && r.provider != Provider::Cpu {
-            bail!(
-                "runtime.provider = \"{}\" applies to ONNX Runtime only; tract runs on the CPU (use runtime.backend = \"ort\" for a GPU provider)",
-                r.provider.name()
-            );
-        }
-        if self.runtime.threads == Some(0) {
-            bail!("runtime.threads must be at least 1 (leave it unset for ONNX Runtime's default)");
-        }
-        if self.policy.batch_size == 0 {
-            bail!("policy.batch_size must be at least 1");
-        }
-        if self.server.max_batch == 0 || self.server.queue == 0 {
-            bail!("server.max_batch and server.queue must be at least 1");
-        }
-        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
-            bail!("server.tls_cert and server.tls_key must be set together");
-        }
-        if self.server.deadline_ms == 0 {
-            bail!("server.deadline_ms must be at least 1");
-        }
-        if self.cloud.deadline_ms == 0 {
-            bail!("cloud.deadline_ms must be at least 1");
-        }
+        self.options.validate()?;
         let t = &self.train;
         if !(t.hard_fraction > 0.0 && t.hard_fraction < 1.0) {
             bail!(
@@ -179,54 +157,12 @@ impl Settings {
         if t.batch_size == 0 {
             bail!("train.batch_size must be at least 1");
         }
-        if !(self.calibration.validation > 0.0 && self.calibration.validation < 1.0) {
-            bail!(
-                "calibration.validation = {} must be in (0, 1)",
-                self.calibration.validation
-            );
-        }
         Ok(())
-    }
-
-    /// Fallback thresholds for bundles that were not calibrated.
-    pub fn fallback_thresholds(&self) -> meanet_core::Thresholds {
-        meanet_core::Thresholds {
-            measure: self.policy.measure,
-            main: self.policy.main,
-            cloud_main: self.policy.cloud_main,
-            extension: self.policy.extension,
-            hard_mass: self.policy.hard_mass,
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn online_needs_an_offload_share_to_hold() {
-        let mut p = PolicySettings::default();
-        assert_eq!(p.online_config(Some("offload=0.2")).unwrap(), None);
-        p.online = true;
-        let c = p.online_config(Some("offload=0.2")).unwrap().unwrap();
-        assert_eq!((c.target, c.min_scale, c.max_scale), (0.2, 0.25, 4.0));
-        let err = p
-            .online_config(Some("accuracy=0.9"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("policy.online_target") && err.contains("accuracy=0.9"),
-            "{err}"
-        );
-        assert!(
-            p.online_config(None)
-                .unwrap_err()
-                .to_string()
-                .contains("unset")
-        );
-        p.online_target = Some(0.3);
-        assert_eq!(p.online_config(None).unwrap().unwrap().target, 0.3);
-    }
-
     use super::*;
 
     #[test]

@@ -4,8 +4,8 @@
 #![cfg(feature = "train")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure
 
-use meanet_train::nets::Architecture;
-use meanet_train::{Preset, export};
+use meanet_runtime::train::nets::Architecture;
+use meanet_runtime::train::{Preset, export};
 
 use crate::common;
 use common::{meanet, text};

@@ -20,8 +20,9 @@ mod response;
 
 pub use data::TensorData;
 pub use frame::{MAX_META_BYTES, Meta, decode_frame, encode_frame};
+pub use meanet_core::Normalisation;
 pub use outputs::{OutputData, OutputTensor, encode_outputs};
-pub use payload::{Normalisation, Payload, encode_input};
+pub use payload::{Payload, encode_input};
 pub use request::{
     AskedOutput, DecodedRequest, InputBatch, InputsRequest, decode_inputs, decode_request,
     decode_request_with, encode_request,

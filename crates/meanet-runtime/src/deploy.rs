@@ -1,0 +1,238 @@
+//! A loaded deployment: the bundle, its networks' costs and energy model, and data handling.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use meanet_core::Normalisation;
+use meanet_core::manifest::DatasetKind;
+use meanet_core::online::{OnlineController, OnlineRouting};
+use meanet_core::{
+    BlockCosts, ClassPartition, ExitPolicy, Macs, Pipeline, RoutingThresholds, Thresholds,
+};
+use meanet_data::Dataset;
+use meanet_energy::{BlockProfiles, Graph, OnnxEnergyModel};
+use ndarray::{ArrayD, IxDyn};
+
+use crate::backend::Engine;
+use crate::bundle::{Bundle, Networks};
+use crate::options::{Options, PayloadKind, PolicyOptions};
+
+/// A bundle ready to run.
+pub struct Deployment {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// The partition from the manifest.
+    pub partition: ClassPartition,
+    /// MACs per sample of each network (counted from the ONNX graphs).
+    pub costs: BlockCosts,
+    /// Energy model of the three networks and the link.
+    pub energy: OnnxEnergyModel,
+    /// The inference backend `runtime.backend` names.
+    pub engine: Engine,
+}
+
+impl std::fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployment")
+            .field("bundle", &self.bundle.dir)
+            .field("costs", &self.costs)
+            .finish()
+    }
+}
+
+impl Deployment {
+    /// Loads and checks the bundle at `dir`, profiles its networks, builds the energy model
+    /// (`options.energy`, `memory`, `link`) and starts the backend (`options.runtime`).
+    pub fn load(dir: &Path, options: &Options) -> Result<Self> {
+        let bundle = Bundle::load(dir)?;
+        let partition = bundle.manifest.partition()?;
+        let profile = |file: &str| -> Result<meanet_energy::Profile> {
+            let path = bundle.dir.join(file);
+            let p = Graph::read(&path)?
+                .profile(1)
+                .with_context(|| format!("profiling {}", path.display()))?;
+            if !p.is_complete() {
+                bail!("{}: cannot count {:?}", path.display(), p.unsupported_ops);
+            }
+            Ok(p)
+        };
+        let m = &bundle.manifest.models;
+        let profiles = BlockProfiles {
+            main: profile(&m.main)?,
+            extension: Some(profile(&m.extension)?),
+            cloud: Some(profile(&m.cloud)?),
+        };
+        let per = |p: &meanet_energy::Profile| p.macs_per_sample();
+        let costs = BlockCosts {
+            main: per(&profiles.main),
+            extension: profiles.extension.as_ref().map_or(Macs(0), per),
+            cloud: profiles.cloud.as_ref().map_or(Macs(0), per),
+        };
+        let energy = OnnxEnergyModel::new(&profiles, &options.energy, options.memory, options.link);
+        let engine = Engine::new(&options.runtime)?;
+        Ok(Deployment {
+            bundle,
+            partition,
+            costs,
+            energy,
+            engine,
+        })
+    }
+
+    /// Loads the three networks.
+    pub fn networks(&self) -> Result<Networks> {
+        self.bundle.networks(&self.engine)
+    }
+
+    /// A pipeline with `policy` over freshly loaded main and extension blocks.
+    pub fn pipeline(&self, policy: Box<dyn ExitPolicy>) -> Result<Pipeline> {
+        let n = self.networks()?;
+        Ok(Pipeline::new(
+            n.main,
+            Some(n.extension),
+            self.partition.clone(),
+            policy,
+            self.costs,
+        ))
+    }
+
+    /// The bundle's calibrated thresholds, or the configured fallback.
+    pub fn thresholds(&self, policy: &PolicyOptions) -> Result<(Thresholds, bool)> {
+        match &self.bundle.manifest.thresholds {
+            Some(t) => Ok((t.thresholds()?, true)),
+            None => Ok((policy.fallback_thresholds(), false)),
+        }
+    }
+
+    /// The thresholds that route: the bundle's per-class ones where it has them, else its
+    /// global ones, else the configured fallback (`false`: not calibrated).
+    pub fn routing(&self, policy: &PolicyOptions) -> Result<(RoutingThresholds, bool)> {
+        match &self.bundle.manifest.thresholds {
+            Some(t) => Ok((t.routing(&self.partition)?, true)),
+            None => Ok((
+                RoutingThresholds::Global(policy.fallback_thresholds()),
+                false,
+            )),
+        }
+    }
+
+    /// The edge worker's online controller, if `policy.online` is set.
+    pub fn online(&self, policy: &PolicyOptions) -> Result<Option<OnlineRouting>> {
+        let target = self
+            .bundle
+            .manifest
+            .thresholds
+            .as_ref()
+            .and_then(|t| t.target.as_deref());
+        let Some(cfg) = policy.online_config(target)? else {
+            return Ok(None);
+        };
+        let (base, _) = self.routing(policy)?;
+        Ok(Some(OnlineRouting::new(base, OnlineController::new(cfg)?)))
+    }
+
+    /// Checks a data set fits the bundle (shape, classes).
+    pub fn check_data(&self, ds: &Dataset) -> Result<()> {
+        let m = &self.bundle.manifest;
+        if ds.shape.as_slice() != m.input.shape.as_slice() {
+            bail!(
+                "data samples are {:?} but the bundle takes {:?}",
+                ds.shape,
+                m.input.shape
+            );
+        }
+        if ds.classes.len() != m.classes.len() {
+            bail!(
+                "data has {} classes but the bundle {}",
+                ds.classes.len(),
+                m.classes.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// `ds` with its labels renumbered to the bundle's classes: by class name when every name
+    /// of `ds` is one of the bundle's (a validation folder may hold some classes only), else,
+    /// for formats whose labels are indices (IDX, CIFAR: not `kind = folder`), by position when
+    /// the counts agree.
+    pub fn align_classes(&self, mut ds: Dataset, kind: DatasetKind) -> Result<Dataset> {
+        let ours = &self.bundle.manifest.classes;
+        if ds.classes == *ours {
+            return Ok(ds);
+        }
+        let by_name: Option<Vec<u16>> = ds
+            .classes
+            .iter()
+            .map(|c| {
+                ours.iter()
+                    .position(|o| o == c)
+                    .and_then(|p| u16::try_from(p).ok())
+            })
+            .collect();
+        match by_name {
+            Some(map) => {
+                for l in &mut ds.labels {
+                    *l = map[usize::from(*l)];
+                }
+                ds.classes = ours.clone();
+                Ok(ds)
+            }
+            None if kind != DatasetKind::Folder && ds.classes.len() == ours.len() => {
+                ds.classes = ours.clone();
+                Ok(ds)
+            }
+            None => {
+                let unknown: Vec<&String> =
+                    ds.classes.iter().filter(|c| !ours.contains(c)).collect();
+                bail!(
+                    "the data has classes the bundle does not know: {unknown:?} (the bundle's classes are {ours:?})"
+                )
+            }
+        }
+    }
+
+    /// Normalised input batch `(n, C, H, W)` of the samples `idx`, per channel as the
+    /// manifest's `input.mean` and `input.std` say.
+    pub fn batch(&self, ds: &Dataset, idx: &[usize]) -> ArrayD<f32> {
+        let m = &self.bundle.manifest;
+        let plane = m.input.shape[1] * m.input.shape[2];
+        let norm = Normalisation::from(&m.input);
+        let mut pixels = Vec::with_capacity(idx.len() * ds.sample_len());
+        for &i in idx {
+            pixels.extend_from_slice(ds.sample(i));
+        }
+        let mut shape = vec![idx.len()];
+        shape.extend(&m.input.shape);
+        // The length matches the shape by construction.
+        ArrayD::from_shape_vec(IxDyn(&shape), norm.normalise(&pixels, plane))
+            .unwrap_or_else(|_| ArrayD::zeros(IxDyn(&shape)))
+    }
+
+    /// Bytes one offloaded sample sends (alone, with the binary v2 protocol, carrying
+    /// `payload`) and receives.
+    pub fn offload_bytes(&self, payload: PayloadKind) -> (meanet_core::Bytes, meanet_core::Bytes) {
+        let m = &self.bundle.manifest;
+        let mut shape = vec![1];
+        shape.extend(&m.input.shape);
+        let x = ArrayD::<f32>::zeros(IxDyn(&shape));
+        let p = crate::links::payload(payload, &m.input);
+        // The manifest's checks give one mean and std per channel, so u8 encoding cannot fail;
+        // FP32 is the fallback should it ever.
+        let (req, _) = meanet_transport::protocol::encode_input(&m.tensors.input, &x, &p, true)
+            .unwrap_or_else(|_| {
+                meanet_transport::protocol::encode_request(&m.tensors.input, &x, true)
+            });
+        let logits = ndarray::Array2::<f32>::zeros((1, m.classes.len()));
+        let (resp, _) = meanet_transport::protocol::encode_response(
+            "cloud",
+            None,
+            &m.tensors.cloud_logits,
+            &logits,
+            true,
+        );
+        (
+            meanet_core::Bytes(req.len() as u64),
+            meanet_core::Bytes(resp.len() as u64),
+        )
+    }
+}

@@ -1,0 +1,215 @@
+//! [`EdgeWorker`]: owns the pipeline, routes batches on the calling thread, overlaps offloads
+//! (at most `max_in_flight` in flight).
+
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Instant;
+
+use meanet_core::Normalisation;
+use meanet_core::manifest::InputSpec;
+use meanet_core::online::OnlineRouting;
+use meanet_core::{CloudErrorKind, CloudLink, Outcome, Pipeline, PipelineError, Seconds};
+use ndarray::{ArrayViewD, Axis, IxDyn};
+
+/// Offloads in flight, bounded: a counter and a condition variable.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl InFlight {
+    fn acquire(&self, max: usize) {
+        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *n >= max {
+            n = self.changed.wait(n).unwrap_or_else(PoisonError::into_inner);
+        }
+        *n += 1;
+    }
+
+    fn release(&self) {
+        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+        self.changed.notify_all();
+    }
+
+    fn wait_idle(&self) {
+        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *n > 0 {
+            n = self.changed.wait(n).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Releases an in-flight slot when the offload task ends, however it ends.
+struct Slot(Arc<InFlight>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// Why a batch given to the worker was not routed.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// The bytes are not a whole number of samples.
+    #[error("{got} bytes are not a whole number of {per}-byte samples")]
+    PartialSample {
+        /// Bytes given.
+        got: usize,
+        /// Bytes per sample.
+        per: usize,
+    },
+    /// The edge path failed on the batch.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+/// The edge worker: owns the pipeline, routes batches on the calling thread, overlaps offloads.
+pub struct EdgeWorker {
+    pipeline: Pipeline,
+    norm: Normalisation,
+    shape: [usize; 3],
+    buf: Vec<f32>,
+    cloud: Option<Arc<dyn CloudLink>>,
+    rt: tokio::runtime::Handle,
+    in_flight: Arc<InFlight>,
+    max_in_flight: usize,
+    online: Option<(OnlineRouting, Instant)>,
+}
+
+impl std::fmt::Debug for EdgeWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeWorker")
+            .field("pipeline", &self.pipeline)
+            .field("cloud", &self.cloud.is_some())
+            .field("max_in_flight", &self.max_in_flight)
+            .finish()
+    }
+}
+
+impl EdgeWorker {
+    /// A worker over `pipeline` for samples as `input` declares them (shape `[C, H, W]`,
+    /// per-channel mean and std), offloading over `cloud` (none: offloads degrade at once) with
+    /// at most `max_in_flight` offloads in flight (0 counts as 1), spawned on `rt`.
+    pub fn new(
+        pipeline: Pipeline,
+        input: &InputSpec,
+        cloud: Option<Arc<dyn CloudLink>>,
+        rt: tokio::runtime::Handle,
+        max_in_flight: usize,
+    ) -> Self {
+        let shape = [
+            input.shape.first().copied().unwrap_or(1),
+            input.shape.get(1).copied().unwrap_or(1),
+            input.shape.get(2).copied().unwrap_or(1),
+        ];
+        EdgeWorker {
+            pipeline,
+            norm: Normalisation::from(input),
+            shape,
+            buf: Vec::new(),
+            cloud,
+            rt,
+            in_flight: Arc::new(InFlight::default()),
+            max_in_flight: max_in_flight.max(1),
+            online: None,
+        }
+    }
+
+    /// Routes under `online`: after each batch the controller sees what was routed and sets
+    /// the thresholds for the next one.
+    pub fn with_online(mut self, online: Option<OnlineRouting>) -> Self {
+        if let Some(o) = &online {
+            self.pipeline.set_policy(o.policy());
+        }
+        self.online = online.map(|o| (o, Instant::now()));
+        self
+    }
+
+    /// The online controller's threshold scale (`None` without one).
+    pub fn scale(&self) -> Option<f64> {
+        self.online.as_ref().map(|(o, _)| o.controller().scale())
+    }
+
+    /// The sample shape `[C, H, W]`.
+    pub fn sample_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    /// Bytes of one 8-bit sample (`C * H * W`).
+    pub fn sample_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Routes a batch of whole 8-bit samples. `done` receives one outcome per sample (indices
+    /// within this batch), at once or, when samples were offloaded, once the cloud has answered
+    /// or failed. Blocks while `max_in_flight` offloads are in flight.
+    pub fn route_u8(
+        &mut self,
+        pixels: &[u8],
+        done: impl FnOnce(Vec<Outcome>) + Send + 'static,
+    ) -> Result<(), EdgeError> {
+        let per = self.sample_len();
+        if per == 0 || !pixels.len().is_multiple_of(per) {
+            return Err(EdgeError::PartialSample {
+                got: pixels.len(),
+                per,
+            });
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        self.norm
+            .normalise_into(pixels, self.shape[1] * self.shape[2], &mut buf);
+        let [c, h, w] = self.shape;
+        let shape = [pixels.len() / per, c, h, w];
+        let result = match ArrayViewD::from_shape(IxDyn(&shape), &buf) {
+            Ok(x) => self.route(x, done),
+            // The length is n * C * H * W by construction.
+            Err(_) => Err(EdgeError::PartialSample {
+                got: pixels.len(),
+                per,
+            }),
+        };
+        self.buf = buf;
+        result
+    }
+
+    /// Routes a normalised batch `(n, C, H, W)`; `done` as for [`route_u8`](Self::route_u8).
+    pub fn route(
+        &mut self,
+        x: ArrayViewD<'_, f32>,
+        done: impl FnOnce(Vec<Outcome>) + Send + 'static,
+    ) -> Result<(), EdgeError> {
+        let pass = self.pipeline.run_edge(x.view())?;
+        if let Some((online, started)) = &mut self.online {
+            let now = Seconds(started.elapsed().as_secs_f64());
+            online.observe(now, &pass, self.pipeline.partition());
+            self.pipeline.set_policy(online.policy());
+        }
+        let pass = match pass.settled() {
+            Ok(outcomes) => {
+                done(outcomes);
+                return Ok(());
+            }
+            Err(pass) => pass,
+        };
+        let Some(cloud) = self.cloud.clone() else {
+            done(pass.fail_offloads(CloudErrorKind::NotConfigured));
+            return Ok(());
+        };
+        let sub = x.select(Axis(0), pass.offload());
+        self.in_flight.acquire(self.max_in_flight);
+        let slot = Slot(Arc::clone(&self.in_flight));
+        self.rt.spawn(async move {
+            let _slot = slot;
+            let reply = cloud.classify(sub).await;
+            done(pass.apply(reply));
+        });
+        Ok(())
+    }
+
+    /// Waits until every offload has been answered (or failed) and its `done` has run.
+    pub fn drain(&self) {
+        self.in_flight.wait_idle();
+    }
+}

@@ -1,0 +1,151 @@
+//! `[policy]` and `[calibration]`: routing, the online controller, and threshold search.
+
+use anyhow::{Result, bail};
+use meanet_core::{Measure, Target};
+use serde::{Deserialize, Serialize};
+
+/// Routing settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyOptions {
+    /// Samples routed together on the edge.
+    pub batch_size: usize,
+    /// The uncertainty measure of thresholds used when the bundle has none.
+    pub measure: Measure,
+    /// t_main when the bundle has none (unset: no check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main: Option<f64>,
+    /// t_cloud_main when the bundle has none (unset: no check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_main: Option<f64>,
+    /// t_ext when the bundle has none (unset: no check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extension: Option<f64>,
+    /// hard_mass when the bundle has none: an easy-class prediction with at least this
+    /// probability on hard classes is treated as hard (unset: no check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hard_mass: Option<f64>,
+    /// Hold the offload share at the calibrated target as the input mix changes, by scaling
+    /// the thresholds online (`meanet run`, `meanet edge`).
+    pub online: bool,
+    /// The offload share the online controller holds (unset: the bundle's `offload=` target).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_target: Option<f64>,
+    /// Recent samples the online controller reads its quantile from.
+    pub online_window: usize,
+    /// Samples over which the online controller repays an offload debt.
+    pub online_horizon: f64,
+    /// Bounds of the online threshold scale: `[1 / online_range, online_range]`.
+    pub online_range: f64,
+}
+
+impl Default for PolicyOptions {
+    fn default() -> Self {
+        PolicyOptions {
+            batch_size: 64,
+            measure: Measure::Entropy,
+            main: None,
+            cloud_main: Some(0.8),
+            extension: Some(0.8),
+            hard_mass: None,
+            online: false,
+            online_target: None,
+            online_window: 400,
+            online_horizon: 400.0,
+            online_range: 4.0,
+        }
+    }
+}
+
+/// How calibration searches the thresholds (`calibration.search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Search {
+    /// Every threshold together: `t_main`, `t_cloud_main`, `t_ext` (and `hard_mass` with
+    /// `calibration.hard_mass`), by coordinate descent from the two-threshold grid's pick.
+    #[default]
+    All,
+    /// The paper's sweep: the `t_main` x `t_ext` grid, `t_cloud_main` unchecked.
+    Grid,
+}
+
+impl Search {
+    /// `all` or `grid`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Search::All => "all",
+            Search::Grid => "grid",
+        }
+    }
+}
+
+/// Calibration settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalibrationOptions {
+    /// Target: offload=F, energy=JOULES or accuracy=F.
+    pub target: Target,
+    /// `all` (every threshold, the default) or `grid` (the paper's two).
+    pub search: Search,
+    /// Also calibrate `hard_mass`: easy-class predictions with this much probability on hard
+    /// classes are treated as hard (with `search = "all"`).
+    pub hard_mass: bool,
+    /// Threshold candidates per axis.
+    pub steps: usize,
+    /// Also choose one main threshold per class and one extension threshold per hard class
+    /// (`meanet calibrate --per-class`).
+    pub per_class: bool,
+    /// A per-class threshold moves only when that gains at least this much on validation, in
+    /// samples answered right (less the priced cost): against fitting noise.
+    pub per_class_min_gain: f64,
+    /// Seed of the train/validation split the bundle was trained with.
+    pub seed: u64,
+    /// Validation fraction of that split.
+    pub validation: f64,
+}
+
+impl Default for CalibrationOptions {
+    fn default() -> Self {
+        CalibrationOptions {
+            target: Target::MaxOffload(0.2),
+            search: Search::All,
+            hard_mass: false,
+            steps: 50,
+            per_class: false,
+            per_class_min_gain: 3.0,
+            seed: 20211,
+            validation: 0.1,
+        }
+    }
+}
+
+impl PolicyOptions {
+    /// The online controller's configuration for a bundle calibrated for `target` (the
+    /// manifest's `target`), or `None` when `online` is off. An error names the setting at
+    /// fault when there is no offload share to hold.
+    pub fn online_config(
+        &self,
+        target: Option<&str>,
+    ) -> Result<Option<meanet_core::online::ControllerConfig>> {
+        if !self.online {
+            return Ok(None);
+        }
+        let share = match (self.online_target, target.map(Target::parse)) {
+            (Some(t), _) => t,
+            (None, Some(Ok(Target::MaxOffload(f)))) => f,
+            (None, other) => bail!(
+                "policy.online = true needs an offload share to hold: set policy.online_target, or calibrate the bundle for offload=F (its target is {})",
+                match other {
+                    Some(Ok(t)) => t.to_string(),
+                    _ => "unset".to_string(),
+                }
+            ),
+        };
+        let mut c = meanet_core::online::ControllerConfig::new(share);
+        c.window = self.online_window;
+        c.horizon = self.online_horizon;
+        c.min_scale = 1.0 / self.online_range;
+        c.max_scale = self.online_range;
+        Ok(Some(c))
+    }
+}

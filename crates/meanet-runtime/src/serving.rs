@@ -1,0 +1,112 @@
+//! Servers: `meanet serve`'s v2 server, the bundle's cloud model on loopback, and the metrics
+//! endpoint, configured by [`ServerOptions`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use meanet_core::Normalisation;
+use meanet_core::manifest::InputSpec;
+use meanet_transport::{BatchConfig, RunningServer, Server, ServerConfig, TlsFiles};
+
+use crate::backend::Engine;
+use crate::deploy::Deployment;
+use crate::options::{BackendOptions, ServerOptions};
+
+/// The transport's server configuration for `[server]` settings.
+pub fn server_config(s: &ServerOptions) -> ServerConfig {
+    ServerConfig {
+        model_name: s.model_name.clone(),
+        http: Some(s.http),
+        quic: s.quic,
+        batch: BatchConfig {
+            max_batch: s.max_batch,
+            max_delay: Duration::from_millis(s.max_delay_ms),
+            queue_capacity: s.queue,
+        },
+        max_body_bytes: s.max_body,
+        auth_token: s.token.clone(),
+        tls: match (&s.tls_cert, &s.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
+        default_deadline: Duration::from_millis(s.deadline_ms),
+        uint8_input: None,
+        answer_delay: Duration::ZERO,
+    }
+}
+
+/// Starts serving `model_path` (an ONNX classifier) as `settings.server` describes; with
+/// `input` (a bundle's), UINT8 pixels are taken too and normalised as the bundle says.
+pub async fn start_server(
+    backend: &BackendOptions,
+    server: &ServerOptions,
+    model_path: &Path,
+    input: Option<&InputSpec>,
+) -> Result<RunningServer> {
+    let model = Engine::new(backend)?
+        .classifier(model_path, None)
+        .with_context(|| format!("loading the model to serve from {}", model_path.display()))?;
+    let cfg = ServerConfig {
+        uint8_input: input.map(Normalisation::from),
+        ..server_config(server)
+    };
+    Server::start(Box::new(model), cfg)
+        .await
+        .with_context(|| format!("starting the server for {}", model_path.display()))
+}
+
+/// Starts the bundle's cloud model on loopback (HTTP, and QUIC if `quic`), with the `[server]`
+/// batching, limits and token.
+pub async fn loopback_cloud(
+    dep: &Deployment,
+    server: &ServerOptions,
+    model_name: &str,
+    quic: bool,
+) -> Result<RunningServer> {
+    let t = &dep.bundle.manifest.tensors;
+    let model = dep
+        .engine
+        .classifier(&dep.bundle.cloud_path(), Some((&t.input, &t.cloud_logits)))
+        .context("loading the cloud model")?;
+    let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    let cfg = ServerConfig {
+        model_name: model_name.to_string(),
+        http: Some(loopback),
+        quic: quic.then_some(loopback),
+        // A loopback server has no certificate files: QUIC uses a generated one.
+        tls: None,
+        uint8_input: Some(Normalisation::from(&dep.bundle.manifest.input)),
+        ..server_config(server)
+    };
+    Ok(Server::start(Box::new(model), cfg).await?)
+}
+
+/// Serves `metrics` at http://ADDR/metrics (`meanet run --metrics`).
+pub async fn metrics_server(
+    addr: std::net::SocketAddr,
+    metrics: Arc<crate::metrics::RoutingMetrics>,
+) -> Result<meanet_transport::MetricsServer> {
+    let render: meanet_transport::RenderMetrics = Arc::new(move || metrics.encode());
+    meanet_transport::MetricsServer::start(addr, render)
+        .await
+        .with_context(|| format!("serving metrics on {addr}"))
+}
+
+/// Stops a metrics server, if one runs.
+pub async fn stop_metrics(server: Option<meanet_transport::MetricsServer>) {
+    if let Some(s) = server {
+        s.shutdown().await;
+    }
+}
+
+/// Shuts a loopback server down, giving in-flight requests two seconds.
+pub async fn stop(server: Option<RunningServer>) {
+    if let Some(s) = server {
+        s.shutdown(Duration::from_secs(2)).await;
+    }
+}
