@@ -37,13 +37,8 @@ fn pipeline() -> Result<Pipeline, Box<dyn std::error::Error>> {
 
 /// `n` samples, each of a hard class with probability `hard`; easy-class samples have sharper
 /// logits (the main block is surer of them) than hard-class ones.
-fn batch(seed: &mut u64, n: usize, hard: f64) -> ArrayD<f32> {
-    let mut next = || {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        (*seed >> 11) as f64 / (1u64 << 53) as f64
-    };
+fn batch(rng: &mut fastrand::Rng, n: usize, hard: f64) -> ArrayD<f32> {
+    let mut next = || rng.f64();
     let mut x = Array2::<f32>::zeros((n, CLASSES));
     for mut row in x.outer_iter_mut() {
         let is_hard = next() < hard;
@@ -73,9 +68,9 @@ fn shares(online: bool) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
     let mut routing = OnlineRouting::new(thresholds, controller);
     let mut p = pipeline()?;
     let cloud = FakeCloud::answering(CLASSES, 0);
-    let (mut seed, mut offloaded, mut out) = (7u64, 0usize, Vec::new());
+    let (mut rng, mut offloaded, mut out) = (fastrand::Rng::with_seed(7), 0usize, Vec::new());
     for k in 0..10_000 / 50 {
-        let x = batch(&mut seed, 50, if k < 100 { 0.1 } else { 0.9 });
+        let x = batch(&mut rng, 50, if k < 100 { 0.1 } else { 0.9 });
         p.set_policy(routing.policy());
         let pass = p.run_edge(x.view())?;
         routing.observe(Seconds(k as f64 * 0.01), &pass, &p.partition().clone());

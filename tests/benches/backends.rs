@@ -95,14 +95,17 @@ fn main() {
     .expect("ONNX Runtime (run scripts/setup)");
     let ort_main = || {
         OrtMainBlock::named(
-            meanet_onnx::open(&rt, dir.join(&m.models.main)).unwrap(),
+            meanet_onnx::open(&rt, dir.join(&m.models.main)).expect("open the model"),
             &t,
         )
         .expect("ort main")
     };
     let tract_main = || {
-        TractMainBlock::named(meanet_tract::open(dir.join(&m.models.main)).unwrap(), &t)
-            .expect("tract main")
+        TractMainBlock::named(
+            meanet_tract::open(dir.join(&m.models.main)).expect("open the model"),
+            &t,
+        )
+        .expect("tract main")
     };
 
     println!("| what | ort (1 thread) | tract | ort samples/s | tract samples/s | tract / ort |");
@@ -151,7 +154,7 @@ fn main() {
         Box::new(ort_main()),
         Box::new(
             OrtExtensionBlock::named(
-                meanet_onnx::open(&rt, dir.join(&m.models.extension)).unwrap(),
+                meanet_onnx::open(&rt, dir.join(&m.models.extension)).expect("open the model"),
                 &t,
             )
             .expect("ort ext"),
@@ -161,7 +164,7 @@ fn main() {
         Box::new(tract_main()),
         Box::new(
             TractExtensionBlock::named(
-                meanet_tract::open(dir.join(&m.models.extension)).unwrap(),
+                meanet_tract::open(dir.join(&m.models.extension)).expect("open the model"),
                 &t,
             )
             .expect("tract ext"),

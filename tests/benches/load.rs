@@ -44,7 +44,9 @@ fn main() {
     let mut results = Vec::new();
     for (name, max_batch) in [("off (1)", 1usize), ("on (64, 2ms)", 64)] {
         let stats = tokio_rt.block_on(async {
-            let classifier = OrtClassifier::new(meanet_onnx::open(&rt, &model).unwrap()).unwrap();
+            let classifier =
+                OrtClassifier::new(meanet_onnx::open(&rt, &model).expect("open the model"))
+                    .unwrap();
             let shape: Vec<usize> = meanet_core::Network::signature(classifier.network()).inputs[0]
                 .shape
                 .iter()

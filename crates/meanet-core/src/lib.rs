@@ -3,6 +3,7 @@
 //! This crate owns everything that decides *what happens to a sample*, and nothing that
 //! touches the outside world:
 //!
+//! - [`batching`]: when a micro-batch closes (full, or its first item has waited long enough).
 //! - [`numerics`]: stable softmax, entropy (nats and normalised), max-probability, top-k.
 //! - [`stats`]: confusion matrices, per-class recall and precision.
 //! - [`partition`]: the easy/hard [`ClassPartition`] and the [`HardClassSelector`] strategies.
@@ -34,6 +35,7 @@
 //! (`meanet-onnx`, `meanet-transport`, `meanet-energy`) implement the ports; the `meanet` binary
 //! composes them. CI checks that `cargo tree -p meanet-core` stays free of I/O crates.
 
+pub mod batching;
 pub mod bootstrap;
 pub mod cache;
 pub mod calibration;

@@ -85,7 +85,7 @@ mod tests {
         norm.normalise_into(&pixels, 2, &mut out);
         let want = |p: u8, m: f32, s: f32| (f32::from(p) / 255.0 - m) / s;
         let channel = |k: usize| {
-            if (k / 2) % 2 == 0 {
+            if (k / 2).is_multiple_of(2) {
                 (0.25, 0.5)
             } else {
                 (0.5, 2.0)

@@ -25,7 +25,7 @@
 use std::collections::VecDeque;
 
 use crate::partition::ClassPartition;
-use crate::pipeline::EdgePass;
+use crate::pipeline::{EdgePass, Pipeline};
 use crate::policy::{ExitPolicy, RoutingThresholds};
 use crate::units::Seconds;
 
@@ -266,6 +266,15 @@ impl OnlineRouting {
     pub fn observe(&mut self, now: Seconds, pass: &EdgePass, partition: &ClassPartition) -> f64 {
         let obs = self.observations(pass, partition);
         self.controller.observe(now, &obs)
+    }
+
+    /// The online loop's step, after the edge pass of each batch: the controller sees what
+    /// `pass` routed (at time `now`), and `pipeline` routes the next batch with the thresholds
+    /// it sets. The edge worker and evaluation both route under the controller this way.
+    pub fn step(&mut self, now: Seconds, pass: &EdgePass, pipeline: &mut Pipeline) -> f64 {
+        let scale = self.observe(now, pass, pipeline.partition());
+        pipeline.set_policy(self.policy());
+        scale
     }
 }
 

@@ -18,19 +18,8 @@ pub const DRIFT_WINDOW: usize = 1000;
 /// [`DRIFT_WINDOW`]s as the smaller of the easy and hard pools allows, shuffled within each
 /// half (seeded).
 pub fn drift_stream(test: &Dataset, idx: &[usize], dep: &Deployment, seed: u64) -> Vec<usize> {
-    let mut rng = seed | 1;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let mut shuffle = |v: &mut Vec<usize>| {
-        for i in (1..v.len()).rev() {
-            let j = (next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-    };
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut shuffle = |v: &mut Vec<usize>| rng.shuffle(v);
     let (mut easy, mut hard): (Vec<usize>, Vec<usize>) = idx
         .iter()
         .partition(|&&i| !dep.partition.is_hard(usize::from(test.labels[i])));

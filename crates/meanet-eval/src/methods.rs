@@ -159,11 +159,11 @@ pub async fn run_method_online(
     let name = pipeline.policy_name();
     let mut outcomes = Vec::with_capacity(idx.len());
     let mut latencies = Vec::with_capacity(idx.len());
+    if let Some(o) = online.as_deref() {
+        pipeline.set_policy(o.policy());
+    }
     for chunk in idx.chunks(batch.max(1)) {
         let x = dep.batch(test, chunk);
-        if let Some(o) = online.as_deref() {
-            pipeline.set_policy(o.policy());
-        }
         let start = Instant::now();
         // The edge path is synchronous: run it on the blocking pool, never on an async worker.
         let (pass, p) = tokio::task::spawn_blocking(move || {
@@ -176,7 +176,7 @@ pub async fn run_method_online(
         let (pass, x) = pass.with_context(|| format!("routing a batch with {name}"))?;
         if let Some(o) = online.as_deref_mut() {
             let now = meanet_core::Seconds(started.elapsed().as_secs_f64());
-            o.observe(now, &pass, &dep.partition);
+            o.step(now, &pass, &mut pipeline);
         }
         let out = pass.complete(x.view(), Some(cloud)).await;
         let took = start.elapsed();

@@ -69,7 +69,8 @@ fn main() {
         .expect("inter threads")
         .commit_from_file(&model)
         .expect("raw session");
-    let main = OrtMainBlock::new(meanet_onnx::open(&rt, &model).unwrap()).expect("main block");
+    let main = OrtMainBlock::new(meanet_onnx::open(&rt, &model).expect("open the model"))
+        .expect("main block");
     let mut pipeline = Pipeline::new(
         Box::new(main),
         None,

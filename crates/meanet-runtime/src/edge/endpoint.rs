@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use meanet_core::batching::BatchWindow;
 use meanet_core::{EnergyModel, Outcome};
 use meanet_energy::OnnxEnergyModel;
 use meanet_transport::protocol::{InputBatch, OutputData, OutputTensor};
@@ -211,19 +212,15 @@ fn run_worker(
         };
         let mut jobs = vec![first];
         let mut samples = jobs[0].rows();
-        let until = Instant::now() + b.max_delay;
-        while samples < b.max_batch {
-            let now = Instant::now();
-            let next = if now >= until {
-                match rx.try_recv() {
-                    Ok(j) => j,
-                    Err(_) => break,
-                }
-            } else {
-                match rx.recv_timeout(until - now) {
-                    Ok(j) => j,
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
-                }
+        let window = BatchWindow {
+            max_batch: b.max_batch,
+            max_wait: b.max_delay,
+        };
+        let opened = Instant::now();
+        while let Some(wait) = window.wait(samples, opened, Instant::now()) {
+            let next = match rx.recv_timeout(wait) {
+                Ok(j) => j,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             };
             if !next.same_kind(&jobs[0]) {
                 held = Some(next);

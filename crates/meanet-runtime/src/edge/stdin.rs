@@ -4,6 +4,8 @@ use std::io::Read;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use meanet_core::batching::BatchWindow;
+
 /// Batches of whole samples cut from a byte stream that a reader thread reads as it arrives.
 ///
 /// A batch is closed when it holds `max_batch` samples, or when its first sample has waited
@@ -90,27 +92,21 @@ impl StdinBatches {
             }
         }
         // Let the batch fill until it is full, the wait is over or the stream ends.
-        let until = Instant::now() + self.max_wait;
-        while self.whole() < self.max_batch && !self.ended {
-            let chunk = match self.rx.try_recv() {
+        let window = BatchWindow {
+            max_batch: self.max_batch,
+            max_wait: self.max_wait,
+        };
+        let opened = Instant::now();
+        while !self.ended {
+            let Some(wait) = window.wait(self.whole(), opened, Instant::now()) else {
+                break;
+            };
+            let chunk = match self.rx.recv_timeout(wait) {
                 Ok(c) => c,
-                Err(mpsc::TryRecvError::Disconnected) => {
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
                     self.ended = true;
                     break;
-                }
-                Err(mpsc::TryRecvError::Empty) => {
-                    let now = Instant::now();
-                    if now >= until {
-                        break;
-                    }
-                    match self.rx.recv_timeout(until - now) {
-                        Ok(c) => c,
-                        Err(RecvTimeoutError::Timeout) => break,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            self.ended = true;
-                            break;
-                        }
-                    }
                 }
             };
             self.pending.extend_from_slice(&chunk?);

@@ -183,8 +183,7 @@ impl EdgeWorker {
         let pass = self.pipeline.run_edge(x.view())?;
         if let Some((online, started)) = &mut self.online {
             let now = Seconds(started.elapsed().as_secs_f64());
-            online.observe(now, &pass, self.pipeline.partition());
-            self.pipeline.set_policy(online.policy());
+            online.step(now, &pass, &mut self.pipeline);
         }
         let pass = match pass.settled() {
             Ok(outcomes) => {

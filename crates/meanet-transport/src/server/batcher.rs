@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
+use meanet_core::batching::BatchWindow;
+
 use ndarray::{Array2, ArrayD, Axis};
 use tokio::sync::oneshot;
 
@@ -142,13 +144,13 @@ fn worker(
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![take(first)];
         let mut queued = rows(&jobs[0].input);
-        let until = Instant::now() + config.max_delay;
-        while queued < config.max_batch {
-            let now = Instant::now();
-            if now >= until {
-                break;
-            }
-            match rx.recv_timeout(until - now) {
+        let window = BatchWindow {
+            max_batch: config.max_batch,
+            max_wait: config.max_delay,
+        };
+        let opened = Instant::now();
+        while let Some(wait) = window.wait(queued, opened, Instant::now()) {
+            match rx.recv_timeout(wait) {
                 Ok(job) => {
                     let job = take(job);
                     queued += rows(&job.input);
