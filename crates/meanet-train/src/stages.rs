@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::store::ModuleRecord;
 use burn::tensor::Device;
 use meanet_core::manifest::DatasetSpec;
 use meanet_core::{ClassPartition, ConfusionMatrix};
@@ -24,6 +23,9 @@ use crate::export;
 use crate::nets::{Architecture, CloudNet, ExtensionNet, MainNet};
 use crate::results::{Predictions, Results};
 use crate::train::{Hyper, Norm, Reporter, accuracy, fit, infer, predictions};
+
+mod checkpoint;
+mod output;
 
 /// A training run over one data set.
 #[derive(Debug)]
@@ -122,44 +124,6 @@ impl Run {
     /// The training device, with automatic differentiation.
     fn autodiff(&self) -> Device {
         self.device.clone().autodiff()
-    }
-
-    fn save<M: Module>(&self, m: &M, name: &str) -> Result<(), TrainError> {
-        let path = self.work.join(format!("{name}.bpk"));
-        m.clone()
-            .save_file(&path)
-            .map_err(|e| TrainError::Checkpoint {
-                path,
-                reason: e.to_string(),
-            })
-    }
-
-    fn load<M: Module>(
-        &self,
-        m: M,
-        name: &'static str,
-        stage: &'static str,
-    ) -> Result<M, TrainError> {
-        let path = self.work.join(format!("{name}.bpk"));
-        if !path.is_file() {
-            return Err(TrainError::Missing {
-                stage,
-                missing: path.display().to_string(),
-            });
-        }
-        let record = ModuleRecord::load(&path).map_err(|e| TrainError::Checkpoint {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        m.try_load_record(record)
-            .map_err(|e| TrainError::Checkpoint {
-                path,
-                reason: e.to_string(),
-            })
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.work.join(format!("{name}.bpk")).is_file()
     }
 
     fn labels(set: &Dataset, idx: &[usize]) -> Vec<i64> {
@@ -357,134 +321,11 @@ impl Run {
         self.classifier(fresh, "cloud", seed, hyper, resume, &|m, x| m.forward(x))
     }
 
-    /// Loads a stage's checkpoint (for stages run alone).
-    pub fn load_main(&self) -> Result<MainNet, TrainError> {
-        self.load(
-            MainNet::new(&self.arch, &self.autodiff()),
-            "main",
-            "partition",
-        )
-    }
-
-    /// Loads the extension checkpoint.
-    pub fn load_extension(&self) -> Result<ExtensionNet, TrainError> {
-        self.load(
-            ExtensionNet::new(&self.arch, &self.autodiff()),
-            "extension",
-            "export",
-        )
-    }
-
-    /// Loads the cloud checkpoint.
-    pub fn load_cloud(&self) -> Result<CloudNet, TrainError> {
-        self.load(
-            CloudNet::new(&self.arch, &self.autodiff()),
-            "cloud",
-            "export",
-        )
-    }
-
     /// The feature map shape `[C_f, h, w]` of the main block.
     fn feature_shape(&self, main: &MainNet) -> [usize; 3] {
         let x = crate::train::images(&self.train, &[0], &self.norm, None, &self.device);
         let [_, c, h, w] = main.valid().forward(x).1.dims();
         [c, h, w]
-    }
-
-    /// Stage 5: test-set results, ONNX files and the manifest in `bundle`.
-    pub fn export(
-        &mut self,
-        bundle: &Path,
-        main: &MainNet,
-        ext: &ExtensionNet,
-        cloud: &CloudNet,
-        partition: &ClassPartition,
-        cm: &ConfusionMatrix,
-    ) -> Result<Results, TrainError> {
-        let results = self.results(main, ext, cloud, partition, cm);
-        let input = self.train.shape;
-        let features = self.feature_shape(main);
-        let files = [
-            (
-                "main.onnx",
-                export::main_onnx(main, input, features, self.arch.classes),
-            ),
-            (
-                "extension.onnx",
-                export::extension_onnx(ext, input, features, self.arch.hard),
-            ),
-            (
-                "cloud.onnx",
-                export::cloud_onnx(cloud, input, self.arch.classes),
-            ),
-        ];
-        let manifest = bundle::manifest(&BundleInfo {
-            classes: &self.train.classes,
-            input,
-            norm: &self.norm,
-            dataset: &self.dataset,
-            partition,
-            config: &self.cfg,
-        });
-        bundle::write(bundle, &files, &manifest, &results)?;
-        self.report.line(&format!(
-            "test: main {:.4}, main+extension {:.4}, cloud {:.4}; on hard classes: main {:.4}, extension {:.4} ({} samples)",
-            results.main_accuracy, results.main_extension_accuracy, results.cloud_accuracy,
-            results.main_accuracy_on_hard, results.extension_accuracy_on_hard, results.hard_samples
-        ));
-        Ok(results)
-    }
-
-    fn results(
-        &self,
-        main: &MainNet,
-        ext: &ExtensionNet,
-        cloud: &CloudNet,
-        partition: &ClassPartition,
-        cm: &ConfusionMatrix,
-    ) -> Results {
-        let all: Vec<usize> = (0..self.test.len()).collect();
-        let y: Vec<usize> = self.test.labels.iter().map(|&l| usize::from(l)).collect();
-        let (m, e, c) = (main.valid(), ext.valid(), cloud.valid());
-        let (ml, mc) = infer(&self.device, &self.test, &all, &self.norm, &|x, _| {
-            m.forward(x).0
-        });
-        let (el, ec) = infer(&self.device, &self.test, &all, &self.norm, &|x, _| {
-            e.forward(x.clone(), m.forward(x).1)
-        });
-        let (cl, cc) = infer(&self.device, &self.test, &all, &self.norm, &|x, _| {
-            c.forward(x)
-        });
-        Results::from_predictions(
-            Predictions {
-                labels: &y,
-                main: &predictions(&ml, mc),
-                extension: &predictions(&el, ec),
-                cloud: &predictions(&cl, cc),
-            },
-            partition,
-            cm.per_class().iter().map(|s| s.recall).collect(),
-        )
-    }
-
-    /// Burn's own inference on the first `n` test samples (normalised input, main logits and
-    /// features, extension logits, cloud logits), for comparing with the exported ONNX files.
-    #[allow(clippy::type_complexity)]
-    pub fn reference_outputs(
-        &self,
-        main: &MainNet,
-        ext: &ExtensionNet,
-        cloud: &CloudNet,
-        n: usize,
-    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
-        let idx: Vec<usize> = (0..n.min(self.test.len())).collect();
-        let x = crate::train::images(&self.test, &idx, &self.norm, None, &self.device);
-        let (m, e, c) = (main.valid(), ext.valid(), cloud.valid());
-        let (ml, f) = m.forward(x.clone());
-        let el = e.forward(x.clone(), f.clone());
-        let cl = c.forward(x.clone());
-        use crate::train::floats;
-        (floats(x), floats(ml), floats(f), floats(el), floats(cl))
     }
 
     /// The normalisation in use.

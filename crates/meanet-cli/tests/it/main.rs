@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod edge_server;
+mod edge_stream;
 mod formats;
 mod hostile_serve;
 mod online;
@@ -11,3 +12,4 @@ mod resnet32;
 mod run_quic;
 mod tract_backend;
 mod workflow;
+mod workflow_errors;
