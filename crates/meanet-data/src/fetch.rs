@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{DataError, Dataset};
+use super::DataError;
 
 /// Fashion-MNIST class names in label order.
 pub const FASHION_MNIST_CLASSES: [&str; 10] = [
@@ -128,61 +128,5 @@ pub fn locate_fashion_mnist(user_dir: Option<&Path>, cache: &Path) -> Result<Pat
             "the package did not contain the IDX files under {}",
             dir.display()
         )))
-    }
-}
-
-/// Loads Fashion-MNIST `(train, test)` (see [`locate_fashion_mnist`] for where from): the
-/// `fashion-mnist` [`DataSource`](crate::DataSource).
-pub fn fashion_mnist(
-    user_dir: Option<&Path>,
-    cache: &Path,
-) -> Result<(Dataset, Dataset), DataError> {
-    let source = crate::DataSource::new(
-        crate::DatasetKind::FashionMnist,
-        user_dir.map(Path::to_path_buf),
-    );
-    let splits = source.load(cache)?;
-    Ok((splits.train, splits.test))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_user_directory_with_generated_idx_files_is_used() {
-        let dir = std::env::temp_dir().join(format!("meanet-fm-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let idx = |dims: &[u32], data: Vec<u8>| {
-            let mut v = vec![0, 0, 8, dims.len() as u8];
-            for d in dims {
-                v.extend_from_slice(&d.to_be_bytes());
-            }
-            v.extend(data);
-            v
-        };
-        for (prefix, n) in [("train", 20u32), ("t10k", 10)] {
-            std::fs::write(
-                dir.join(format!("{prefix}-images-idx3-ubyte")),
-                idx(&[n, 28, 28], vec![9; (n * 784) as usize]),
-            )
-            .unwrap();
-            std::fs::write(
-                dir.join(format!("{prefix}-labels-idx1-ubyte")),
-                idx(&[n], (0..n).map(|i| (i % 10) as u8).collect()),
-            )
-            .unwrap();
-        }
-        let (train, test) = fashion_mnist(Some(&dir), &dir.join("cache")).unwrap();
-        assert_eq!((train.len(), test.len()), (20, 10));
-        assert_eq!(train.classes[9], "Ankle boot");
-        let missing = fashion_mnist(Some(&dir.join("nope")), &dir)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            missing.contains("does not hold the four IDX files"),
-            "{missing}"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,13 +12,12 @@ mod split;
 use std::path::PathBuf;
 
 pub use cifar::{CifarKind, load_cifar, parse_cifar};
-pub use fetch::{
-    FASHION_MNIST_CLASSES, cache_root, default_dataset_cache, fashion_mnist, locate_fashion_mnist,
-};
+pub use fetch::{FASHION_MNIST_CLASSES, cache_root, default_dataset_cache, locate_fashion_mnist};
 pub use folder::{load_image_folder, load_image_folder_flat};
 pub use idx::{MAX_IDX_BYTES, load_idx, load_idx_pair, parse_idx};
 pub use source::{
     DEFAULT_IMAGE_SIZE, DataSource, DatasetKind, MAX_IMAGE_SIZE, Splits, UnknownDataset,
+    fashion_mnist,
 };
 pub use split::stratified_split;
 

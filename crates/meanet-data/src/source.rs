@@ -369,5 +369,16 @@ impl DataSource {
     }
 }
 
+/// Loads Fashion-MNIST `(train, test)` (see [`locate_fashion_mnist`](crate::locate_fashion_mnist) for where from): the
+/// `fashion-mnist` [`DataSource`].
+pub fn fashion_mnist(
+    user_dir: Option<&Path>,
+    cache: &Path,
+) -> Result<(Dataset, Dataset), DataError> {
+    let source = DataSource::new(DatasetKind::FashionMnist, user_dir.map(Path::to_path_buf));
+    let splits = source.load(cache)?;
+    Ok((splits.train, splits.test))
+}
+
 #[cfg(test)]
 mod tests;

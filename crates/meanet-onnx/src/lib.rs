@@ -26,7 +26,10 @@ pub use cloud::LocalCloud;
 pub use error::OnnxError;
 pub use meanet_core::signature::{ModelSignature, TensorSpec};
 pub use model::OrtModel;
-pub use runtime::{ORT_VERSION, Provider, Runtime, RuntimeOptions, find_library};
+pub use runtime::{Provider, Runtime, RuntimeOptions, find_library};
+
+/// The ONNX Runtime version meanet is built and tested against (`scripts/setup` fetches it).
+pub const ORT_VERSION: &str = "1.32.0";
 
 /// Core's main block over an ONNX Runtime session.
 pub type OrtMainBlock = meanet_core::MainNet<OrtModel>;

@@ -8,10 +8,7 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::session::builder::SessionBuilder;
 
-use crate::OnnxError;
-
-/// The ONNX Runtime version meanet is built and tested against (`scripts/setup` fetches it).
-pub const ORT_VERSION: &str = "1.32.0";
+use crate::{ORT_VERSION, OnnxError};
 
 /// Where an execution provider runs the model.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

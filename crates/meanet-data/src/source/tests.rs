@@ -30,3 +30,40 @@ fn a_cifar_directory_missing_a_batch_is_named() {
     assert!(e.contains("--image-size 0"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_user_directory_with_generated_idx_files_is_used() {
+    let dir = std::env::temp_dir().join(format!("meanet-fm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let idx = |dims: &[u32], data: Vec<u8>| {
+        let mut v = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v.extend(data);
+        v
+    };
+    for (prefix, n) in [("train", 20u32), ("t10k", 10)] {
+        std::fs::write(
+            dir.join(format!("{prefix}-images-idx3-ubyte")),
+            idx(&[n, 28, 28], vec![9; (n * 784) as usize]),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            idx(&[n], (0..n).map(|i| (i % 10) as u8).collect()),
+        )
+        .unwrap();
+    }
+    let (train, test) = fashion_mnist(Some(&dir), &dir.join("cache")).unwrap();
+    assert_eq!((train.len(), test.len()), (20, 10));
+    assert_eq!(train.classes[9], "Ankle boot");
+    let missing = fashion_mnist(Some(&dir.join("nope")), &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("does not hold the four IDX files"),
+        "{missing}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
