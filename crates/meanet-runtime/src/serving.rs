@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use meanet_core::Normalisation;
 use meanet_core::manifest::InputSpec;
-use meanet_transport::{BatchConfig, RunningServer, Server, ServerConfig, TlsFiles};
+use meanet_transport::{BatchConfig, Limits, RunningServer, Server, ServerConfig, TlsFiles};
 
 use crate::backend::Engine;
 use crate::deploy::Deployment;
@@ -37,6 +37,13 @@ pub fn server_config(s: &ServerOptions) -> ServerConfig {
         default_deadline: Duration::from_millis(s.deadline_ms),
         uint8_input: None,
         answer_delay: Duration::ZERO,
+        limits: Limits {
+            header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(s.idle_timeout_ms),
+            max_connections: s.max_connections,
+            quic_idle_timeout: Duration::from_millis(s.quic_idle_timeout_ms),
+            quic_max_streams: s.quic_max_streams,
+        },
     }
 }
 

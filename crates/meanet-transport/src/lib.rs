@@ -31,8 +31,9 @@ pub use client::{
     QuicLinkConfig, RetryPolicy, backoff, parse_retry_after,
 };
 pub use server::{
-    BatchConfig, Batcher, DEADLINE_HEADER, Endpoint, InferError, MAX_DEADLINE, MetricsServer,
-    OutputInfo, RenderMetrics, RunningServer, Server, ServerConfig, ServerError, ServiceError,
+    BatchConfig, Batcher, DEADLINE_HEADER, Endpoint, InferError, Limits, MAX_DEADLINE,
+    MetricsServer, OutputInfo, RenderMetrics, RunningServer, Server, ServerConfig, ServerError,
+    ServiceError,
 };
 pub use tls::{ALPN, SelfSigned, TlsError, TlsFiles, Trust, self_signed};
 

@@ -41,6 +41,8 @@ pub struct RunningEdge {
     pub server: meanet_transport::RunningServer,
     /// The routing metrics (also on the server's /metrics).
     pub metrics: Arc<RoutingMetrics>,
+    /// The drain's parts on SIGTERM: (unready, grace) from `[server]`.
+    pub drain: (Duration, Duration),
 }
 
 /// Starts the edge server for `args` (inside a tokio runtime); returns once it listens.
@@ -93,10 +95,11 @@ pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> 
     Ok(RunningEdge {
         server: running,
         metrics,
+        drain: server.drain(),
     })
 }
 
-/// `meanet edge`: serves until Ctrl-C, then drains in-flight requests.
+/// `meanet edge`: serves until SIGTERM or SIGINT, then drains (see `server.drain_ms`).
 pub fn run(args: &EdgeArgs, settings: &Settings) -> Result<()> {
     settings.validate()?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -116,11 +119,15 @@ pub fn run(args: &EdgeArgs, settings: &Settings) -> Result<()> {
                 settings.cloud.transport
             );
         }
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
-        eprintln!("meanet edge: shutting down, draining in-flight requests");
-        edge.server.shutdown(Duration::from_secs(10)).await;
+        let signal = super::shutdown_signal().await?;
+        let (unready, grace) = edge.drain;
+        eprintln!(
+            "meanet edge: {signal}: draining (readiness 503 now; new connections refused after {} ms; in-flight requests answered within {} ms)",
+            unready.as_millis(),
+            (unready + grace).as_millis()
+        );
+        edge.server.drain(unready, grace).await;
+        eprintln!("meanet edge: drained");
         Ok(())
     })
 }

@@ -48,6 +48,28 @@ pub fn bar(out: Output, len: u64, prefix: &str) -> ProgressBar {
     b
 }
 
+/// Waits for SIGTERM (what an orchestrator sends) or SIGINT (Ctrl-C); returns which came.
+pub async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    use anyhow::Context;
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("listening for Ctrl-C")?;
+        Ok("Ctrl-C")
+    }
+}
+
 /// A line on stderr unless quiet or printing JSON.
 pub fn say(out: Output, text: &str) {
     if !out.quiet && !out.json {

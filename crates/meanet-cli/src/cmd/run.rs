@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -173,14 +174,19 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     let dep = Deployment::load(&args.bundle, settings)?;
     let per = dep.bundle.manifest.input.shape.iter().product();
     let batch = settings.policy.batch_size.max(1);
+    // SIGTERM or SIGINT: stop taking samples, answer every one already read, flush, exit 0.
+    let stop = Arc::new(AtomicBool::new(false));
     let (input, what) = match args.input.as_deref() {
         Some("-") => (
-            Input::Stream(StdinBatches::new(
-                std::io::stdin(),
-                per,
-                batch,
-                Duration::from_millis(args.max_wait_ms),
-            )),
+            Input::Stream(
+                StdinBatches::new(
+                    std::io::stdin(),
+                    per,
+                    batch,
+                    Duration::from_millis(args.max_wait_ms),
+                )
+                .with_stop(Arc::clone(&stop)),
+            ),
             "stdin".to_string(),
         ),
         Some(path) => (
@@ -218,6 +224,16 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let _entered = rt.enter();
+    let signalled: Arc<std::sync::OnceLock<&'static str>> = Arc::default();
+    {
+        let (stop, signalled) = (Arc::clone(&stop), Arc::clone(&signalled));
+        rt.spawn(async move {
+            if let Ok(name) = super::shutdown_signal().await {
+                let _ = signalled.set(name);
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
     let link =
         meanet_runtime::links::watched_link(&settings.cloud, &dep.bundle.manifest.input, None)?;
     let (link, probe) = link.unzip();
@@ -286,17 +302,23 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
             .route(pixels)
             .with_context(|| format!("routing samples {first}.. of {what}"))
     };
+    let mut read = None;
     let result = match input {
         Input::Loaded { data, .. } => data
             .pixels
             .chunks(batch * per)
+            .take_while(|_| !stop.load(Ordering::SeqCst))
             .try_for_each(|chunk| route(&mut stream, chunk)),
-        Input::Stream(mut batches) => (|| {
-            while let Some(pixels) = batches.next_batch().context("reading stdin")? {
-                route(&mut stream, &pixels)?;
-            }
-            Ok(())
-        })(),
+        Input::Stream(mut batches) => {
+            let r = (|| {
+                while let Some(pixels) = batches.next_batch().context("reading stdin")? {
+                    route(&mut stream, &pixels)?;
+                }
+                Ok(())
+            })();
+            read = Some((batches.samples(), batches.dropped_bytes()));
+            r
+        }
     };
     // Whatever happened, every offload in flight is answered before we report.
     let finished = stream.finish();
@@ -310,6 +332,17 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     }
     flushed.context("writing outcomes to stdout")?;
     let written = printer.written;
+    if let Some(signal) = signalled.get() {
+        let (samples, dropped) = read.unwrap_or((written, 0));
+        eprintln!(
+            "meanet run: {signal}: stopped reading after {samples} samples; {written} answered{}",
+            if dropped > 0 {
+                format!(" ({dropped} bytes of an unfinished sample were not a sample)")
+            } else {
+                String::new()
+            }
+        );
+    }
     if printer.labels.is_some() && !out.json {
         eprintln!(
             "{}/{written} right ({:.4}) on {what}",

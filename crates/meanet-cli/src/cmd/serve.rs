@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -100,7 +99,7 @@ impl ServerFlags {
     }
 }
 
-/// `meanet serve`: runs until Ctrl-C, then drains in-flight requests.
+/// `meanet serve`: runs until SIGTERM or SIGINT, then drains (see `server.drain_ms`).
 pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
     let (model_path, input) = match (&args.model, &args.bundle) {
         (Some(m), None) => (m.clone(), None),
@@ -149,9 +148,15 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
                 eprintln!("meanet serve: QUIC on {addr}{auth}");
             }
         }
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-        eprintln!("meanet serve: shutting down, draining in-flight requests");
-        server.shutdown(Duration::from_secs(10)).await;
+        let signal = super::shutdown_signal().await?;
+        let (unready, grace) = settings.server.drain();
+        eprintln!(
+            "meanet serve: {signal}: draining (readiness 503 now; new connections refused after {} ms; in-flight requests answered within {} ms)",
+            unready.as_millis(),
+            (unready + grace).as_millis()
+        );
+        server.drain(unready, grace).await;
+        eprintln!("meanet serve: drained");
         Ok(())
     })
 }

@@ -78,6 +78,32 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_hands_out_every_whole_sample_read_then_ends() {
+        use std::io::Write;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (mut tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        // A long wait: only the stop (not the clock) can close this stream's batches.
+        let mut s =
+            StdinBatches::new(rx, 3, 64, Duration::from_secs(3600)).with_stop(Arc::clone(&stop));
+        // Five samples and a third of a sixth; the writer keeps the stream open.
+        tx.write_all(&[1; 16]).unwrap();
+        // Wait (without a clock) until the reader has the bytes: they are then "read".
+        while s.bytes_read() < 16 {
+            std::thread::yield_now();
+        }
+        stop.store(true, Ordering::SeqCst);
+        let mut got = Vec::new();
+        while let Some(b) = s.next_batch().unwrap() {
+            got.extend(b);
+        }
+        assert_eq!(got.len(), 15, "every whole sample read is handed out");
+        assert_eq!((s.samples(), s.dropped_bytes()), (5, 1));
+        drop(tx);
+    }
+
+    #[test]
     fn reorder_writes_in_input_order() {
         let mk = |i: usize| Outcome {
             index: i,

@@ -166,6 +166,26 @@ impl ServerOptions {
         if self.deadline_ms == 0 {
             bail!("server.deadline_ms must be at least 1");
         }
+        for (key, v) in [
+            ("drain_ms", self.drain_ms),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("quic_idle_timeout_ms", self.quic_idle_timeout_ms),
+        ] {
+            if v == 0 {
+                bail!("server.{key} must be at least 1");
+            }
+        }
+        if self.unready_ms > self.drain_ms {
+            bail!(
+                "server.unready_ms = {} must not exceed server.drain_ms = {}",
+                self.unready_ms,
+                self.drain_ms
+            );
+        }
+        if self.max_connections == 0 || self.quic_max_streams == 0 {
+            bail!("server.max_connections and server.quic_max_streams must be at least 1");
+        }
         Ok(())
     }
 }

@@ -38,6 +38,26 @@ pub struct ServerOptions {
     pub queue: usize,
     /// Largest request body, bytes.
     pub max_body: usize,
+    /// On SIGTERM or SIGINT: every request already accepted is answered within this,
+    /// milliseconds (under Kubernetes' default 30 s grace period).
+    pub drain_ms: u64,
+    /// The first part of the drain: readiness answers 503 but requests are still served, so a
+    /// load balancer that has not seen the 503 yet loses nothing; then no new connection or
+    /// QUIC stream is accepted. Milliseconds, at most `drain_ms`.
+    pub unready_ms: u64,
+    /// HTTP/1: a request's headers must be complete within this from when the connection is
+    /// ready for it (so it is also how long a keep-alive connection may wait idle for its
+    /// next request), milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight and no byte either way for this long is closed
+    /// (HTTP/1 and HTTP/2), milliseconds.
+    pub idle_timeout_ms: u64,
+    /// The most HTTP connections open at once; past it a new connection is closed at once.
+    pub max_connections: usize,
+    /// QUIC: a connection with no traffic for this long is closed, milliseconds.
+    pub quic_idle_timeout_ms: u64,
+    /// QUIC: the most request streams one connection may have open at once.
+    pub quic_max_streams: u32,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +75,22 @@ impl Default for ServerOptions {
             max_delay_ms: 2,
             queue: 256,
             max_body: 16 << 20,
+            drain_ms: 25_000,
+            unready_ms: 2_000,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 1024,
+            quic_idle_timeout_ms: 30_000,
+            quic_max_streams: 256,
         }
+    }
+}
+
+impl ServerOptions {
+    /// The drain's two parts: (`unready`, `grace`) (see [`ServerOptions::unready_ms`]).
+    pub fn drain(&self) -> (std::time::Duration, std::time::Duration) {
+        let ms = std::time::Duration::from_millis;
+        let unready = self.unready_ms.min(self.drain_ms);
+        (ms(unready), ms(self.drain_ms - unready))
     }
 }

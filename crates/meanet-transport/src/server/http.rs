@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
+use super::limits::Activity;
 use super::service::{DEADLINE_HEADER, Incoming, RequestService, ServiceError};
 use crate::protocol::{ErrorBody, HEADER_LENGTH};
 
@@ -31,12 +32,36 @@ pub(crate) fn router(service: Shared) -> Router {
     Router::new()
         .route("/v2", get(server_metadata))
         .route("/v2/health/live", get(|| async { StatusCode::OK }))
-        .route("/v2/health/ready", get(|| async { StatusCode::OK }))
+        .route("/v2/health/ready", get(server_ready))
         .route("/metrics", get(metrics))
         .route("/v2/models/{name}/infer", post(infer))
         .merge(models)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(Arc::clone(&service), track))
         .with_state(service)
+}
+
+/// Marks the request in flight on its connection (so the idle timeout spares it) and, while
+/// the server drains, asks HTTP/1 clients to close the connection after the answer, so none is
+/// left idle to be cut when the listener goes.
+async fn track(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let _busy = req.extensions().get::<Arc<Activity>>().map(Activity::busy);
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
+    let mut resp = next.run(req).await;
+    if !s.ready() && http1 {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// Liveness is the process; readiness is "will answer now": 503 once the server drains.
+async fn server_ready(State(s): State<Shared>) -> StatusCode {
+    if s.ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
 }
 
 /// The v2 error response of `e`: JSON body, plus Retry-After on 503 and WWW-Authenticate on 401.
@@ -110,6 +135,7 @@ async fn model_metadata(State(s): State<Shared>, Path(name): Path<String>) -> Re
 
 async fn model_ready(State(s): State<Shared>, Path(name): Path<String>) -> Response {
     match s.check_model(&name) {
+        Ok(()) if !s.ready() => StatusCode::SERVICE_UNAVAILABLE.into_response(),
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => error_response(&e),
     }

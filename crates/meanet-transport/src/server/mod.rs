@@ -4,17 +4,22 @@
 mod batcher;
 mod endpoint;
 mod http;
+mod limits;
 mod metrics;
 mod quic;
 mod service;
 
 pub use batcher::{BatchConfig, Batcher, InferError};
 pub use endpoint::{Endpoint, OutputInfo};
+pub use limits::Limits;
 pub use service::{DEADLINE_HEADER, MAX_DEADLINE, ServiceError};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::ServedModel;
 use crate::tls::{self, CertKey, TlsError, TlsFiles};
@@ -47,6 +52,9 @@ pub struct ServerConfig {
     /// Wait this long before answering each inference (0: none): stands in for a remote
     /// cloud's network latency in benchmarks and tests, without costing CPU here.
     pub answer_delay: Duration,
+    /// Connection limits: header-read and idle timeouts, the connection cap, QUIC's idle
+    /// timeout and stream cap.
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +70,7 @@ impl Default for ServerConfig {
             default_deadline: Duration::from_secs(10),
             uint8_input: None,
             answer_delay: Duration::ZERO,
+            limits: Limits::default(),
         }
     }
 }
@@ -98,6 +107,8 @@ pub struct RunningServer {
     http_task: Option<tokio::task::JoinHandle<()>>,
     quic_endpoint: Option<quinn::Endpoint>,
     quic_task: Option<tokio::task::JoinHandle<()>>,
+    draining: Arc<AtomicBool>,
+    quic_drain: watch::Sender<bool>,
 }
 
 impl RunningServer {
@@ -122,23 +133,51 @@ impl RunningServer {
         self.quic_generated_pem.as_deref()
     }
 
+    /// Whether the server is draining (readiness answers 503).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Turns readiness to 503 at once, from now on, without closing anything (the first step
+    /// of [`drain`](Self::drain), for callers that time the steps themselves).
+    pub fn mark_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Drains the server, as an orchestrator expects on SIGTERM:
+    ///
+    /// 1. readiness (`/v2/health/ready`, `/v2/models/{name}/ready`) answers 503 at once;
+    /// 2. for `unready`, requests are still answered (HTTP/1 answers ask the client to close
+    ///    the connection), so a load balancer that has not yet seen the 503 loses nothing;
+    /// 3. then no new connection or QUIC stream is accepted; every request already accepted
+    ///    is answered within `grace`, and the server stops.
+    pub async fn drain(self, unready: Duration, grace: Duration) {
+        self.mark_draining();
+        tokio::time::sleep(unready).await;
+        self.shutdown(grace).await;
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to `grace`), then returns.
     pub async fn shutdown(mut self, grace: Duration) {
+        self.mark_draining();
+        let deadline = tokio::time::Instant::now() + grace;
         self.handle.graceful_shutdown(Some(grace));
         if let Some(ep) = self.quic_endpoint.take() {
-            // Stop accepting; streams in flight finish within the grace period.
+            // Refuse new connections; the accept loop stops taking streams, answers those it
+            // has, and closes each connection.
             ep.set_server_config(None);
+            let _ = self.quic_drain.send(true);
             if let Some(t) = self.quic_task.as_mut() {
-                let _ = tokio::time::timeout(grace, t).await;
+                let _ = tokio::time::timeout_at(deadline, t).await;
             }
             ep.close(0u32.into(), b"shutdown");
-            let _ = tokio::time::timeout(grace, ep.wait_idle()).await;
+            let _ = tokio::time::timeout_at(deadline, ep.wait_idle()).await;
         }
         if let Some(t) = self.quic_task.take() {
             t.abort();
         }
         if let Some(t) = self.http_task.take() {
-            let _ = tokio::time::timeout(grace + Duration::from_secs(1), t).await;
+            let _ = tokio::time::timeout_at(deadline + Duration::from_secs(1), t).await;
         }
     }
 
@@ -195,7 +234,11 @@ impl Server {
             default_deadline: config.default_deadline,
             max_body_bytes: config.max_body_bytes,
             answer_delay: config.answer_delay,
+            draining: Arc::new(AtomicBool::new(false)),
         });
+        let draining = Arc::clone(&service.draining);
+        let (quic_drain, drain_rx) = watch::channel(false);
+        let limits = config.limits;
         let tls = match &config.tls {
             Some(files) => Some(tls::load(files)?),
             None => None,
@@ -214,15 +257,23 @@ impl Server {
                         vec![b"h2".to_vec(), b"http/1.1".to_vec()],
                     )?;
                     let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(cfg));
+                    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls)
+                        .acceptor(limits::Limited::new(&limits));
                     tokio::spawn(async move {
-                        let server = axum_server::from_tcp_rustls(std_listener, rustls).handle(h);
+                        let mut server = axum_server::from_tcp(std_listener)
+                            .acceptor(acceptor)
+                            .handle(h);
+                        http_limits(&mut server, &limits);
                         if let Err(e) = server.serve(app.into_make_service()).await {
                             tracing::error!("HTTPS server stopped: {e}");
                         }
                     })
                 }
                 None => tokio::spawn(async move {
-                    let server = axum_server::from_tcp(std_listener).handle(h);
+                    let mut server = axum_server::from_tcp(std_listener)
+                        .acceptor(limits::Limited::new(&limits))
+                        .handle(h);
+                    http_limits(&mut server, &limits);
                     if let Err(e) = server.serve(app.into_make_service()).await {
                         tracing::error!("HTTP server stopped: {e}");
                     }
@@ -233,7 +284,7 @@ impl Server {
         }
 
         let quic = match config.quic {
-            Some(addr) => match start_quic(addr, tls.as_ref(), &service) {
+            Some(addr) => match start_quic(addr, tls.as_ref(), &service, &limits, drain_rx) {
                 Ok(q) => Some(q),
                 Err(e) => {
                     // Leave nothing running behind a failed start.
@@ -265,8 +316,19 @@ impl Server {
             http_task,
             quic_endpoint,
             quic_task,
+            draining,
+            quic_drain,
         })
     }
+}
+
+/// HTTP/1's header-read timeout (hyper's timer).
+fn http_limits<A>(server: &mut axum_server::Server<A>, limits: &Limits) {
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
 }
 
 /// A non-blocking TCP listener on `addr` (for the async server), and the address it got.
@@ -289,6 +351,8 @@ fn start_quic(
     addr: SocketAddr,
     tls: Option<&CertKey>,
     service: &Arc<RequestService>,
+    limits: &Limits,
+    drain: watch::Receiver<bool>,
 ) -> Result<QuicParts, ServerError> {
     let mut generated_pem = None;
     let (certs, key) = match tls {
@@ -304,7 +368,7 @@ fn start_quic(
     };
     let cert = certs.first().map(|c| c.to_vec());
     let cfg = tls::server_config((certs, key), vec![tls::ALPN.to_vec()])?;
-    let (endpoint, task) = quic::serve(addr, cfg, Arc::clone(service))?;
+    let (endpoint, task) = quic::serve(addr, cfg, Arc::clone(service), limits, drain)?;
     Ok(QuicParts {
         endpoint,
         task,

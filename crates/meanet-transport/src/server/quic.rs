@@ -6,16 +6,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use super::ServerError;
+use super::limits::{Limits, quic_transport};
 use super::service::{DEADLINE_HEADER, Incoming, RequestService, ServiceError};
 use crate::protocol::{self, DecodeError, ErrorBody, HEADER_LENGTH, Meta};
 use crate::tls::TlsError;
 
-/// Binds the QUIC endpoint and spawns its accept loop.
+/// Binds the QUIC endpoint and spawns its accept loop. Once `drain` turns true, no new
+/// connection or stream is accepted; streams already accepted are answered, then each
+/// connection is closed with code 0 (`draining`) and the loop ends.
 pub(crate) fn serve(
     addr: SocketAddr,
     tls: rustls::ServerConfig,
     service: Arc<RequestService>,
+    limits: &Limits,
+    drain: watch::Receiver<bool>,
 ) -> Result<(quinn::Endpoint, tokio::task::JoinHandle<()>), ServerError> {
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| {
         ServerError::Tls(TlsError {
@@ -23,7 +30,8 @@ pub(crate) fn serve(
             source: Box::new(e),
         })
     })?;
-    let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(Arc::new(quic_transport(limits)));
     let endpoint = quinn::Endpoint::server(config, addr)
         .map_err(|source| ServerError::Bind { addr, source })?;
     let ep = endpoint.clone();
@@ -31,16 +39,29 @@ pub(crate) fn serve(
     // (a killed server) drops every connection and frees the UDP port.
     let accept = tokio::spawn(async move {
         let mut connections = tokio::task::JoinSet::new();
-        while let Some(incoming) = ep.accept().await {
+        let mut stop = drain.clone();
+        loop {
+            let incoming = tokio::select! {
+                i = ep.accept() => i,
+                _ = stop.wait_for(|d| *d) => None,
+            };
+            let Some(incoming) = incoming else { break };
             let service = Arc::clone(&service);
+            let mut stop = drain.clone();
             connections.spawn(async move {
                 let Ok(conn) = incoming.await else { return };
                 let mut streams = tokio::task::JoinSet::new();
-                while let Ok((send, recv)) = conn.accept_bi().await {
+                loop {
+                    let next = tokio::select! {
+                        s = conn.accept_bi() => s.ok(),
+                        _ = stop.wait_for(|d| *d) => None,
+                    };
+                    let Some((send, recv)) = next else { break };
                     streams.spawn(handle_stream(Arc::clone(&service), send, recv));
                     while streams.try_join_next().is_some() {}
                 }
                 while streams.join_next().await.is_some() {}
+                conn.close(0u32.into(), b"draining");
             });
             while connections.try_join_next().is_some() {}
         }

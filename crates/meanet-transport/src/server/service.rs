@@ -114,6 +114,8 @@ pub(crate) struct RequestService {
     pub(crate) default_deadline: Duration,
     pub(crate) max_body_bytes: usize,
     pub(crate) answer_delay: Duration,
+    /// Set when the server starts draining: readiness answers 503 from then on.
+    pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for RequestService {
@@ -126,6 +128,12 @@ impl std::fmt::Debug for RequestService {
 }
 
 impl RequestService {
+    /// Whether the server will answer now: false once it drains (the model is loaded before
+    /// the server starts, so that is the one way to become unready).
+    pub(crate) fn ready(&self) -> bool {
+        !self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Checks the `authorization` value against the configured token, in constant time.
     pub(crate) fn authorize(&self, authorization: Option<&[u8]>) -> Result<(), ServiceError> {
         let Some(token) = &self.token else {

@@ -3,5 +3,6 @@
 
 mod common;
 mod hostile;
+mod limits;
 mod loopback;
 mod loopback_faults;
