@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod drain;
 mod edge_server;
 mod edge_stream;
 mod formats;

@@ -41,14 +41,16 @@ pub(crate) fn router(service: Shared) -> Router {
         .with_state(service)
 }
 
-/// Marks the request in flight on its connection (so the idle timeout spares it) and, while
-/// the server drains, asks HTTP/1 clients to close the connection after the answer, so none is
-/// left idle to be cut when the listener goes.
+/// Marks the request in flight on its connection (so the idle timeout spares it) and, once the
+/// server refuses new connections, asks HTTP/1 clients to close the connection after the
+/// answer: the client closes it, so no request is ever sent on a connection the server cuts.
+/// (Not earlier: while the listener is open, a client reconnecting could land in its backlog
+/// just as it closes.)
 async fn track(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let _busy = req.extensions().get::<Arc<Activity>>().map(Activity::busy);
     let http1 = req.version() <= axum::http::Version::HTTP_11;
     let mut resp = next.run(req).await;
-    if !s.ready() && http1 {
+    if s.closing() && http1 {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }

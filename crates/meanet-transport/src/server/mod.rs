@@ -108,7 +108,11 @@ pub struct RunningServer {
     quic_endpoint: Option<quinn::Endpoint>,
     quic_task: Option<tokio::task::JoinHandle<()>>,
     draining: Arc<AtomicBool>,
+    closing: Arc<AtomicBool>,
     quic_drain: watch::Sender<bool>,
+    /// The HTTP listening socket (a second handle), to refuse new connections without
+    /// touching the ones already accepted.
+    listener: Option<std::net::TcpListener>,
 }
 
 impl RunningServer {
@@ -147,26 +151,42 @@ impl RunningServer {
     /// Drains the server, as an orchestrator expects on SIGTERM:
     ///
     /// 1. readiness (`/v2/health/ready`, `/v2/models/{name}/ready`) answers 503 at once;
-    /// 2. for `unready`, requests are still answered (HTTP/1 answers ask the client to close
-    ///    the connection), so a load balancer that has not yet seen the 503 loses nothing;
-    /// 3. then no new connection or QUIC stream is accepted; every request already accepted
-    ///    is answered within `grace`, and the server stops.
+    /// 2. for `unready`, requests are still answered as before, so a load balancer that has
+    ///    not yet seen the 503 loses nothing;
+    /// 3. then new connections are refused (the listening socket is shut, so a client is told
+    ///    at connect time) and QUIC takes no new connection or stream; each open HTTP/1
+    ///    connection is answered with `Connection: close` and closed by its client;
+    /// 4. whatever is still open after `grace` is shut down gracefully, and the server stops.
     pub async fn drain(self, unready: Duration, grace: Duration) {
         self.mark_draining();
         tokio::time::sleep(unready).await;
         self.shutdown(grace).await;
     }
 
-    /// Stops accepting, lets in-flight requests finish (up to `grace`), then returns.
+    /// Steps 3 and 4 of [`drain`](Self::drain): refuses new connections and streams, lets
+    /// in-flight requests finish (up to `grace`), then returns.
     pub async fn shutdown(mut self, grace: Duration) {
         self.mark_draining();
         let deadline = tokio::time::Instant::now() + grace;
-        self.handle.graceful_shutdown(Some(grace));
-        if let Some(ep) = self.quic_endpoint.take() {
+        if let Some(l) = self.listener.take() {
+            // Refuse new connections at the socket; accepted ones carry on, each closing after
+            // its next answer.
+            let _ = socket2::SockRef::from(&l).shutdown(std::net::Shutdown::Read);
+        }
+        self.closing.store(true, Ordering::SeqCst);
+        if let Some(ep) = &self.quic_endpoint {
             // Refuse new connections; the accept loop stops taking streams, answers those it
             // has, and closes each connection.
             ep.set_server_config(None);
             let _ = self.quic_drain.send(true);
+        }
+        // Open HTTP connections end by themselves once answered (they were asked to close).
+        while self.handle.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.handle.graceful_shutdown(Some(left));
+        if let Some(ep) = self.quic_endpoint.take() {
             if let Some(t) = self.quic_task.as_mut() {
                 let _ = tokio::time::timeout_at(deadline, t).await;
             }
@@ -235,8 +255,10 @@ impl Server {
             max_body_bytes: config.max_body_bytes,
             answer_delay: config.answer_delay,
             draining: Arc::new(AtomicBool::new(false)),
+            closing: Arc::new(AtomicBool::new(false)),
         });
         let draining = Arc::clone(&service.draining);
+        let closing = Arc::clone(&service.closing);
         let (quic_drain, drain_rx) = watch::channel(false);
         let limits = config.limits;
         let tls = match &config.tls {
@@ -245,10 +267,11 @@ impl Server {
         };
 
         let handle = axum_server::Handle::new();
-        let (mut http_addr, mut http_task) = (None, None);
+        let (mut http_addr, mut http_task, mut listener) = (None, None, None);
         if let Some(addr) = config.http {
             let app = http::router(Arc::clone(&service));
             let (std_listener, bound) = bind_tcp(addr)?;
+            listener = std_listener.try_clone().ok();
             let h = handle.clone();
             let task = match &tls {
                 Some((certs, key)) => {
@@ -317,7 +340,9 @@ impl Server {
             quic_endpoint,
             quic_task,
             draining,
+            closing,
             quic_drain,
+            listener,
         })
     }
 }

@@ -116,6 +116,9 @@ pub(crate) struct RequestService {
     pub(crate) answer_delay: Duration,
     /// Set when the server starts draining: readiness answers 503 from then on.
     pub(crate) draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Set once the server refuses new connections: HTTP/1 answers then ask the client to
+    /// close the connection, so each open one ends after its next answer.
+    pub(crate) closing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for RequestService {
@@ -132,6 +135,11 @@ impl RequestService {
     /// the server starts, so that is the one way to become unready).
     pub(crate) fn ready(&self) -> bool {
         !self.draining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether open connections should close after their next answer.
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Checks the `authorization` value against the configured token, in constant time.
