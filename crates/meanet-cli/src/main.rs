@@ -89,6 +89,10 @@ enum Command {
     /// The end-to-end demo: fetch Fashion-MNIST, load the reference bundle, start a cloud server
     /// on loopback, evaluate every method, print the table and write the report.
     Demo(Box<cmd::eval::EvalArgs>),
+    /// Deployment files: a Triton model repository for the cloud model, or Kubernetes
+    /// manifests (KServe for the cloud, a Deployment for `meanet edge`). See docs/deploy.md.
+    #[command(subcommand)]
+    Export(cmd::export::ExportCommand),
     /// Show which inference backend meanet uses (runtime.backend: ort or tract) and check that
     /// it loads; for ONNX Runtime, which library.
     Runtime {
@@ -121,6 +125,7 @@ fn main() -> Result<()> {
         Command::Edge(args) => cmd::edge::run(&args, &settings()?),
         Command::Eval(args) => cmd::eval::eval(&args, &settings()?, out).map(drop),
         Command::Demo(args) => cmd::eval::demo(&args, &settings()?, out).map(drop),
+        Command::Export(command) => cmd::export::run(&command, &settings()?),
         Command::Runtime { provider } => cmd::runtime::run(&settings()?, provider, cli.json),
     }
 }

@@ -13,6 +13,8 @@
 //! - [`edge`]: the edge worker (overlapped offload, bounded in-flight, reorder, online
 //!   controller), the edge v2 endpoint, and stdin batching.
 //! - [`metrics`]: routing metrics in the Prometheus text format.
+//! - [`export`]: a Triton model repository and Kubernetes manifests (KServe for the cloud,
+//!   a Deployment for `meanet edge`).
 //!
 //! ```no_run
 //! use meanet_runtime::{Deployment, options::Options};
@@ -29,6 +31,7 @@ pub mod backend;
 pub mod bundle;
 pub mod deploy;
 pub mod edge;
+pub mod export;
 pub mod links;
 pub mod metrics;
 pub mod options;

@@ -5,6 +5,7 @@ pub mod calibrate;
 pub mod data;
 pub mod edge;
 pub mod eval;
+pub mod export;
 pub mod profile;
 pub mod run;
 pub mod runtime;
