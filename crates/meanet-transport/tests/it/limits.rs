@@ -103,9 +103,10 @@ async fn trickled_headers_are_cut_off_while_a_valid_request_is_answered() {
                 }
                 // Closed by the server shows as EOF on a read that would otherwise wait.
                 let mut b = [0u8; 64];
-                match tokio::time::timeout(Duration::from_millis(100), s.read(&mut b)).await {
-                    Ok(Ok(0) | Err(_)) => return true,
-                    Ok(Ok(_)) | Err(_) => {}
+                if let Ok(Ok(0) | Err(_)) =
+                    tokio::time::timeout(Duration::from_millis(100), s.read(&mut b)).await
+                {
+                    return true;
                 }
             }
         }));
