@@ -122,6 +122,9 @@ impl Printer {
             if let Some(l) = label {
                 line["true_class"] = serde_json::json!(l);
             }
+            if let Some(t) = o.cloud_latency {
+                line["cloud_ms"] = serde_json::json!(t.0 * 1e3);
+            }
             writeln!(self.out, "{line}")
         } else {
             writeln!(
