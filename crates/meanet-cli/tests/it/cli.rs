@@ -145,7 +145,11 @@ fn serve_logs_its_address_serves_v2_and_stops_on_sigint() {
         .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("SIGINT: draining"))
+            && rest.iter().any(|l| l.ends_with("drained")),
+        "{rest:?}"
+    );
     assert!(child.wait().unwrap().success());
 }
 
