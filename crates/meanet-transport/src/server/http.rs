@@ -48,6 +48,7 @@ pub(crate) fn router(service: Shared) -> Router {
 /// just as it closes.)
 async fn track(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let _busy = req.extensions().get::<Arc<Activity>>().map(Activity::busy);
+    let _server_busy = s.activity.busy();
     let http1 = req.version() <= axum::http::Version::HTTP_11;
     let mut resp = next.run(req).await;
     if s.closing() && http1 {

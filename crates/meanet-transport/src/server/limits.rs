@@ -58,7 +58,7 @@ pub(crate) struct Activity {
 }
 
 impl Activity {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Activity {
             in_flight: AtomicUsize::new(0),
             last: Mutex::new(Instant::now()),
@@ -73,9 +73,15 @@ impl Activity {
         *self.last.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether no request is in flight and none has started or ended for `quiet`.
+    pub(crate) fn quiet_for(&self, quiet: Duration) -> bool {
+        self.in_flight.load(Ordering::SeqCst) == 0 && self.last().elapsed() >= quiet
+    }
+
     /// Marks a request in flight until the returned guard drops.
     pub(crate) fn busy(self: &Arc<Self>) -> Busy {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.touch();
         Busy(Arc::clone(self))
     }
 }

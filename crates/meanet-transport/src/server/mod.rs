@@ -96,6 +96,9 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct Server;
 
+/// How long open connections must carry no request before a drain closes them.
+const QUIET: Duration = Duration::from_millis(250);
+
 /// A started server: its bound addresses and a handle to stop it.
 #[derive(Debug)]
 pub struct RunningServer {
@@ -109,6 +112,7 @@ pub struct RunningServer {
     quic_task: Option<tokio::task::JoinHandle<()>>,
     draining: Arc<AtomicBool>,
     closing: Arc<AtomicBool>,
+    activity: Arc<limits::Activity>,
     quic_drain: watch::Sender<bool>,
     /// The HTTP listening socket (a second handle), to refuse new connections without
     /// touching the ones already accepted.
@@ -181,7 +185,12 @@ impl RunningServer {
             let _ = self.quic_drain.send(true);
         }
         // Open HTTP connections end by themselves once answered (they were asked to close).
-        while self.handle.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+        // Those that stay open with no request for a while are idle keep-alives: the graceful
+        // shutdown below closes them.
+        while self.handle.connection_count() > 0
+            && !self.activity.quiet_for(QUIET)
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -256,7 +265,9 @@ impl Server {
             answer_delay: config.answer_delay,
             draining: Arc::new(AtomicBool::new(false)),
             closing: Arc::new(AtomicBool::new(false)),
+            activity: Arc::new(limits::Activity::new()),
         });
+        let activity = Arc::clone(&service.activity);
         let draining = Arc::clone(&service.draining);
         let closing = Arc::clone(&service.closing);
         let (quic_drain, drain_rx) = watch::channel(false);
@@ -341,6 +352,7 @@ impl Server {
             quic_task,
             draining,
             closing,
+            activity,
             quic_drain,
             listener,
         })

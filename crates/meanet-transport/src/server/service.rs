@@ -119,6 +119,9 @@ pub(crate) struct RequestService {
     /// Set once the server refuses new connections: HTTP/1 answers then ask the client to
     /// close the connection, so each open one ends after its next answer.
     pub(crate) closing: Arc<std::sync::atomic::AtomicBool>,
+    /// HTTP requests in flight, and when one last started or ended (for the drain to know
+    /// when open connections have gone quiet).
+    pub(crate) activity: Arc<super::limits::Activity>,
 }
 
 impl std::fmt::Debug for RequestService {

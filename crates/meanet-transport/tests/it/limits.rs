@@ -223,3 +223,17 @@ async fn a_drain_answers_what_it_accepted_with_readiness_503() {
     // Gone: nothing accepts any more.
     assert!(TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_keep_alive_connection_does_not_hold_a_drain_to_its_grace() {
+    let server = common::start(Duration::ZERO, http_only(Limits::default())).await;
+    let addr = server.http_addr().unwrap();
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        status_on(&mut idle, "GET", "/v2/health/live", "").await,
+        Some(200)
+    );
+    // A grace past the hang guard: the drain must end once the connection has been quiet.
+    common::hang_guard(server.shutdown(Duration::from_secs(120))).await;
+    assert!(common::hang_guard(closed_by_server(&mut idle)).await);
+}
