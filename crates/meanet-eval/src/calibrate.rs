@@ -325,7 +325,22 @@ pub fn describe(report: &CalibrationReport) -> String {
     }
 }
 
+/// Thresholds per class; past 30, a summary (the full lists are in calibration.json).
 fn list(v: &[Option<f64>]) -> String {
+    if v.len() > 30 {
+        let set: Vec<f64> = v.iter().flatten().copied().collect();
+        let lo = set.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = set.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        return if set.is_empty() {
+            format!("{} classes, none checked", v.len())
+        } else {
+            format!(
+                "{} classes, {} checked, from {lo:.3} to {hi:.3} (all in calibration.json)",
+                v.len(),
+                set.len()
+            )
+        };
+    }
     let items: Vec<String> = v
         .iter()
         .map(|t| t.map_or("none".to_string(), |t| format!("{t:.3}")))

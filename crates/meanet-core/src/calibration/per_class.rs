@@ -81,20 +81,28 @@ impl Calibrator {
             })
             .collect();
         let (c, h) = (p.classes(), p.num_hard());
-        let main_candidates: Vec<Vec<Option<f64>>> = (0..c)
-            .map(|k| {
-                let u = samples.iter().filter(|s| s.class == k).map(|s| s.u);
-                quantile_candidates(u.collect(), steps)
-            })
+        // The samples each threshold decides, grouped once: a main threshold those predicted
+        // as its class, an extension threshold the hard ones the extension labels with its
+        // class. Each step then reads its own samples, not all of them (1,000 classes).
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); c];
+        let mut by_hard: Vec<Vec<usize>> = vec![Vec::new(); h];
+        for (i, s) in samples.iter().enumerate() {
+            if let Some(g) = by_class.get_mut(s.class) {
+                g.push(i);
+            }
+            if s.hard
+                && let Some(g) = by_hard.get_mut(s.hard_label)
+            {
+                g.push(i);
+            }
+        }
+        let main_candidates: Vec<Vec<Option<f64>>> = by_class
+            .iter()
+            .map(|g| quantile_candidates(g.iter().map(|&i| samples[i].u).collect(), steps))
             .collect();
-        let ext_candidates: Vec<Vec<Option<f64>>> = (0..h)
-            .map(|k| {
-                let v = samples
-                    .iter()
-                    .filter(|s| s.hard && s.hard_label == k)
-                    .map(|s| s.v);
-                quantile_candidates(v.collect(), steps)
-            })
+        let ext_candidates: Vec<Vec<Option<f64>>> = by_hard
+            .iter()
+            .map(|g| quantile_candidates(g.iter().map(|&i| samples[i].v).collect(), steps))
             .collect();
         // What one sample costs on each route (0 main, 1 extension, 2 offload after main,
         // 3 after the extension), in the unit the target limits, scaled to at most 1.
@@ -123,9 +131,9 @@ impl Calibrator {
                 let mut moved = false;
                 for (k, candidates) in main_candidates.iter().enumerate() {
                     // The value of each sample of class k if kept at the edge, and if offloaded.
-                    let decided: Vec<(f64, f64, f64)> = samples
+                    let decided: Vec<(f64, f64, f64)> = by_class[k]
                         .iter()
-                        .filter(|s| s.class == k)
+                        .map(|&i| &samples[i])
                         .map(|s| {
                             let kept = if !s.hard {
                                 value(0, s.correct[0])
@@ -147,13 +155,10 @@ impl Calibrator {
                     moved |= best_of(candidates, &mut t.main[k], min_gain, total);
                 }
                 for (k, candidates) in ext_candidates.iter().enumerate() {
-                    let decided: Vec<(f64, f64, f64)> = samples
+                    let decided: Vec<(f64, f64, f64)> = by_hard[k]
                         .iter()
-                        .filter(|s| {
-                            s.hard
-                                && s.hard_label == k
-                                && within(s.u, t.main.get(s.class).copied().flatten())
-                        })
+                        .map(|&i| &samples[i])
+                        .filter(|s| within(s.u, t.main.get(s.class).copied().flatten()))
                         .map(|s| (s.v, value(1, s.correct[1]), value(3, s.correct[2])))
                         .collect();
                     let total = |limit: Option<f64>| -> f64 {

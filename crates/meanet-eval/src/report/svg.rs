@@ -86,7 +86,14 @@ pub(super) fn plot_tradeoff(
 }
 
 pub(super) fn plot_exits_per_class(path: &Path, run: &MethodRun, report: &Report) -> Result<()> {
-    let c = report.classes.len();
+    // Every class, or past MAX_CLASSES_SHOWN the hard classes MEANet gets most wrong.
+    let shown = super::classes_shown(
+        report.classes.len(),
+        &report.hard_classes,
+        &run.outcomes,
+        &run.labels,
+    );
+    let c = shown.len();
     let mut counts = vec![[0usize; 3]; c];
     for (o, &label) in run.outcomes.iter().zip(&run.labels) {
         let e = match o.exit {
@@ -94,31 +101,36 @@ pub(super) fn plot_exits_per_class(path: &Path, run: &MethodRun, report: &Report
             meanet_core::Exit::Extension => 1,
             meanet_core::Exit::Cloud => 2,
         };
-        if label < c {
-            counts[label][e] += 1;
+        if let Some(k) = shown.iter().position(|a| a.class == label) {
+            counts[k][e] += 1;
         }
     }
+    let caption = if c == report.classes.len() {
+        "MEANet: share of exits per true class (hard classes marked *)".to_string()
+    } else {
+        format!(
+            "MEANet: exits of the {c} hard classes it gets most wrong ({} hard of {} classes)",
+            report.hard_classes.len(),
+            report.classes.len()
+        )
+    };
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "MEANet: share of exits per true class (hard classes marked *)",
-            ("sans-serif", 20),
-        )
+        .caption(caption, ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(60)
         .y_label_area_size(50)
         .build_cartesian_2d(0f64..c as f64, 0f64..1f64)
         .map_err(err)?;
-    let names: Vec<String> = report
-        .classes
+    let names: Vec<String> = shown
         .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            if report.hard_classes.contains(&i) {
+        .map(|a| {
+            let n = report.classes.get(a.class).map_or("?", String::as_str);
+            if report.hard_classes.contains(&a.class) {
                 format!("{n}*")
             } else {
-                n.clone()
+                n.to_string()
             }
         })
         .collect();
