@@ -296,3 +296,67 @@ proptest! {
         }
     }
 }
+
+/// ImageNet's scale: 1,000 classes (500 hard) with per-class thresholds. Routed under the
+/// controller through a real pipeline, every sample gets one outcome and the offload share
+/// settles near the target. (The starting thresholds offload about 60% of this stream: the
+/// first batches, before the controller has seen any, offload 36 and 42 of 64.)
+#[test]
+fn holds_the_target_at_a_thousand_classes_with_per_class_thresholds() {
+    let classes = 1000;
+    let hard: Vec<usize> = (500..classes).collect();
+    let partition = ClassPartition::try_new(classes, hard.clone()).unwrap();
+    let mut p = Pipeline::new(
+        Box::new(EchoMain),
+        Some(Box::new(PickHard::new(hard.clone(), 2.0))),
+        partition,
+        Box::new(crate::policy::EdgeOnly),
+        BlockCosts {
+            main: Macs(1),
+            extension: Macs(1),
+            cloud: Macs(1),
+        },
+    );
+    let base = RoutingThresholds::PerClass(PerClassThresholds {
+        measure: Measure::Entropy,
+        main: (0..classes)
+            .map(|k| Some(if k < 500 { 4.0 } else { 5.0 }))
+            .collect(),
+        extension: vec![Some(5.0); hard.len()],
+    });
+    let target = 0.2;
+    let mut cfg = ControllerConfig::new(target);
+    cfg.window = 512;
+    cfg.horizon = 512.0;
+    let mut online = OnlineRouting::new(base, OnlineController::new(cfg).unwrap());
+    p.set_policy(online.policy());
+    let cloud = FakeCloud::answering(classes, 0);
+    let mut rng = Rng(2021);
+    let (batch, batches) = (64, 120);
+    let mut offloaded = Vec::new();
+    for b in 0..batches {
+        // Each row: noise over every class and a peak of random height at one class.
+        let x = Array2::from_shape_fn((batch, classes), |(i, k)| {
+            (rng.next() * 2.0) as f32
+                + if k == (b * 37 + i * 11) % classes {
+                    (rng.next() * 12.0) as f32
+                } else {
+                    0.0
+                }
+        })
+        .into_dyn();
+        let pass = p.run_edge(x.view()).unwrap();
+        online.step(Seconds(b as f64), &pass, &mut p);
+        offloaded.push(pass.offload().len());
+        let out = block_on(pass.complete(x.view(), Some(&cloud)));
+        let mut seen: Vec<usize> = out.iter().map(|o| o.index).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..batch).collect::<Vec<_>>());
+    }
+    let late: usize = offloaded[batches / 2..].iter().sum();
+    let share = late as f64 / ((batches - batches / 2) * batch) as f64;
+    assert!(
+        (share - target).abs() < 0.05,
+        "offload share {share:.3} over the second half, target {target}"
+    );
+}
