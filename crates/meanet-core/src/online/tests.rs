@@ -234,10 +234,15 @@ fn edge_accuracy_follows_agreement_per_class() {
 }
 
 fn pipeline() -> Pipeline {
-    let partition = ClassPartition::try_new(4, vec![2, 3]).unwrap();
+    pipeline_over(4, vec![2, 3])
+}
+
+/// Echo main block and hard-class pick over `classes` classes, edge-only until a policy is set.
+fn pipeline_over(classes: usize, hard: Vec<usize>) -> Pipeline {
+    let partition = ClassPartition::try_new(classes, hard.clone()).unwrap();
     Pipeline::new(
         Box::new(EchoMain),
-        Some(Box::new(PickHard::new(vec![2, 3], 2.0))),
+        Some(Box::new(PickHard::new(hard, 2.0))),
         partition,
         Box::new(crate::policy::EdgeOnly),
         BlockCosts {
@@ -305,18 +310,7 @@ proptest! {
 fn holds_the_target_at_a_thousand_classes_with_per_class_thresholds() {
     let classes = 1000;
     let hard: Vec<usize> = (500..classes).collect();
-    let partition = ClassPartition::try_new(classes, hard.clone()).unwrap();
-    let mut p = Pipeline::new(
-        Box::new(EchoMain),
-        Some(Box::new(PickHard::new(hard.clone(), 2.0))),
-        partition,
-        Box::new(crate::policy::EdgeOnly),
-        BlockCosts {
-            main: Macs(1),
-            extension: Macs(1),
-            cloud: Macs(1),
-        },
-    );
+    let mut p = pipeline_over(classes, hard.clone());
     let base = RoutingThresholds::PerClass(PerClassThresholds {
         measure: Measure::Entropy,
         main: (0..classes)
