@@ -19,9 +19,9 @@ use anyhow::{Context, Result, bail};
 use meanet_core::Outcome;
 use meanet_core::manifest::DatasetKind;
 use meanet_data::DataSource;
-use meanet_runtime::edge::{EdgeStream, EdgeWorker};
+use meanet_runtime::edge::EdgeStream;
 use meanet_runtime::options::{Backend, Options};
-use meanet_runtime::{Deployment, RoutingMetrics, links, serving};
+use meanet_runtime::{Deployment, serving};
 
 /// At least this many test images are routed.
 const IMAGES: usize = 1000;
@@ -43,32 +43,17 @@ async fn main() -> Result<()> {
     // 2. The deployment: bundle checks, the backend, MACs and the energy model.
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fashion-mnist");
     let dep = Deployment::load(&bundle, &options)?;
-    let m = &dep.bundle.manifest;
 
-    // 3. The cloud: the bundle's cloud model on loopback, reached by the HTTP link (retry and
-    //    circuit breaker included), its breaker state watched by the metrics.
+    // 3. The cloud: the bundle's cloud model on loopback, served by the transport's v2 server.
     let server =
         serving::loopback_cloud(&dep, &options.server, &options.cloud.model, false).await?;
-    let (link, probe) = links::watched_link(&options.cloud, &m.input, Some(&server))?
-        .context("cloud.transport is http")?;
-    let target = m.thresholds.as_ref().and_then(|t| t.target.clone());
-    let metrics = Arc::new(
-        RoutingMetrics::new(target).with_classes(m.classes.clone(), dep.partition.clone()),
-    );
-    metrics.watch_breaker(probe);
 
-    // 4. The edge worker: calibrated thresholds under the online controller, offloads
-    //    overlapped (at most `cloud.max_in_flight` in flight), outcomes back in input order.
-    let (routing, _) = dep.routing(&options.policy)?;
-    let online = dep.online(&options.policy)?;
-    let worker = EdgeWorker::new(
-        dep.pipeline(routing.policy())?,
-        &m.input,
-        Some(link),
-        tokio::runtime::Handle::current(),
-        options.cloud.max_in_flight,
-    )
-    .with_online(online);
+    // 4. The edge worker, reaching that server over the HTTP link (retry and circuit breaker
+    //    included): calibrated thresholds under the online controller, offloads overlapped (at
+    //    most `cloud.max_in_flight` in flight), outcomes back in input order; and the routing
+    //    metrics, watching the link's breaker.
+    let (worker, metrics) =
+        dep.edge_worker(&options, Some(&server), tokio::runtime::Handle::current())?;
     let energy = Arc::new(dep.energy.clone());
     let mut stream =
         EdgeStream::new(worker, Vec::<Outcome>::new()).with_metrics(Arc::clone(&metrics), energy);

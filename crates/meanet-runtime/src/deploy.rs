@@ -1,6 +1,7 @@
 //! A loaded deployment: the bundle, its networks' costs and energy model, and data handling.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use meanet_core::Normalisation;
@@ -11,10 +12,14 @@ use meanet_core::{
 };
 use meanet_data::Dataset;
 use meanet_energy::{BlockProfiles, Graph, OnnxEnergyModel};
+use meanet_transport::RunningServer;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::backend::Engine;
 use crate::bundle::{Bundle, Networks};
+use crate::edge::EdgeWorker;
+use crate::links::watched_link;
+use crate::metrics::RoutingMetrics;
 use crate::options::{Options, PayloadKind, PolicyOptions};
 
 /// A bundle ready to run.
@@ -94,6 +99,40 @@ impl Deployment {
             policy,
             self.costs,
         ))
+    }
+
+    /// What routes on the edge, as `meanet run` and `meanet edge` build it: an [`EdgeWorker`]
+    /// over a fresh pipeline with the bundle's thresholds (under the online controller when
+    /// `policy.online` is set), offloading over the link `options.cloud` names (to `server` if
+    /// given; none for `transport = "none"`) with at most `cloud.max_in_flight` in flight,
+    /// spawned on `rt`; and the [`RoutingMetrics`] of the bundle, watching the link's circuit
+    /// breaker. Must be called inside the async runtime (a QUIC link binds its socket there).
+    pub fn edge_worker(
+        &self,
+        options: &Options,
+        server: Option<&RunningServer>,
+        rt: tokio::runtime::Handle,
+    ) -> Result<(EdgeWorker, Arc<RoutingMetrics>)> {
+        let m = &self.bundle.manifest;
+        let (routing, _) = self.routing(&options.policy)?;
+        let online = self.online(&options.policy)?;
+        let metrics = Arc::new(
+            RoutingMetrics::new(m.thresholds.as_ref().and_then(|t| t.target.clone()))
+                .with_classes(m.classes.clone(), self.partition.clone()),
+        );
+        let (link, probe) = watched_link(&options.cloud, &m.input, server)?.unzip();
+        if let Some(p) = probe {
+            metrics.watch_breaker(p);
+        }
+        let worker = EdgeWorker::new(
+            self.pipeline(routing.policy())?,
+            &m.input,
+            link,
+            rt,
+            options.cloud.max_in_flight,
+        )
+        .with_online(online);
+        Ok((worker, metrics))
     }
 
     /// The bundle's calibrated thresholds, or the configured fallback.

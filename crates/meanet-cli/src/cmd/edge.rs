@@ -14,7 +14,7 @@ use super::serve::ServerFlags;
 use crate::settings::Settings;
 use meanet_runtime::Deployment;
 use meanet_runtime::RoutingMetrics;
-use meanet_runtime::edge::{EdgeBatching, EdgeEndpoint, EdgeWorker};
+use meanet_runtime::edge::{EdgeBatching, EdgeEndpoint};
 
 /// The model name `meanet edge` serves unless `--model-name` says otherwise.
 pub const MODEL_NAME: &str = "meanet";
@@ -55,27 +55,8 @@ pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> 
         .clone()
         .unwrap_or_else(|| MODEL_NAME.to_string());
     let dep = Deployment::load(&args.bundle, settings)?;
-    let (routing, _) = dep.routing(&settings.policy)?;
-    let online = dep.online(&settings.policy)?;
     let m = &dep.bundle.manifest;
-    let metrics = Arc::new(
-        RoutingMetrics::new(m.thresholds.as_ref().and_then(|t| t.target.clone()))
-            .with_classes(m.classes.clone(), dep.partition.clone()),
-    );
-    let (link, probe) =
-        meanet_runtime::links::watched_link(&settings.cloud, &m.input, None)?.unzip();
-    if let Some(p) = probe {
-        metrics.watch_breaker(p);
-    }
-    let pipeline = dep.pipeline(routing.policy())?;
-    let worker = EdgeWorker::new(
-        pipeline,
-        &m.input,
-        link,
-        tokio::runtime::Handle::current(),
-        settings.cloud.max_in_flight,
-    )
-    .with_online(online);
+    let (worker, metrics) = dep.edge_worker(settings, None, tokio::runtime::Handle::current())?;
     let endpoint = EdgeEndpoint::start(
         worker,
         &m.tensors.input,
@@ -119,15 +100,6 @@ pub fn run(args: &EdgeArgs, settings: &Settings) -> Result<()> {
                 settings.cloud.transport
             );
         }
-        let signal = super::shutdown_signal().await?;
-        let (unready, grace) = edge.drain;
-        eprintln!(
-            "meanet edge: {signal}: draining (readiness 503 now; new connections refused after {} ms; in-flight requests answered within {} ms)",
-            unready.as_millis(),
-            (unready + grace).as_millis()
-        );
-        edge.server.drain(unready, grace).await;
-        eprintln!("meanet edge: drained");
-        Ok(())
+        super::serve_until_signal("edge", edge.server, edge.drain).await
     })
 }

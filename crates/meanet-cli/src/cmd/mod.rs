@@ -71,6 +71,24 @@ pub async fn shutdown_signal() -> anyhow::Result<&'static str> {
     }
 }
 
+/// Serves until SIGTERM or SIGINT, then drains `server` (`drain`: `[server]`'s unready part
+/// and grace, see `ServerOptions::drain`), saying so on stderr as `command`.
+pub async fn serve_until_signal(
+    command: &str,
+    server: meanet_transport::RunningServer,
+    (unready, grace): (std::time::Duration, std::time::Duration),
+) -> anyhow::Result<()> {
+    let signal = shutdown_signal().await?;
+    eprintln!(
+        "meanet {command}: {signal}: draining (readiness 503 now; new connections refused after {} ms; in-flight requests answered within {} ms)",
+        unready.as_millis(),
+        (unready + grace).as_millis()
+    );
+    server.drain(unready, grace).await;
+    eprintln!("meanet {command}: drained");
+    Ok(())
+}
+
 /// A line on stderr unless quiet or printing JSON.
 pub fn say(out: Output, text: &str) {
     if !out.quiet && !out.json {

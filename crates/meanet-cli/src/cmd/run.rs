@@ -16,8 +16,7 @@ use super::{DataArgs, Output, bar};
 use crate::settings::Settings;
 use crate::wiring;
 use meanet_runtime::Deployment;
-use meanet_runtime::RoutingMetrics;
-use meanet_runtime::edge::{EdgeStream, EdgeWorker, Sink, StdinBatches};
+use meanet_runtime::edge::{EdgeStream, Sink, StdinBatches};
 
 /// Options of `meanet run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -218,8 +217,6 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     {
         bail!("no samples in {what}");
     }
-    let (routing, _) = dep.routing(&settings.policy)?;
-    let online = dep.online(&settings.policy)?;
     // One async worker thread carries the offloads; the edge runs on this thread.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -237,22 +234,7 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
             }
         });
     }
-    let link =
-        meanet_runtime::links::watched_link(&settings.cloud, &dep.bundle.manifest.input, None)?;
-    let (link, probe) = link.unzip();
-    let metrics = Arc::new(
-        RoutingMetrics::new(
-            dep.bundle
-                .manifest
-                .thresholds
-                .as_ref()
-                .and_then(|t| t.target.clone()),
-        )
-        .with_classes(dep.bundle.manifest.classes.clone(), dep.partition.clone()),
-    );
-    if let Some(p) = probe {
-        metrics.watch_breaker(p);
-    }
+    let (worker, metrics) = dep.edge_worker(settings, None, rt.handle().clone())?;
     let metrics_server = match args.metrics {
         Some(addr) => {
             let s = rt.block_on(meanet_runtime::serving::metrics_server(
@@ -264,15 +246,6 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         }
         None => None,
     };
-    let pipeline = dep.pipeline(routing.policy())?;
-    let worker = EdgeWorker::new(
-        pipeline,
-        &dep.bundle.manifest.input,
-        link,
-        rt.handle().clone(),
-        settings.cloud.max_in_flight,
-    )
-    .with_online(online);
     let (total, labels) = match &input {
         Input::Loaded { data, labelled } => (
             Some(data.len() as u64),

@@ -148,16 +148,7 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
                 eprintln!("meanet serve: QUIC on {addr}{auth}");
             }
         }
-        let signal = super::shutdown_signal().await?;
-        let (unready, grace) = settings.server.drain();
-        eprintln!(
-            "meanet serve: {signal}: draining (readiness 503 now; new connections refused after {} ms; in-flight requests answered within {} ms)",
-            unready.as_millis(),
-            (unready + grace).as_millis()
-        );
-        server.drain(unready, grace).await;
-        eprintln!("meanet serve: drained");
-        Ok(())
+        super::serve_until_signal("serve", server, settings.server.drain()).await
     })
 }
 
