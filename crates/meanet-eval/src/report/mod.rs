@@ -66,14 +66,19 @@ pub fn classes_shown(
     outcomes: &[meanet_core::Outcome],
     labels: &[usize],
 ) -> Vec<ClassAccuracy> {
-    let t = tally(classes, outcomes, labels);
+    shown(&tally(classes, outcomes, labels), hard)
+}
+
+/// [`classes_shown`] from a [`tally`].
+fn shown(t: &[(usize, usize)], hard: &[usize]) -> Vec<ClassAccuracy> {
+    let classes = t.len();
     if classes <= MAX_CLASSES_SHOWN {
-        return (0..classes).map(|c| accuracy(&t, c)).collect();
+        return (0..classes).map(|c| accuracy(t, c)).collect();
     }
     let mut worst: Vec<ClassAccuracy> = hard
         .iter()
         .filter(|&&c| c < classes)
-        .map(|&c| accuracy(&t, c))
+        .map(|&c| accuracy(t, c))
         .collect();
     worst.sort_by(|a, b| {
         a.accuracy
@@ -103,7 +108,7 @@ fn hard_summary(report: &Report, runs: &[MethodRun]) -> String {
     hard_acc.sort_by(f64::total_cmp);
     let mean = hard_acc.iter().sum::<f64>() / hard_acc.len().max(1) as f64;
     let median = hard_acc.get(hard_acc.len() / 2).copied().unwrap_or(0.0);
-    let worst = classes_shown(classes, hard, &meanet.outcomes, &meanet.labels);
+    let worst = shown(&t, hard);
     let mut md = format!(
         "\n## Hard classes\n\n{} of {classes} classes are hard. MEANet's accuracy per hard class: mean {:.2}%, median {:.2}%. The {} it gets most wrong:\n\n| class | accuracy | test samples |\n|---|---|---|\n",
         hard.len(),
