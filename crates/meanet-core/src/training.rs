@@ -67,11 +67,22 @@ pub enum Preset {
     Resnet32,
     /// Tiny networks for smoke tests.
     Tiny,
+    /// The paper's ImageNet configuration with a MobileNetV2 (width 1.0) main block, its
+    /// adaptive and extension blocks, and an ImageNet ResNet in the cloud (ResNet-50 by default).
+    Mobilenetv2,
+    /// The paper's ImageNet configuration with a ResNet-18 main block.
+    Resnet18,
 }
 
 impl Preset {
     /// Every preset.
-    pub const ALL: [Preset; 3] = [Preset::Small, Preset::Resnet32, Preset::Tiny];
+    pub const ALL: [Preset; 5] = [
+        Preset::Small,
+        Preset::Resnet32,
+        Preset::Tiny,
+        Preset::Mobilenetv2,
+        Preset::Resnet18,
+    ];
 
     /// The name used on the command line and in settings.
     pub fn name(self) -> &'static str {
@@ -79,6 +90,8 @@ impl Preset {
             Preset::Small => "small",
             Preset::Resnet32 => "resnet32",
             Preset::Tiny => "tiny",
+            Preset::Mobilenetv2 => "mobilenetv2",
+            Preset::Resnet18 => "resnet18",
         }
     }
 }
@@ -98,7 +111,9 @@ impl std::str::FromStr for Preset {
             _ => Preset::ALL
                 .into_iter()
                 .find(|p| p.name() == s)
-                .ok_or_else(|| format!("unknown preset {s:?} (small, resnet32, tiny)")),
+                .ok_or_else(|| {
+                    format!("unknown preset {s:?} (small, resnet32, tiny, mobilenetv2, resnet18)")
+                }),
         }
     }
 }

@@ -60,8 +60,10 @@ pub struct TrainConfig {
     pub hard_by: HardBy,
     /// Network sizes.
     pub preset: Preset,
-    /// Depth of the cloud ResNet of the `resnet32` preset (6n + 2; default 110).
-    pub cloud_depth: usize,
+    /// Depth of the cloud ResNet: 6n + 2 for `resnet32` (default 110); 18, 34, 50, 101 or 152
+    /// for `mobilenetv2` and `resnet18` (default 50); none for the other presets.
+    #[serde(default)]
+    pub cloud_depth: Option<usize>,
     /// Main block training.
     pub main: Hyper,
     /// Adaptive + extension training.
@@ -92,7 +94,7 @@ impl Default for TrainConfig {
             hard_fraction: 0.5,
             hard_by: HardBy::Recall,
             preset: Preset::Small,
-            cloud_depth: 110,
+            cloud_depth: None,
             main: h(10, 3e-3),
             extension: h(10, 3e-3),
             cloud: h(10, 3e-3),

@@ -9,7 +9,7 @@ use onnx_rs::ast::{
     ValueInfo,
 };
 
-use crate::nets::{CloudNet, ConvBn, ExtensionNet, MainNet, ResBlock, Trunk};
+use crate::nets::{Block, CloudNet, ConvBn, ExtensionNet, MainNet, Trunk};
 
 /// An attribute: name, ints (empty for a scalar), scalar int.
 type AttrSpec = (&'static str, Vec<i64>, i64);
@@ -30,6 +30,7 @@ pub struct OnnxWriter {
     weights: Vec<(String, Vec<i64>, Vec<f32>)>,
     inputs: Vec<(String, Vec<i64>)>,
     outputs: Vec<(String, Vec<i64>)>,
+    clip_bounds: Option<(String, String)>,
     n: usize,
 }
 
@@ -89,7 +90,9 @@ impl OnnxWriter {
         self.node(op, inputs, out, attrs)
     }
 
-    /// Conv with weight `[cout, cin, k, k]` and bias, stride, symmetric padding.
+    /// Conv with weight `[cout, cin / groups, k, k]` and bias, stride, symmetric padding, in
+    /// `groups` groups (depthwise when `groups` is the channel count).
+    #[allow(clippy::too_many_arguments)]
     pub fn conv(
         &mut self,
         x: &str,
@@ -98,24 +101,49 @@ impl OnnxWriter {
         b: Vec<f32>,
         stride: usize,
         pad: usize,
+        groups: usize,
     ) -> String {
         let w = self.weight("conv_w", &shape, w);
         let b = self.weight("conv_b", &[shape[0]], b);
         let (k, s, p) = (shape[2] as i64, stride as i64, pad as i64);
-        self.op(
-            "Conv",
-            vec![x.to_string(), w, b],
-            vec![
-                ("kernel_shape", vec![k, k], 0),
-                ("strides", vec![s, s], 0),
-                ("pads", vec![p; 4], 0),
-            ],
-        )
+        let mut attrs = vec![
+            ("kernel_shape", vec![k, k], 0),
+            ("strides", vec![s, s], 0),
+            ("pads", vec![p; 4], 0),
+        ];
+        if groups > 1 {
+            attrs.push(("group", vec![], groups as i64));
+        }
+        self.op("Conv", vec![x.to_string(), w, b], attrs)
     }
 
     /// ReLU.
     pub fn relu(&mut self, x: &str) -> String {
         self.op("Relu", vec![x.to_string()], vec![])
+    }
+
+    /// ReLU6: `Clip` to `[0, 6]`, its bounds one pair of scalar initializers for the graph.
+    pub fn relu6(&mut self, x: &str) -> String {
+        if self.clip_bounds.is_none() {
+            let lo = self.weight("clip_min", &[], vec![0.0]);
+            let hi = self.weight("clip_max", &[], vec![6.0]);
+            self.clip_bounds = Some((lo, hi));
+        }
+        let (lo, hi) = self.clip_bounds.clone().unwrap_or_default();
+        self.op("Clip", vec![x.to_string(), lo, hi], vec![])
+    }
+
+    /// 3x3 max pooling with stride 2 and padding 1.
+    pub fn max_pool(&mut self, x: &str) -> String {
+        self.op(
+            "MaxPool",
+            vec![x.to_string()],
+            vec![
+                ("kernel_shape", vec![3, 3], 0),
+                ("strides", vec![2, 2], 0),
+                ("pads", vec![1; 4], 0),
+            ],
+        )
     }
 
     /// Elementwise sum.
@@ -248,26 +276,66 @@ fn conv_bn(w: &mut OnnxWriter, x: &str, m: &ConvBn) -> String {
         bias[o] = beta[o] - mean[o] * scale;
     }
     let stride = m.conv.stride[0];
-    w.conv(x, wv, [cout, cin, k, k], bias, stride, k / 2)
+    w.conv(x, wv, [cout, cin, k, k], bias, stride, k / 2, m.conv.groups)
 }
 
-fn res_block(w: &mut OnnxWriter, x: &str, b: &ResBlock) -> String {
-    let a = conv_bn(w, x, &b.a);
-    let a = w.relu(&a);
-    let y = conv_bn(w, &a, &b.b);
-    let s = match &b.short {
+fn activate(w: &mut OnnxWriter, x: &str, relu6: bool) -> String {
+    if relu6 { w.relu6(x) } else { w.relu(x) }
+}
+
+fn shortcut(w: &mut OnnxWriter, x: &str, short: Option<&ConvBn>) -> String {
+    match short {
         Some(p) => conv_bn(w, x, p),
         None => x.to_string(),
-    };
-    let sum = w.add(&y, &s);
-    w.relu(&sum)
+    }
+}
+
+fn block(w: &mut OnnxWriter, x: &str, b: &Block) -> String {
+    match b {
+        Block::Basic(b) => {
+            let a = conv_bn(w, x, &b.a);
+            let a = w.relu(&a);
+            let y = conv_bn(w, &a, &b.b);
+            let s = shortcut(w, x, b.short.as_ref());
+            let sum = w.add(&y, &s);
+            w.relu(&sum)
+        }
+        Block::Bottleneck(b) => {
+            let a = conv_bn(w, x, &b.a);
+            let a = w.relu(&a);
+            let y = conv_bn(w, &a, &b.b);
+            let y = w.relu(&y);
+            let y = conv_bn(w, &y, &b.c);
+            let s = shortcut(w, x, b.short.as_ref());
+            let sum = w.add(&y, &s);
+            w.relu(&sum)
+        }
+        Block::Inverted(b) => {
+            let mut y = x.to_string();
+            if let Some(e) = &b.expand {
+                let e = conv_bn(w, &y, e);
+                y = w.relu6(&e);
+            }
+            let d = conv_bn(w, &y, &b.depthwise);
+            let d = w.relu6(&d);
+            let y = conv_bn(w, &d, &b.project);
+            if b.residual { w.add(&y, x) } else { y }
+        }
+    }
 }
 
 fn trunk(w: &mut OnnxWriter, x: &str, t: &Trunk) -> String {
     let s = conv_bn(w, x, &t.stem);
-    let mut x = w.relu(&s);
+    let mut x = activate(w, &s, t.relu6);
+    if t.pool.is_some() {
+        x = w.max_pool(&x);
+    }
     for b in &t.blocks {
-        x = res_block(w, &x, b);
+        x = block(w, &x, b);
+    }
+    if let Some(h) = &t.head {
+        let h = conv_bn(w, &x, h);
+        x = activate(w, &h, t.relu6);
     }
     x
 }
@@ -309,7 +377,7 @@ pub fn extension_onnx(
     let a = trunk(&mut w, &x, &e.adaptive);
     let mut y = w.concat(&f, &a);
     for b in &e.blocks {
-        y = res_block(&mut w, &y, b);
+        y = block(&mut w, &y, b);
     }
     let p = w.pool(&y);
     let logits = linear(&mut w, &p, &e.fc);
@@ -337,4 +405,89 @@ pub fn untrained_main_onnx(arch: &crate::nets::Architecture, input: [usize; 3]) 
     let x = Tensor::<4>::zeros([1, input[0], input[1], input[2]], &device);
     let [_, c, h, w] = main.valid().forward(x).1.dims();
     main_onnx(&main, input, [c, h, w], arch.classes)
+}
+
+/// Every network of `arch`, freshly initialised (untrained), as ONNX `(main, extension, cloud)`
+/// for inputs of `input`: what a preset costs can be profiled before anything is trained.
+pub fn untrained_onnx(
+    arch: &crate::nets::Architecture,
+    input: [usize; 3],
+) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let device = burn::tensor::Device::flex();
+    let main = MainNet::new(arch, &device);
+    let x = Tensor::<4>::zeros([1, input[0], input[1], input[2]], &device);
+    let [_, c, h, w] = main.valid().forward(x).1.dims();
+    let extension = ExtensionNet::new(arch, &device);
+    let cloud = CloudNet::new(arch, &device);
+    (
+        main_onnx(&main, input, [c, h, w], arch.classes),
+        extension_onnx(&extension, input, [c, h, w], arch.hard),
+        cloud_onnx(&cloud, input, arch.classes),
+    )
+}
+
+/// Freshly initialised networks of `arch`, exported, with burn's own outputs on `n`
+/// pseudo-random inputs (seeded): what checks an exported operator against an inference
+/// backend without training anything.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// The main block, as ONNX.
+    pub main: Vec<u8>,
+    /// The adaptive + extension blocks, as ONNX.
+    pub extension: Vec<u8>,
+    /// The cloud model, as ONNX.
+    pub cloud: Vec<u8>,
+    /// The inputs `[n, C, H, W]`, row-major.
+    pub input: Vec<f32>,
+    /// Their shape.
+    pub input_shape: [usize; 4],
+    /// Main logits `[n, classes]`.
+    pub logits: Vec<f32>,
+    /// The main feature map.
+    pub features: Vec<f32>,
+    /// Its shape.
+    pub features_shape: [usize; 4],
+    /// Hard logits `[n, hard]`.
+    pub hard_logits: Vec<f32>,
+    /// Cloud logits `[n, classes]`.
+    pub cloud_logits: Vec<f32>,
+}
+
+/// The [`Reference`] of `arch` for `n` inputs of `input`, the weights and inputs from `seed`.
+pub fn untrained_reference(
+    arch: &crate::nets::Architecture,
+    input: [usize; 3],
+    n: usize,
+    seed: u64,
+) -> Reference {
+    let device = burn::tensor::Device::flex();
+    device.seed(seed);
+    let main = MainNet::new(arch, &device).valid();
+    let extension = ExtensionNet::new(arch, &device).valid();
+    let cloud = CloudNet::new(arch, &device).valid();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let shape = [n, input[0], input[1], input[2]];
+    let inputs: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| rng.f32() * 4.0 - 2.0)
+        .collect();
+    let x = Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(inputs.clone(), shape),
+        &device,
+    );
+    let (logits, f) = main.forward(x.clone());
+    let [_, c, h, w] = f.dims();
+    let hard = extension.forward(x.clone(), f.clone());
+    let cl = cloud.forward(x);
+    Reference {
+        main: main_onnx(&main, input, [c, h, w], arch.classes),
+        extension: extension_onnx(&extension, input, [c, h, w], arch.hard),
+        cloud: cloud_onnx(&cloud, input, arch.classes),
+        input: inputs,
+        input_shape: shape,
+        logits: values(logits),
+        features: values(f),
+        features_shape: [n, c, h, w],
+        hard_logits: values(hard),
+        cloud_logits: values(cl),
+    }
 }

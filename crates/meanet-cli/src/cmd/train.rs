@@ -54,13 +54,15 @@ pub struct TrainArgs {
     /// Reuse checkpoints of stages already trained.
     #[arg(long)]
     pub resume: bool,
-    /// Network sizes, derived from the input shape: small (the reference networks), resnet32
-    /// (the paper's CIFAR configuration) or tiny (smoke tests) [train.preset; default small].
+    /// Network sizes: small (the reference networks), resnet32 (the paper's CIFAR
+    /// configuration), tiny (smoke tests), mobilenetv2 or resnet18 (the paper's ImageNet
+    /// configuration, for 224x224 inputs) [train.preset; default small].
     #[arg(long)]
     pub preset: Option<Preset>,
-    /// Depth of the cloud ResNet of the resnet32 preset: 6n + 2 (20, 32, 44, 56, 110)
-    /// [train.cloud_depth; default 110].
-    #[arg(long)]
+    /// The cloud ResNet, by name or depth: resnet32 takes 6n + 2 (resnet20, resnet56,
+    /// resnet110, ...; default resnet110), mobilenetv2 and resnet18 take resnet18, resnet34,
+    /// resnet50, resnet101 or resnet152 (default resnet50) [train.cloud_depth].
+    #[arg(long = "cloud", visible_alias = "cloud-depth", value_name = "RESNET", value_parser = parse_cloud)]
     pub cloud_depth: Option<usize>,
     /// Fraction of the classes that are hard: H = round(C x FRACTION)
     /// [train.hard_fraction; default 0.5].
@@ -107,6 +109,14 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+/// `resnet50` or `50`: the depth of the cloud ResNet.
+fn parse_cloud(s: &str) -> Result<usize, String> {
+    s.strip_prefix("resnet")
+        .unwrap_or(s)
+        .parse()
+        .map_err(|_| format!("{s:?} is not a ResNet (resnet50, resnet110, or a depth such as 50)"))
+}
+
 /// The `[train]` settings with the flags on top.
 pub fn apply(args: &TrainArgs, mut t: TrainSettings) -> TrainSettings {
     fn set<T: Copy>(slot: &mut T, flag: Option<T>) {
@@ -115,7 +125,9 @@ pub fn apply(args: &TrainArgs, mut t: TrainSettings) -> TrainSettings {
         }
     }
     set(&mut t.preset, args.preset);
-    set(&mut t.cloud_depth, args.cloud_depth);
+    if args.cloud_depth.is_some() {
+        t.cloud_depth = args.cloud_depth;
+    }
     set(&mut t.hard_fraction, args.hard_fraction);
     set(&mut t.hard_by, args.hard_by);
     set(&mut t.validation_fraction, args.validation_fraction);

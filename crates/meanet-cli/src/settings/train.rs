@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainSettings {
-    /// Network sizes: small, resnet32 or tiny.
+    /// Network sizes: small, resnet32, tiny, mobilenetv2 or resnet18.
     pub preset: Preset,
-    /// Depth of the cloud ResNet of the resnet32 preset (6n + 2).
-    pub cloud_depth: usize,
+    /// Depth of the cloud ResNet: resnet32 takes 6n + 2 (default 110), mobilenetv2 and
+    /// resnet18 take 18, 34, 50, 101 or 152 (default 50); unset: the preset's default.
+    pub cloud_depth: Option<usize>,
     /// Fraction of the classes that are hard: H = round(C x hard_fraction).
     pub hard_fraction: f64,
     /// What hard classes are the worst at: recall or precision.
@@ -37,7 +38,7 @@ impl Default for TrainSettings {
     fn default() -> Self {
         TrainSettings {
             preset: Preset::Small,
-            cloud_depth: 110,
+            cloud_depth: None,
             hard_fraction: 0.5,
             hard_by: HardBy::Recall,
             validation_fraction: 0.1,

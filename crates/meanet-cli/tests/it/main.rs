@@ -8,6 +8,7 @@ mod edge_server;
 mod edge_stream;
 mod formats;
 mod hostile_serve;
+mod imagenet;
 mod online;
 mod resnet32;
 mod run_quic;

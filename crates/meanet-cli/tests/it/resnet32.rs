@@ -12,7 +12,7 @@ use common::{meanet, text};
 
 #[test]
 fn profile_of_the_resnet32_main_block_matches_the_published_69_1_m_macs() {
-    let arch = Architecture::new(Preset::Resnet32, [3, 32, 32], 100, 50, 110).unwrap();
+    let arch = Architecture::new(Preset::Resnet32, [3, 32, 32], 100, 50, Some(110)).unwrap();
     let onnx = export::untrained_main_onnx(&arch, [3, 32, 32]);
     let dir = std::env::temp_dir().join(format!("meanet-resnet32-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
