@@ -65,11 +65,11 @@ async fn main() -> Result<()> {
         .load_test(&cache)
         .context("Fashion-MNIST (run scripts/setup)")?;
     dep.check_data(&test)?;
-    let per = test.sample_len();
-    let batch = options.policy.batch_size * per;
+    let first: Vec<usize> = (0..IMAGES.min(test.len())).collect();
+    let batch = options.policy.batch_size;
     let outcomes = tokio::task::spawn_blocking(move || -> Result<Vec<Outcome>> {
-        for chunk in test.pixels.chunks(batch).take(IMAGES.div_ceil(batch / per)) {
-            stream.route(chunk)?;
+        for read in test.batches(&first, batch, None) {
+            stream.route(&read?.pixels)?;
         }
         Ok(stream.finish()?)
     })

@@ -103,9 +103,10 @@ fn batch_one_overhead(data: &Dataset) {
         let sink = Arc::new(Mutex::new(Reorder::new(Vec::new())));
         let s = Arc::clone(&sink);
         worker
-            .route_u8(&data.pixels[i * per..(i + 1) * per], move |o| {
-                push_shared(&s, 0, 0, o)
-            })
+            .route_u8(
+                &data.pixels().expect("in memory")[i * per..(i + 1) * per],
+                move |o| push_shared(&s, 0, 0, o),
+            )
             .expect("route");
         first.extend(
             Arc::try_unwrap(sink)
@@ -119,7 +120,11 @@ fn batch_one_overhead(data: &Dataset) {
     let inputs: Vec<Vec<f32>> = (0..n)
         .map(|i| {
             let mut v = Vec::new();
-            norm.normalise_into(&data.pixels[i * per..(i + 1) * per], h * w, &mut v);
+            norm.normalise_into(
+                &data.pixels().expect("in memory")[i * per..(i + 1) * per],
+                h * w,
+                &mut v,
+            );
             v
         })
         .collect();
@@ -180,9 +185,10 @@ fn batch_one_overhead(data: &Dataset) {
         for (seq, i) in range.clone().enumerate() {
             let s = Arc::clone(&sink);
             worker
-                .route_u8(&data.pixels[i * per..(i + 1) * per], move |o| {
-                    push_shared(&s, seq as u64, i, o)
-                })
+                .route_u8(
+                    &data.pixels().expect("in memory")[i * per..(i + 1) * per],
+                    move |o| push_shared(&s, seq as u64, i, o),
+                )
                 .expect("route");
         }
         let done = sink.lock().expect("lock").written();
@@ -301,7 +307,12 @@ fn offload_overlap(data: &Dataset) {
         );
         let sink = Arc::new(Mutex::new(Reorder::new(Vec::new())));
         let t0 = Instant::now();
-        for (seq, chunk) in data.pixels.chunks(batch * per).enumerate() {
+        for (seq, chunk) in data
+            .pixels()
+            .expect("in memory")
+            .chunks(batch * per)
+            .enumerate()
+        {
             let s = Arc::clone(&sink);
             worker
                 .route_u8(chunk, move |o| push_shared(&s, seq as u64, seq * batch, o))

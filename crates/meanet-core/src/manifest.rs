@@ -120,6 +120,62 @@ pub struct DatasetSpec {
     /// Side images were resized to (image folders).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<u32>,
+    /// How images were resized to it (image folders; absent: [`Resize::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize: Option<Resize>,
+}
+
+/// How a folder's images of any size become `image_size x image_size` samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resize {
+    /// Resize to the square, whatever the aspect ratio (small images, such as CIFAR-sized
+    /// ones); training adds random 2-pixel shifts and flips.
+    Stretch,
+    /// The ImageNet convention: evaluation resizes the shorter side to `image_size x 256 / 224`
+    /// and crops the centre square; training takes a random-resized crop (8% to 100% of the
+    /// area, aspect ratio 3/4 to 4/3) and flips half the images, seeded.
+    Crop,
+}
+
+impl Resize {
+    /// Every way to resize.
+    pub const ALL: [Resize; 2] = [Resize::Stretch, Resize::Crop];
+
+    /// The default for images resized to `image_size`: `crop` from 128 pixels up (ImageNet
+    /// sizes), `stretch` below.
+    pub fn default_for(image_size: u32) -> Resize {
+        if image_size >= 128 {
+            Resize::Crop
+        } else {
+            Resize::Stretch
+        }
+    }
+
+    /// The name used on the command line and in settings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Resize::Stretch => "stretch",
+            Resize::Crop => "crop",
+        }
+    }
+}
+
+impl std::fmt::Display for Resize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Resize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Resize::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| format!("unknown resize {s:?} (stretch, crop)"))
+    }
 }
 
 /// A seeded, stratified train/validation split of a training set.

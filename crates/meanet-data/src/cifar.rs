@@ -102,12 +102,7 @@ pub fn load_cifar(
         })?;
         append_cifar(&bytes, kind, path, &mut pixels, &mut labels)?;
     }
-    Ok(Dataset {
-        pixels,
-        labels,
-        shape: [3, 32, 32],
-        classes: classes.to_vec(),
-    })
+    Dataset::from_pixels(pixels, labels, [3, 32, 32], classes.to_vec())
 }
 
 #[cfg(test)]
@@ -141,7 +136,7 @@ mod tests {
         .unwrap();
         assert_eq!(d.labels, vec![3, 7]);
         assert_eq!(d.shape, [3, 32, 32]);
-        assert_eq!(d.sample(1)[0], 7);
+        assert_eq!(d.read(&[1]).unwrap()[0], 7);
         let mut c100 = Vec::new();
         for (coarse, fine) in [(1u8, 42u8), (19, 99)] {
             c100.extend([coarse, fine]);
@@ -154,7 +149,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.labels, vec![42, 99]);
-        assert_eq!(d.sample(0)[5], 42);
+        assert_eq!(d.read(&[0]).unwrap()[5], 42);
     }
 
     #[test]

@@ -161,12 +161,12 @@ pub fn load_idx_pair(images: &Path, labels: &Path, classes: &[&str]) -> Result<D
             ),
         });
     }
-    Ok(Dataset {
+    Dataset::from_pixels(
         pixels,
-        labels: labels_v.into_iter().map(Label::from).collect(),
-        shape: [1, idims[1], idims[2]],
-        classes: classes.iter().map(|s| s.to_string()).collect(),
-    })
+        labels_v.into_iter().map(Label::from).collect(),
+        [1, idims[1], idims[2]],
+        classes.iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 #[cfg(test)]
@@ -203,7 +203,7 @@ mod tests {
             let d = load_idx_pair(&img, &tmp("l.idx", &labels), &["a", "b", "c"]).unwrap();
             assert_eq!(d.len(), 3);
             assert_eq!(d.shape, [1, 2, 2]);
-            assert_eq!(d.sample(1), &[4, 5, 6, 7]);
+            assert_eq!(d.read(&[1]).unwrap(), [4, 5, 6, 7]);
             assert_eq!(d.labels, vec![0, 2, 1]);
         }
     }

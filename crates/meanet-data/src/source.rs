@@ -7,13 +7,16 @@
 //! | `cifar10`       | the binary version: `data_batch_{1..5}.bin`, `test_batch.bin`         |
 //! | `cifar100`      | the binary version: `train.bin`, `test.bin` (fine labels)             |
 //! | `folder`        | `train/<class>/*.png\|jpg` and `test/<class>/*` (or `val/<class>/*`)  |
+//!
+//! IDX and CIFAR sets are small and read into memory; folders are listed, and their images
+//! decoded batch by batch when used ([`Dataset::batches`](crate::Dataset::batches)).
 
 use std::path::{Path, PathBuf};
 
 pub use meanet_core::manifest::{DatasetKind, UnknownDataset};
 
 use crate::{
-    CifarKind, DataError, Dataset, FASHION_MNIST_CLASSES, load_cifar, load_idx_pair,
+    CifarKind, DataError, Dataset, FASHION_MNIST_CLASSES, Resize, load_cifar, load_idx_pair,
     load_image_folder, locate_fashion_mnist,
 };
 
@@ -26,6 +29,9 @@ pub struct DataSource {
     pub path: Option<PathBuf>,
     /// Side of the square images a folder is resized to (folders only; default 32).
     pub image_size: Option<u32>,
+    /// How a folder's images are resized (folders only; default
+    /// [`Resize::default_for`] the size).
+    pub resize: Option<Resize>,
 }
 
 /// The default side images of a folder are resized to.
@@ -248,7 +254,13 @@ impl DataSource {
             kind,
             path,
             image_size: None,
+            resize: None,
         }
+    }
+
+    /// How this source resizes a folder's images to `size`.
+    pub fn resize_for(&self, size: u32) -> Resize {
+        self.resize.unwrap_or_else(|| Resize::default_for(size))
     }
 
     /// Reads the training and test splits. `cache` is where Fashion-MNIST is fetched to.
@@ -289,8 +301,9 @@ impl DataSource {
                             dir.display()
                         ))
                     })?;
-                let train = load_image_folder(&dir.join("train"), size, 3)?;
-                let test = load_image_folder(&test_dir, size, 3)?;
+                let resize = self.resize_for(size);
+                let train = load_image_folder(&dir.join("train"), size, 3, resize)?;
+                let test = load_image_folder(&test_dir, size, 3, resize)?;
                 if test.classes != train.classes {
                     return Err(DataError::Mismatch(format!(
                         "{} and {} have different class folders",
@@ -356,7 +369,7 @@ impl DataSource {
                     .map(|s| path.join(s))
                     .find(|d| d.is_dir())
                     .unwrap_or_else(|| path.to_path_buf());
-                load_image_folder(&root, size, 3)
+                load_image_folder(&root, size, 3, self.resize_for(size))
             }
         }
     }

@@ -110,8 +110,9 @@ impl From<&CalibrationPoint> for PointJson {
 pub fn cache(dep: &Deployment, ds: &Dataset, idx: &[usize]) -> Result<CalibrationCache> {
     let mut nets = dep.networks()?;
     let (mut main, mut ext, mut cloud) = (Vec::new(), Vec::new(), Vec::new());
-    for chunk in idx.chunks(256) {
-        let x = dep.batch(ds, chunk);
+    for read in ds.batches(idx, 256, None) {
+        let read = read?;
+        let x = dep.batch_of(&read.pixels, read.indices.len());
         let out = nets.main.infer(x.view())?;
         ext.push(nets.extension.infer(x.view(), out.features.view())?);
         cloud.push(nets.cloud.classify(x.view())?);

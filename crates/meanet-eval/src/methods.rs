@@ -162,8 +162,10 @@ pub async fn run_method_online(
     if let Some(o) = online.as_deref() {
         pipeline.set_policy(o.policy());
     }
-    for chunk in idx.chunks(batch.max(1)) {
-        let x = dep.batch(test, chunk);
+    for read in test.batches(idx, batch.max(1), None) {
+        let read = read?;
+        let chunk = read.indices.as_slice();
+        let x = dep.batch_of(&read.pixels, chunk.len());
         let start = Instant::now();
         // The edge path is synchronous: run it on the blocking pool, never on an async worker.
         let (pass, p) = tokio::task::spawn_blocking(move || {

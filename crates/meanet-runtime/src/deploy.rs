@@ -231,19 +231,21 @@ impl Deployment {
     }
 
     /// Normalised input batch `(n, C, H, W)` of the samples `idx`, per channel as the
-    /// manifest's `input.mean` and `input.std` say.
-    pub fn batch(&self, ds: &Dataset, idx: &[usize]) -> ArrayD<f32> {
+    /// manifest's `input.mean` and `input.std` say (image files are decoded here; for many
+    /// batches, [`Dataset::batches`] reads ahead, and [`Deployment::batch_of`] normalises).
+    pub fn batch(&self, ds: &Dataset, idx: &[usize]) -> Result<ArrayD<f32>> {
+        Ok(self.batch_of(&ds.read(idx)?, idx.len()))
+    }
+
+    /// Normalised input batch `(n, C, H, W)` of `n` samples of `pixels` (sample-major).
+    pub fn batch_of(&self, pixels: &[u8], n: usize) -> ArrayD<f32> {
         let m = &self.bundle.manifest;
         let plane = m.input.shape[1] * m.input.shape[2];
         let norm = Normalisation::from(&m.input);
-        let mut pixels = Vec::with_capacity(idx.len() * ds.sample_len());
-        for &i in idx {
-            pixels.extend_from_slice(ds.sample(i));
-        }
-        let mut shape = vec![idx.len()];
+        let mut shape = vec![n];
         shape.extend(&m.input.shape);
-        // The length matches the shape by construction.
-        ArrayD::from_shape_vec(IxDyn(&shape), norm.normalise(&pixels, plane))
+        // Callers pass n whole samples; a short buffer gives zeros rather than a panic.
+        ArrayD::from_shape_vec(IxDyn(&shape), norm.normalise(pixels, plane))
             .unwrap_or_else(|_| ArrayD::zeros(IxDyn(&shape)))
     }
 

@@ -35,6 +35,9 @@ pub enum TrainError {
     /// The configuration is invalid.
     #[error("invalid training configuration: {0}")]
     Config(String),
+    /// The data could not be read (an image that does not decode, a file gone).
+    #[error(transparent)]
+    Data(#[from] meanet_data::DataError),
 }
 
 /// Maps an I/O error on `path` while doing `what`.

@@ -80,7 +80,7 @@ impl Run {
         let work = out.join("work");
         std::fs::create_dir_all(&work).map_err(io("creating", &work))?;
         let (train_idx, val_idx) = stratified_split(&train.labels, cfg.validation, cfg.seed);
-        let (mean, std) = train.subset(&train_idx).channel_stats();
+        let (mean, std) = train.subset(&train_idx).channel_stats()?;
         let classes = train.classes.len();
         let hard = cfg.hard_count(classes);
         let arch = Architecture::new(cfg.preset, train.shape, classes, hard, cfg.cloud_depth)
@@ -158,8 +158,8 @@ impl Run {
         let target = |i: usize| i64::from(train.labels[i]);
         let mut validate = |m: &M| {
             let v = m.valid();
-            let (l, c) = infer(&device, &train, &val_idx, &norm, &|x, _| forward(&v, x));
-            accuracy(&l, c, &val_y)
+            let (l, c) = infer(&device, &train, &val_idx, &norm, &|x, _| forward(&v, x))?;
+            Ok(accuracy(&l, c, &val_y))
         };
         let m = fit(
             &self.device,
@@ -174,7 +174,7 @@ impl Run {
             &mut self.report,
             &|m, x, _| forward(m, x),
             &mut validate,
-        );
+        )?;
         self.save(&m, name)?;
         Ok(m)
     }
@@ -198,7 +198,7 @@ impl Run {
             &self.val_idx,
             &self.norm,
             &|x, _| v.forward(x).0,
-        );
+        )?;
         let pred = predictions(&l, c);
         let classes = self.train.classes.len();
         let cm = ConfusionMatrix::from_pairs(
@@ -292,8 +292,8 @@ impl Run {
             let v = e.valid();
             let (l, c) = infer(&device, &train, &val_idx, &norm, &|x, _| {
                 v.forward(x.clone(), frozen.forward(x).1)
-            });
-            accuracy(&l, c, &val_y)
+            })?;
+            Ok(accuracy(&l, c, &val_y))
         };
         let (hyper, seed) = (self.cfg.extension.clone(), self.cfg.seed + 1);
         let e = fit(
@@ -309,7 +309,7 @@ impl Run {
             &mut self.report,
             &forward,
             &mut validate,
-        );
+        )?;
         self.save(&e, "extension")?;
         Ok(e)
     }
@@ -323,7 +323,8 @@ impl Run {
 
     /// The feature map shape `[C_f, h, w]` of the main block.
     fn feature_shape(&self, main: &MainNet) -> [usize; 3] {
-        let x = crate::train::images(&self.train, &[0], &self.norm, None, &self.device);
+        let [c, h, w] = self.train.shape;
+        let x = burn::tensor::Tensor::<4>::zeros([1, c, h, w], &self.device);
         let [_, c, h, w] = main.valid().forward(x).1.dims();
         [c, h, w]
     }

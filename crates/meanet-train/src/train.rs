@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
+use crate::error::TrainError;
 
 /// Hyper-parameters of one training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,19 +93,30 @@ impl Reporter {
     }
 }
 
-/// Builds a normalised `[N, C, H, W]` batch; with `rng`, applies the augmentation.
+/// The normalised `[N, C, H, W]` batch of the samples `idx` of `ds` (no augmentation).
 pub fn images(
     ds: &Dataset,
     idx: &[usize],
     norm: &Norm,
+    device: &Device,
+) -> Result<Tensor<4>, TrainError> {
+    Ok(tensor(&ds.read(idx)?, ds.shape, norm, None, device))
+}
+
+/// Builds a normalised `[N, C, H, W]` batch from `pixels` (samples of `shape`); with `rng`,
+/// random shifts of up to 2 pixels and horizontal flips.
+pub fn tensor(
+    pixels: &[u8],
+    shape: [usize; 3],
+    norm: &Norm,
     rng: Option<&mut fastrand::Rng>,
     device: &Device,
 ) -> Tensor<4> {
-    let [c, h, w] = ds.shape;
-    let mut out = Vec::with_capacity(idx.len() * c * h * w);
+    let [c, h, w] = shape;
+    let n = pixels.len() / (c * h * w).max(1);
+    let mut out = Vec::with_capacity(pixels.len());
     let mut rng = rng;
-    for &i in idx {
-        let px = ds.sample(i);
+    for px in pixels.chunks_exact((c * h * w).max(1)) {
         let (dy, dx, flip) = match rng.as_deref_mut() {
             Some(r) => (r.i32(-2..=2), r.i32(-2..=2), r.bool()),
             None => (0, 0, false),
@@ -124,7 +136,7 @@ pub fn images(
             }
         }
     }
-    Tensor::from_data(TensorData::new(out, [idx.len(), c, h, w]), device)
+    Tensor::from_data(TensorData::new(out, [n, c, h, w]), device)
 }
 
 /// Labels as an `Int` tensor.
@@ -152,7 +164,9 @@ fn argmax_rows(logits: &[f32], cols: usize) -> Vec<usize> {
 
 /// Trains `model` on `device` (its autodiff form) on `set` (indices into it), targets given per sample by `target`.
 ///
-/// `forward(model, x, idx)` returns the logits for a batch `x` of the samples `idx`.
+/// `forward(model, x, idx)` returns the logits for a batch `x` of the samples `idx`. Batches
+/// are read ahead while a step runs ([`Dataset::batches`]); files that crop at random when read
+/// ([`Dataset::augments_when_read`]) get no shifts on top.
 #[allow(clippy::too_many_arguments)]
 pub fn fit<M: Module>(
     device: &Device,
@@ -166,8 +180,8 @@ pub fn fit<M: Module>(
     seed: u64,
     report: &mut Reporter,
     forward: &dyn Fn(&M, Tensor<4>, &[usize]) -> Tensor<2>,
-    validate: &mut dyn FnMut(&M) -> f64,
-) -> M {
+    validate: &mut dyn FnMut(&M) -> Result<f64, TrainError>,
+) -> Result<M, TrainError> {
     let device = device.clone().autodiff();
     let mut optim = AdamWConfig::new()
         .with_weight_decay(hyper.weight_decay)
@@ -186,11 +200,26 @@ pub fn fit<M: Module>(
             format!("{name} {epoch}/{}", hyper.epochs),
         );
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        for batch in order.chunks(hyper.batch_size.max(1)) {
+        let at_read = hyper.augment && set.augments_when_read();
+        let shifts = hyper.augment && !at_read;
+        let read_seed = rng.u64(..);
+        for read in set.batches(
+            &order,
+            hyper.batch_size.max(1),
+            at_read.then_some(read_seed),
+        ) {
+            let read = read?;
+            let batch = read.indices.as_slice();
             let progress = step as f64 / total as f64;
             let lr =
                 hyper.lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
-            let x = images(set, batch, norm, hyper.augment.then_some(&mut rng), &device);
+            let x = tensor(
+                &read.pixels,
+                set.shape,
+                norm,
+                shifts.then_some(&mut rng),
+                &device,
+            );
             let y: Vec<i64> = batch.iter().map(|&i| target(i)).collect();
             let logits = forward(&model, x, batch);
             let cols = logits.dims()[1];
@@ -219,7 +248,7 @@ pub fn fit<M: Module>(
             ));
         }
         bar.finish_and_clear();
-        let val = validate(&model);
+        let val = validate(&model)?;
         report.line(&format!(
             "stage={name} epoch={epoch} loss={:.4} train_acc={:.4} val_acc={val:.4} secs={:.1}",
             loss_sum / seen.max(1) as f64,
@@ -227,7 +256,7 @@ pub fn fit<M: Module>(
             start.elapsed().as_secs_f64()
         ));
     }
-    model
+    Ok(model)
 }
 
 /// Runs `forward` over `set` on `device` in inference mode, batch by batch; returns row-major outputs and
@@ -238,15 +267,17 @@ pub fn infer(
     idx: &[usize],
     norm: &Norm,
     forward: &dyn Fn(Tensor<4>, &[usize]) -> Tensor<2>,
-) -> (Vec<f32>, usize) {
+) -> Result<(Vec<f32>, usize), TrainError> {
     let mut out = Vec::new();
     let mut cols = 0;
-    for batch in idx.chunks(256) {
-        let logits = forward(images(set, batch, norm, None, device), batch);
+    for read in set.batches(idx, 256, None) {
+        let read = read?;
+        let x = tensor(&read.pixels, set.shape, norm, None, device);
+        let logits = forward(x, &read.indices);
         cols = logits.dims()[1];
         out.extend(floats(logits));
     }
-    (out, cols)
+    Ok((out, cols))
 }
 
 /// Accuracy of row-major `logits` against `targets`.

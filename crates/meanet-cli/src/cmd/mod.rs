@@ -111,6 +111,11 @@ pub struct DataArgs {
     /// Side, in pixels, that folder images are resized to (default: the bundle's, else 32).
     #[arg(long, value_name = "PIXELS", value_parser = clap::value_parser!(u32).range(1..=i64::from(meanet_data::MAX_IMAGE_SIZE)))]
     pub image_size: Option<u32>,
+    /// How folder images become squares: stretch (resize whatever the aspect ratio), or crop
+    /// (the ImageNet convention: centre crop for evaluation, random-resized crops and flips for
+    /// training) (default: the bundle's, else crop from 128 pixels up and stretch below).
+    #[arg(long, value_name = "HOW")]
+    pub resize: Option<meanet_data::Resize>,
     /// Where fetched data sets are kept (default: `datasets/` under `$MEANET_CACHE`, else under
     /// the checkout's `.cache` when run inside it, else under the user's cache directory).
     #[arg(long, default_value_os_t = meanet_data::default_dataset_cache())]
@@ -134,6 +139,7 @@ impl DataArgs {
                 .clone()
                 .or_else(|| recorded.and_then(|r| r.path.clone())),
             image_size: self.image_size.or(recorded.and_then(|r| r.image_size)),
+            resize: self.resize.or(recorded.and_then(|r| r.resize)),
         }
     }
 
@@ -151,6 +157,12 @@ impl DataArgs {
                 }
                 _ => None,
             },
+            resize: match source.kind {
+                DatasetKind::Folder => Some(
+                    source.resize_for(source.image_size.unwrap_or(meanet_data::DEFAULT_IMAGE_SIZE)),
+                ),
+                _ => None,
+            },
         }
     }
 }
@@ -165,6 +177,7 @@ mod tests {
             kind: DatasetKind::Folder,
             path: Some("/photos".into()),
             image_size: Some(64),
+            resize: None,
         };
         let none = DataArgs::default();
         let s = none.source(Some(&recorded));

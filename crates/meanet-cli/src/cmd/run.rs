@@ -41,19 +41,27 @@ pub struct RunArgs {
     pub data: DataArgs,
 }
 
-/// Reads the file or directory `input` as pixels of the bundle's input shape.
-fn read_input(dep: &Deployment, input: &str, kind: Option<DatasetKind>) -> Result<Dataset> {
+/// Reads the file or directory `input` as samples of the bundle's input shape: a directory of
+/// images is listed and read lazily, batch by batch; a file is read whole.
+fn read_input(dep: &Deployment, input: &str, data: &DataArgs) -> Result<Dataset> {
     let m = &dep.bundle.manifest;
     let [c, h, w] = [m.input.shape[0], m.input.shape[1], m.input.shape[2]];
     let per = c * h * w;
+    let kind = data.dataset;
     let pixels = {
         let p = Path::new(input);
         if p.is_dir() {
-            let (hh, ww) = (
-                u32::try_from(h).context("input height")?,
-                u32::try_from(w).context("input width")?,
-            );
-            meanet_data::load_image_folder_flat(p, hh, ww, c)?.pixels
+            if h != w {
+                bail!(
+                    "{}: the bundle takes {h}x{w} samples, and image folders give squares",
+                    p.display()
+                );
+            }
+            let side = u32::try_from(h).context("input height")?;
+            let resize = data.source(m.dataset.as_ref()).resize_for(side);
+            let mut ds = meanet_data::load_image_folder_flat(p, side, c, resize)?;
+            ds.classes = m.classes.clone();
+            return Ok(ds);
         } else if matches!(kind, Some(DatasetKind::Cifar10 | DatasetKind::Cifar100)) {
             let source = meanet_data::DataSource::new(kind.unwrap_or(DatasetKind::Cifar10), None);
             let ds = source.load_labelled(p)?;
@@ -64,7 +72,7 @@ fn read_input(dep: &Deployment, input: &str, kind: Option<DatasetKind>) -> Resul
                     ds.shape
                 );
             }
-            ds.pixels
+            ds.pixels().unwrap_or_default().to_vec()
         } else {
             let (dims, data) = load_idx(p)?;
             let sample: &[usize] = dims.get(1..).unwrap_or_default();
@@ -79,12 +87,15 @@ fn read_input(dep: &Deployment, input: &str, kind: Option<DatasetKind>) -> Resul
         }
     };
     let n = pixels.len() / per;
-    Ok(Dataset {
+    let whole = pixels.len() - pixels.len() % per;
+    let mut pixels = pixels;
+    pixels.truncate(whole);
+    Ok(Dataset::from_pixels(
         pixels,
-        labels: vec![0; n],
-        shape: [c, h, w],
-        classes: m.classes.clone(),
-    })
+        vec![0; n],
+        [c, h, w],
+        m.classes.clone(),
+    )?)
 }
 
 /// Writes outcomes as they come out of the reorder buffer: text or JSON lines on stdout.
@@ -193,7 +204,7 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         ),
         Some(path) => (
             Input::Loaded {
-                data: read_input(&dep, path, args.data.dataset)?,
+                data: read_input(&dep, path, &args.data)?,
                 labelled: false,
             },
             path.to_string(),
@@ -280,11 +291,15 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     };
     let mut read = None;
     let result = match input {
-        Input::Loaded { data, .. } => data
-            .pixels
-            .chunks(batch * per)
-            .take_while(|_| !stop.load(Ordering::SeqCst))
-            .try_for_each(|chunk| route(&mut stream, chunk)),
+        Input::Loaded { data, .. } => {
+            let order: Vec<usize> = (0..data.len()).collect();
+            data.batches(&order, batch, None)
+                .take_while(|_| !stop.load(Ordering::SeqCst))
+                .try_for_each(|read| {
+                    let read = read.with_context(|| format!("reading {what}"))?;
+                    route(&mut stream, &read.pixels)
+                })
+        }
         Input::Stream(mut batches) => {
             let r = (|| {
                 while let Some(pixels) = batches.next_batch().context("reading stdin")? {

@@ -324,7 +324,7 @@ pub fn compare_with_backend(
     ext: &meanet_runtime::train::nets::ExtensionNet,
     cloud: &meanet_runtime::train::nets::CloudNet,
 ) -> Result<f32> {
-    let (x, ml, f, el, cl) = run.reference_outputs(main, ext, cloud, 16);
+    let (x, ml, f, el, cl) = run.reference_outputs(main, ext, cloud, 16)?;
     let b = Bundle::load(bundle)?;
     let mut nets = b.networks(engine)?;
     let shape: Vec<usize> = std::iter::once(x.len() / b.manifest.sample_len())

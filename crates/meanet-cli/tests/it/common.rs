@@ -83,7 +83,9 @@ pub fn mixed_stream(segments: &[(usize, bool)]) -> Vec<u8> {
                 e.next()
             }
             .expect("enough test images of each kind");
-            pixels.extend_from_slice(&test.pixels[i * SAMPLE..(i + 1) * SAMPLE]);
+            pixels.extend_from_slice(
+                &test.pixels().expect("Fashion-MNIST is in memory")[i * SAMPLE..(i + 1) * SAMPLE],
+            );
             k += 1;
         }
     }

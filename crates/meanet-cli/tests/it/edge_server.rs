@@ -36,7 +36,7 @@ pub(crate) fn images(n: usize) -> Vec<u8> {
     let cache = meanet_data::default_dataset_cache();
     let (_, test) =
         meanet_data::fashion_mnist(None, &cache).expect("Fashion-MNIST (scripts/setup)");
-    test.pixels[..n * SAMPLE].to_vec()
+    test.pixels().expect("Fashion-MNIST is in memory")[..n * SAMPLE].to_vec()
 }
 
 /// Starts `meanet ARGS` and returns it with the address its first log line announces.

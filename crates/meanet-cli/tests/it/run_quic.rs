@@ -24,7 +24,9 @@ fn bundle() -> PathBuf {
 fn input_file(dir: &Path) -> PathBuf {
     let cache = meanet_data::default_dataset_cache();
     let pixels: Vec<u8> = match meanet_data::fashion_mnist(None, &cache) {
-        Ok((_, test)) => test.pixels[..(SAMPLES as usize * 784)].to_vec(),
+        Ok((_, test)) => {
+            test.pixels().expect("Fashion-MNIST is in memory")[..(SAMPLES as usize * 784)].to_vec()
+        }
         Err(_) => (0..SAMPLES as usize * 784)
             .map(|i| (i * 31 % 251) as u8)
             .collect(),

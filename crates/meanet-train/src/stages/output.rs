@@ -13,7 +13,7 @@ impl Run {
         partition: &ClassPartition,
         cm: &ConfusionMatrix,
     ) -> Result<Results, TrainError> {
-        let results = self.results(main, ext, cloud, partition, cm);
+        let results = self.results(main, ext, cloud, partition, cm)?;
         let input = self.train.shape;
         let features = self.feature_shape(main);
         let files = [
@@ -54,20 +54,20 @@ impl Run {
         cloud: &CloudNet,
         partition: &ClassPartition,
         cm: &ConfusionMatrix,
-    ) -> Results {
+    ) -> Result<Results, TrainError> {
         let all: Vec<usize> = (0..self.test.len()).collect();
         let y: Vec<usize> = self.test.labels.iter().map(|&l| usize::from(l)).collect();
         let (m, e, c) = (main.valid(), ext.valid(), cloud.valid());
         let (ml, mc) = infer(&self.device, &self.test, &all, &self.norm, &|x, _| {
             m.forward(x).0
-        });
+        })?;
         let (el, ec) = infer(&self.device, &self.test, &all, &self.norm, &|x, _| {
             e.forward(x.clone(), m.forward(x).1)
-        });
+        })?;
         let (cl, cc) = infer(&self.device, &self.test, &all, &self.norm, &|x, _| {
             c.forward(x)
-        });
-        Results::from_predictions(
+        })?;
+        Ok(Results::from_predictions(
             Predictions {
                 labels: &y,
                 main: &predictions(&ml, mc),
@@ -76,7 +76,7 @@ impl Run {
             },
             partition,
             cm.per_class().iter().map(|s| s.recall).collect(),
-        )
+        ))
     }
 
     /// Burn's own inference on the first `n` test samples (normalised input, main logits and
@@ -88,14 +88,14 @@ impl Run {
         ext: &ExtensionNet,
         cloud: &CloudNet,
         n: usize,
-    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>), TrainError> {
         let idx: Vec<usize> = (0..n.min(self.test.len())).collect();
-        let x = crate::train::images(&self.test, &idx, &self.norm, None, &self.device);
+        let x = crate::train::images(&self.test, &idx, &self.norm, &self.device)?;
         let (m, e, c) = (main.valid(), ext.valid(), cloud.valid());
         let (ml, f) = m.forward(x.clone());
         let el = e.forward(x.clone(), f.clone());
         let cl = c.forward(x.clone());
         use crate::train::floats;
-        (floats(x), floats(ml), floats(f), floats(el), floats(cl))
+        Ok((floats(x), floats(ml), floats(f), floats(el), floats(cl)))
     }
 }
