@@ -9,6 +9,7 @@ mod idx;
 mod source;
 mod split;
 mod stream;
+pub mod synthetic;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use meanet_data::synthetic::{SyntheticFolder, write_image_folder};
 use meanet_runtime::train::nets::Architecture;
 use meanet_runtime::train::{Preset, export};
 
@@ -163,4 +164,104 @@ fn exported_imagenet_blocks_agree_with_burn_on_every_backend() {
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The paper's ImageNet workflow, as a user runs it on a class-folder copy of ImageNet:
+/// `train --preset mobilenetv2` (a few batches, at 64x64 to stay fast) -> `calibrate` ->
+/// `eval` -> `run`, on generated JPEG folders of mixed sizes, read as a stream with the
+/// ImageNet crops.
+#[test]
+fn imagenet_style_folder_train_mobilenetv2_calibrate_eval_run() {
+    let root = std::env::temp_dir().join(format!("meanet-imagenet-flow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("imagenet");
+    let spec = SyntheticFolder {
+        classes: 4,
+        train: 16,
+        val: 6,
+        sizes: SyntheticFolder::small_sizes(),
+        seed: 1,
+    };
+    write_image_folder(&data, &spec).unwrap();
+    let (d, bundle) = (data.to_str().unwrap(), root.join("bundle"));
+    let b = bundle.to_str().unwrap();
+    let out = meanet(&[
+        "train",
+        "--dataset",
+        "folder",
+        "--data",
+        d,
+        "--image-size",
+        "64",
+        "--resize",
+        "crop",
+        "--preset",
+        "mobilenetv2",
+        "--cloud",
+        "resnet18",
+        "--limit-train",
+        "48",
+        "--batch-size",
+        "8",
+        "--epochs-main",
+        "1",
+        "--epochs-extension",
+        "1",
+        "--epochs-cloud",
+        "1",
+        "--out",
+        b,
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let manifest = std::fs::read_to_string(bundle.join("meanet.toml")).unwrap();
+    assert!(manifest.contains("resize = \"crop\""), "{manifest}");
+    let results = common::json_file(&bundle.join("results.json"));
+    assert!(
+        results["onnx_max_scaled_diff"].as_f64().unwrap() <= 1e-4,
+        "{results}"
+    );
+    let log = std::fs::read_to_string(bundle.join("train.log")).unwrap();
+    assert!(log.contains("preset mobilenetv2"), "{log}");
+
+    let out = common::ok(&meanet(&[
+        "calibrate",
+        b,
+        "--target",
+        "offload=0.3",
+        "--json",
+    ]));
+    let cal: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(cal["samples"].as_u64().unwrap() > 0, "{cal}");
+
+    let report = root.join("report");
+    common::ok(&meanet(&[
+        "eval",
+        b,
+        "--out",
+        report.to_str().unwrap(),
+        "--no-sweep",
+        "--quiet",
+    ]));
+    let r = common::json_file(&report.join("report.json"));
+    assert_eq!(r["samples"], 24, "every val image, once");
+    assert_eq!(r["methods"][1]["degraded"], 0, "{}", r["methods"][1]);
+
+    let val = data.join("val/n00000002");
+    let out = common::ok(&meanet(&[
+        "run",
+        b,
+        "--json",
+        "--input",
+        val.to_str().unwrap(),
+        "--set",
+        "cloud.transport=none",
+    ]));
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6, "one outcome per image of the folder");
+    assert!(lines.iter().all(|l| l["class"].as_u64().unwrap() < 4));
+    std::fs::remove_dir_all(&root).unwrap();
 }
