@@ -45,8 +45,14 @@ async fn main() -> Result<()> {
     let dep = Deployment::load(&bundle, &options)?;
 
     // 3. The cloud: the bundle's cloud model on loopback, served by the transport's v2 server.
-    let server =
-        serving::loopback_cloud(&dep, &options.server, &options.cloud.model, false).await?;
+    let server = serving::loopback_cloud(
+        &dep,
+        &options.server,
+        &options.cloud.model,
+        false,
+        options.policy.batch_size,
+    )
+    .await?;
 
     // 4. The edge worker, reaching that server over the HTTP link (retry and circuit breaker
     //    included): calibrated thresholds under the online controller, offloads overlapped (at

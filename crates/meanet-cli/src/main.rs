@@ -47,6 +47,10 @@ enum DataCommand {
         #[arg(long, default_value_os_t = meanet_data::default_dataset_cache())]
         cache: PathBuf,
     },
+    /// Write a generated ImageNet-style folder (train/<class>/ and val/<class>/ of JPEG files
+    /// of mixed sizes and aspect ratios) to try the `folder` workflow, or measure the data
+    /// pipeline, where ImageNet is not at hand.
+    Generate(cmd::data::GenerateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +117,7 @@ fn main() -> Result<()> {
         Command::Data(DataCommand::Fetch { kind, data, cache }) => {
             cmd::data::fetch(kind, data.as_deref(), &cache, out)
         }
+        Command::Data(DataCommand::Generate(args)) => cmd::data::generate(&args, out),
         #[cfg(feature = "train")]
         Command::Train(mut args) => {
             args.quiet |= cli.quiet;

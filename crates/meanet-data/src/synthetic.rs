@@ -42,7 +42,13 @@ impl SyntheticFolder {
 
 /// Writes the folder tree `spec` describes under `root`.
 pub fn write_image_folder(root: &Path, spec: &SyntheticFolder) -> Result<(), DataError> {
-    let mut state = spec.seed;
+    (0..spec.classes).try_for_each(|k| write_class(root, spec, k))
+}
+
+/// Writes class `k` of the tree `spec` describes (its `train/` and `val/` images) under `root`;
+/// each class has its own noise, so classes can be written in any order, or in parallel.
+pub fn write_class(root: &Path, spec: &SyntheticFolder, k: usize) -> Result<(), DataError> {
+    let mut state = spec.seed ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut noise = move || {
         state = state
             .wrapping_mul(6364136223846793005)
@@ -54,29 +60,27 @@ pub fn write_image_folder(root: &Path, spec: &SyntheticFolder) -> Result<(), Dat
     } else {
         spec.sizes.clone()
     };
+    let hue = (k * 255 / spec.classes.max(1)) as u8;
     for (split, n) in [("train", spec.train), ("val", spec.val)] {
-        for k in 0..spec.classes {
-            let dir = root.join(split).join(format!("n{k:08}"));
-            std::fs::create_dir_all(&dir).map_err(|source| DataError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            let hue = (k * 255 / spec.classes.max(1)) as u8;
-            for i in 0..n {
-                let (w, h) = sizes[(i + k) % sizes.len()];
-                let img = image::RgbImage::from_fn(w, h, |x, y| {
-                    let stripe = if k % 2 == 0 { x } else { y };
-                    let v = if (stripe * 16 / w.max(1)) % 2 == 0 {
-                        200
-                    } else {
-                        40
-                    };
-                    image::Rgb([hue, v, noise() / 2])
-                });
-                let path = dir.join(format!("{split}_{i:05}.JPEG"));
-                img.save(&path)
-                    .map_err(|source| DataError::Image { path, source })?;
-            }
+        let dir = root.join(split).join(format!("n{k:08}"));
+        std::fs::create_dir_all(&dir).map_err(|source| DataError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        for i in 0..n {
+            let (w, h) = sizes[(i + k) % sizes.len()];
+            let img = image::RgbImage::from_fn(w, h, |x, y| {
+                let stripe = if k.is_multiple_of(2) { x } else { y };
+                let v = if (stripe * 16 / w.max(1)) % 2 == 0 {
+                    200
+                } else {
+                    40
+                };
+                image::Rgb([hue, v, noise() / 2])
+            });
+            let path = dir.join(format!("{split}_{i:05}.JPEG"));
+            img.save(&path)
+                .map_err(|source| DataError::Image { path, source })?;
         }
     }
     Ok(())

@@ -68,12 +68,14 @@ pub async fn start_server(
 }
 
 /// Starts the bundle's cloud model on loopback (HTTP, and QUIC if `quic`), with the `[server]`
-/// batching, limits and token.
+/// batching, limits and token; its body limit is at least a request of `batch` FP32 samples of
+/// the bundle's input (the edge's batch: `policy.batch_size`).
 pub async fn loopback_cloud(
     dep: &Deployment,
     server: &ServerOptions,
     model_name: &str,
     quic: bool,
+    batch: usize,
 ) -> Result<RunningServer> {
     let t = &dep.bundle.manifest.tensors;
     let model = dep
@@ -81,8 +83,18 @@ pub async fn loopback_cloud(
         .classifier(&dep.bundle.cloud_path(), Some((&t.input, &t.cloud_logits)))
         .context("loading the cloud model")?;
     let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    // The edge's own cloud takes a whole batch of FP32 samples whatever their size: at 224x224
+    // a batch of 64 is 39 MB, over the 16 MiB a public server allows by default.
+    let batch_bytes = dep
+        .bundle
+        .manifest
+        .sample_len()
+        .saturating_mul(4)
+        .saturating_mul(batch.max(1))
+        .saturating_add(1 << 16);
     let cfg = ServerConfig {
         model_name: model_name.to_string(),
+        max_body_bytes: server.max_body.max(batch_bytes),
         http: Some(loopback),
         quic: quic.then_some(loopback),
         // A loopback server has no certificate files: QUIC uses a generated one.

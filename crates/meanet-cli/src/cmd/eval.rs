@@ -65,6 +65,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
                 &settings.server,
                 &settings.cloud.model,
                 transport == Transport::Quic,
+                settings.policy.batch_size,
             )
             .await?;
             say(
