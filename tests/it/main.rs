@@ -6,5 +6,6 @@ mod cloud_faults;
 mod e2e;
 mod fuzz_corpus;
 mod hostile_cloud;
+mod imagenet_ops;
 mod load;
 mod pipeline_onnx;
