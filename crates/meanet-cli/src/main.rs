@@ -47,7 +47,7 @@ enum DataCommand {
         #[arg(long, default_value_os_t = meanet_data::default_dataset_cache())]
         cache: PathBuf,
     },
-    /// Write a generated ImageNet-style folder (train/<class>/ and val/<class>/ of JPEG files
+    /// Write a generated ImageNet-style folder (`train/<class>/` and `val/<class>/` of JPEG files
     /// of mixed sizes and aspect ratios) to try the `folder` workflow, or measure the data
     /// pipeline, where ImageNet is not at hand.
     Generate(cmd::data::GenerateArgs),
