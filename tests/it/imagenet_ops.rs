@@ -7,21 +7,6 @@
 use meanet_train::export;
 use meanet_train::nets::{Architecture, Preset};
 
-/// The largest `|a - b|` (NaN if either has one).
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(p, q)| (p - q).abs())
-        .fold(0f32, |m, d| {
-            if d.is_nan() || m.is_nan() {
-                f32::NAN
-            } else {
-                m.max(d)
-            }
-        })
-}
-
 /// Every new operator, as exported, gives burn's outputs within 1e-4 on both backends.
 #[test]
 fn exported_imagenet_blocks_agree_with_burn_on_every_backend() {
@@ -69,7 +54,8 @@ fn exported_imagenet_blocks_agree_with_burn_on_every_backend() {
             let diffs: Vec<(f32, f32)> = pairs
                 .iter()
                 .map(|(ours, burn)| {
-                    let d = max_diff(ours, burn);
+                    assert_eq!(ours.len(), burn.len());
+                    let d = export::max_abs_diff(ours, burn);
                     (d, d / scale(burn).max(f32::MIN_POSITIVE))
                 })
                 .collect();

@@ -46,16 +46,27 @@ pub fn load_image_folder(
         labels.extend(std::iter::repeat_n(label, files.len()));
         paths.extend(files);
     }
-    Dataset::from_files(
-        ImageFiles {
-            paths,
-            side: size,
-            channels: if channels == 1 { 1 } else { 3 },
-            resize,
-        },
-        labels,
-        classes.into_iter().map(|(n, _)| n).collect(),
-    )
+    let names = classes.into_iter().map(|(n, _)| n).collect();
+    files_dataset(paths, labels, names, size, channels, resize)
+}
+
+/// A set read lazily from `paths`, samples of `size x size` in `channels` (1: grayscale, else
+/// RGB).
+fn files_dataset(
+    paths: Vec<PathBuf>,
+    labels: Vec<Label>,
+    classes: Vec<String>,
+    size: u32,
+    channels: usize,
+    resize: Resize,
+) -> Result<Dataset, DataError> {
+    let files = ImageFiles {
+        paths,
+        side: size,
+        channels: if channels == 1 { 1 } else { 3 },
+        resize,
+    };
+    Dataset::from_files(files, labels, classes)
 }
 
 /// The PNG/JPEG files directly in `dir`, sorted by name.
@@ -86,16 +97,7 @@ pub fn load_image_folder_flat(
 ) -> Result<Dataset, DataError> {
     let paths = image_files(dir)?;
     let labels = vec![0; paths.len()];
-    Dataset::from_files(
-        ImageFiles {
-            paths,
-            side: size,
-            channels: if channels == 1 { 1 } else { 3 },
-            resize,
-        },
-        labels,
-        Vec::new(),
-    )
+    files_dataset(paths, labels, Vec::new(), size, channels, resize)
 }
 
 #[cfg(test)]

@@ -36,24 +36,19 @@ pub struct ImageFiles {
     pub resize: Resize,
 }
 
-/// The decode pool: one thread per core, shared by every set.
-fn pool() -> &'static rayon::ThreadPool {
-    static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+/// The decode pool: one thread per core, shared by every set; `None` when no thread could be
+/// started, and then images decode on the calling thread.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     POOL.get_or_init(|| {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("meanet-decode-{i}"))
             .build()
-            .unwrap_or_else(|_| {
-                // A pool of one on the calling thread's terms: building it cannot fail twice
-                // for a reason other than resources, and then decoding is serial.
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .build()
-                    .unwrap_or_else(|e| panic!("no thread for decoding images: {e}"))
-            })
+            .ok()
     })
+    .as_ref()
 }
 
 /// A per-sample random source from a batch seed and the sample's position: the same sample
@@ -74,20 +69,24 @@ impl ImageFiles {
     pub fn read(&self, idx: &[usize], seed: Option<u64>) -> Result<Vec<u8>, DataError> {
         let per = self.sample_len();
         let mut out = vec![0u8; idx.len() * per];
-        pool().install(|| {
-            out.par_chunks_mut(per.max(1))
-                .zip(idx.par_iter())
-                .try_for_each(|(dst, &i)| {
-                    let path = self.paths.get(i).ok_or_else(|| {
-                        DataError::Mismatch(format!(
-                            "sample {i} is not in this set of {} images",
-                            self.paths.len()
-                        ))
-                    })?;
-                    let mut rng = seed.map(|s| sample_rng(s, i));
-                    self.decode_into(path, rng.as_mut(), dst)
-                })
-        })?;
+        let one = |(dst, &i): (&mut [u8], &usize)| {
+            let path = self.paths.get(i).ok_or_else(|| {
+                DataError::Mismatch(format!(
+                    "sample {i} is not in this set of {} images",
+                    self.paths.len()
+                ))
+            })?;
+            let mut rng = seed.map(|s| sample_rng(s, i));
+            self.decode_into(path, rng.as_mut(), dst)
+        };
+        match pool() {
+            Some(pool) => pool.install(|| {
+                out.par_chunks_mut(per.max(1))
+                    .zip(idx.par_iter())
+                    .try_for_each(one)
+            })?,
+            None => out.chunks_mut(per.max(1)).zip(idx).try_for_each(one)?,
+        }
         Ok(out)
     }
 

@@ -491,3 +491,18 @@ pub fn untrained_reference(
         cloud_logits: values(cl),
     }
 }
+
+/// The largest `|a - b|` over two outputs of the same length, NaN when either holds one
+/// (`f32::max` would drop it): how far an inference backend is from burn.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, |m, d| {
+            if d.is_nan() || m.is_nan() {
+                f32::NAN
+            } else {
+                m.max(d)
+            }
+        })
+}

@@ -191,6 +191,10 @@ pub fn fit<M: Module>(
     let steps_per_epoch = train_idx.len().div_ceil(hyper.batch_size.max(1));
     let total = (steps_per_epoch * hyper.epochs).max(1);
     let mut step = 0usize;
+    // Files that crop at random when read get no shifts on top; sets in memory keep the
+    // random stream they always had (no seed is drawn for them).
+    let at_read = hyper.augment && set.augments_when_read();
+    let shifts = hyper.augment && !at_read;
     for epoch in 1..=hyper.epochs {
         let start = Instant::now();
         let mut order = train_idx.to_vec();
@@ -200,14 +204,8 @@ pub fn fit<M: Module>(
             format!("{name} {epoch}/{}", hyper.epochs),
         );
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-        let at_read = hyper.augment && set.augments_when_read();
-        let shifts = hyper.augment && !at_read;
-        let read_seed = rng.u64(..);
-        for read in set.batches(
-            &order,
-            hyper.batch_size.max(1),
-            at_read.then_some(read_seed),
-        ) {
+        let read_seed = at_read.then(|| rng.u64(..));
+        for read in set.batches(&order, hyper.batch_size.max(1), read_seed) {
             let read = read?;
             let batch = read.indices.as_slice();
             let progress = step as f64 / total as f64;

@@ -86,10 +86,8 @@ fn read_input(dep: &Deployment, input: &str, data: &DataArgs) -> Result<Dataset>
             data
         }
     };
+    // Both readers above checked the sample shape, so the pixels are whole samples.
     let n = pixels.len() / per;
-    let whole = pixels.len() - pixels.len() % per;
-    let mut pixels = pixels;
-    pixels.truncate(whole);
     Ok(Dataset::from_pixels(
         pixels,
         vec![0; n],

@@ -339,19 +339,6 @@ pub fn compare_with_backend(
     let out = nets.main.infer(x.view())?;
     let hard = nets.extension.infer(x.view(), out.features.view())?;
     let logits = nets.cloud.classify(x.view())?;
-    // NaN anywhere makes the difference NaN (f32::max would drop it).
-    let diff = |a: &[f32], b: &[f32]| {
-        a.iter()
-            .zip(b)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0f32, |m, d| {
-                if d.is_nan() || m.is_nan() {
-                    f32::NAN
-                } else {
-                    m.max(d)
-                }
-            })
-    };
     let pairs = [
         (out.logits.iter().copied().collect::<Vec<_>>(), ml),
         (out.features.iter().copied().collect(), f),
@@ -367,7 +354,7 @@ pub fn compare_with_backend(
                 burn.len()
             );
         }
-        let d = diff(onnx, burn);
+        let d = meanet_runtime::train::export::max_abs_diff(onnx, burn);
         let scale = burn.iter().fold(1f32, |m, x| m.max(x.abs()));
         worst = if d.is_nan() { d } else { worst.max(d) };
         scaled = if d.is_nan() { d } else { scaled.max(d / scale) };
