@@ -77,9 +77,14 @@ pub struct CloudReply {
 /// Why the cloud could not answer. Every variant lets the pipeline answer on the edge instead.
 #[derive(Debug, thiserror::Error)]
 pub enum CloudError {
-    /// No connection could be made (refused, reset, DNS, TLS handshake).
+    /// No connection could be made (refused, reset, DNS).
     #[error("cloud unreachable")]
     Unreachable(#[source] BoxError),
+    /// The TLS handshake failed: the edge refused the server's certificate (not trusted, not
+    /// valid for the name, a CA certificate used as a server's own) or the server refused the
+    /// edge. The source carries the TLS library's own reason. Retrying will not help.
+    #[error("TLS handshake with the cloud failed")]
+    Tls(#[source] BoxError),
     /// No complete answer within the deadline.
     #[error("cloud did not answer within {0}")]
     Timeout(Seconds),
@@ -122,6 +127,8 @@ pub enum CloudError {
 pub enum CloudErrorKind {
     /// See [`CloudError::Unreachable`].
     Unreachable,
+    /// See [`CloudError::Tls`].
+    Tls,
     /// See [`CloudError::Timeout`].
     Timeout,
     /// See [`CloudError::Overloaded`].
@@ -143,6 +150,7 @@ impl CloudError {
     pub fn kind(&self) -> CloudErrorKind {
         match self {
             CloudError::Unreachable(_) => CloudErrorKind::Unreachable,
+            CloudError::Tls(_) => CloudErrorKind::Tls,
             CloudError::Timeout(_) => CloudErrorKind::Timeout,
             CloudError::Overloaded { .. } => CloudErrorKind::Overloaded,
             CloudError::Unauthorized { .. } => CloudErrorKind::Unauthorized,
@@ -159,6 +167,7 @@ impl CloudErrorKind {
     pub fn name(self) -> &'static str {
         match self {
             CloudErrorKind::Unreachable => "unreachable",
+            CloudErrorKind::Tls => "tls",
             CloudErrorKind::Timeout => "timeout",
             CloudErrorKind::Overloaded => "overloaded",
             CloudErrorKind::Unauthorized => "unauthorized",

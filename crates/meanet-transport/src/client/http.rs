@@ -122,6 +122,8 @@ impl HttpLink {
         let failed = |e: reqwest::Error, retry_connect: bool| {
             if e.is_timeout() {
                 Attempt::Fatal(CloudError::Timeout(Seconds(remaining.as_secs_f64())))
+            } else if super::is_tls_failure(&e) {
+                Attempt::Fatal(CloudError::Tls(Box::new(e)))
             } else if retry_connect && e.is_connect() {
                 Attempt::Retry(CloudError::Unreachable(Box::new(e)), None)
             } else {

@@ -68,6 +68,34 @@ pub(crate) fn server_failure(
     }
 }
 
+/// Whether `e`, or an error in its chain, is the TLS library's own (`rustls::Error`): the
+/// handshake failed, whatever layer reported it. `std::io::Error` hides the error it wraps from
+/// `source()`, so that wrapper is opened explicitly.
+pub(crate) fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    // A chain is short; the bound only keeps a cyclic `source()` from looping forever.
+    for _ in 0..32 {
+        let Some(err) = next else { return false };
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}
+
+/// Whether a QUIC transport error code is a TLS alert (RFC 9000 section 20.1: `CRYPTO_ERROR`,
+/// 0x0100-0x01ff), that is a failed handshake.
+pub(crate) fn is_crypto_code(code: u64) -> bool {
+    (0x100..0x200).contains(&code)
+}
+
 fn invalid(e: DecodeError) -> Attempt {
     Attempt::Fatal(CloudError::InvalidReply(Box::new(e)))
 }

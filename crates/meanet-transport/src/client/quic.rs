@@ -105,9 +105,18 @@ impl QuicLink {
             .endpoint
             .connect(self.config.addr, &self.config.server_name)
             .map_err(|e| Attempt::Fatal(unreachable(e)))?;
-        let conn = connecting
-            .await
-            .map_err(|e| Attempt::Retry(unreachable(e), None))?;
+        let conn = connecting.await.map_err(|e| {
+            let code = match &e {
+                quinn::ConnectionError::TransportError(t) => Some(u64::from(t.code)),
+                quinn::ConnectionError::ConnectionClosed(c) => Some(u64::from(c.error_code)),
+                _ => None,
+            };
+            if code.is_some_and(super::is_crypto_code) {
+                Attempt::Fatal(CloudError::Tls(Box::new(e)))
+            } else {
+                Attempt::Retry(unreachable(e), None)
+            }
+        })?;
         *guard = Some(conn.clone());
         Ok(conn)
     }

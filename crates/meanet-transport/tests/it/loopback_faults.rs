@@ -172,16 +172,26 @@ async fn https_with_a_user_certificate() {
     .unwrap();
     let x = batch(2);
     assert_eq!(link.classify(x.clone()).await.unwrap().logits, expected(&x));
-    // Without trusting the certificate, the handshake fails: unreachable, not a hang.
+    // Without trusting the certificate, the handshake fails: the TLS cause (not a hang, not
+    // `unreachable`), with rustls' reason (an issuer it does not know) in the chain.
     let untrusting = HttpLink::new(HttpLinkConfig {
         retry: fast_policy(),
         ..HttpLinkConfig::new(url, "toy")
     })
     .unwrap();
-    assert!(matches!(
-        untrusting.classify(x).await,
-        Err(CloudError::Unreachable(_))
-    ));
+    match untrusting.classify(x).await {
+        Err(e @ CloudError::Tls(_)) => {
+            let mut chain = Vec::new();
+            let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(err) = next {
+                chain.push(err.to_string());
+                next = err.source();
+            }
+            let chain = chain.join(": ");
+            assert!(chain.contains("UnknownIssuer"), "{chain}");
+        }
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
     // A missing key file is a clear start-up error.
     let err = Server::start(
         Box::new(Toy {
