@@ -8,6 +8,11 @@
 //! `meanet train` and with it burn); an edge build (`--no-default-features --features ort`)
 //! runs, serves, calibrates and evaluates without burn.
 
+#![deny(clippy::print_stdout)]
+
 pub mod cmd;
+pub mod logging;
+pub mod memory;
 pub mod settings;
+pub mod stdout;
 pub mod wiring;

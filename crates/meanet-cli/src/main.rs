@@ -1,5 +1,7 @@
 //! The `meanet` binary: command-line parsing over the `meanet_cli` composition root.
 
+#![deny(clippy::print_stdout)]
+
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -106,8 +108,22 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    meanet_cli::logging::init();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of our output went away (`meanet profile M.onnx | head`): the output is
+        // over, as for any Unix tool, and that is no failure.
+        Err(e) if meanet_cli::stdout::is_closed_pipe(&e) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     let out = Output {
         quiet: cli.quiet,
         json: cli.json,
@@ -120,17 +136,17 @@ fn main() -> Result<()> {
         Command::Data(DataCommand::Generate(args)) => cmd::data::generate(&args, out),
         #[cfg(feature = "train")]
         Command::Train(mut args) => {
-            args.quiet |= cli.quiet;
-            cmd::train::run(&args, &settings()?)
+            args.quiet |= cli.quiet || cli.json;
+            cmd::train::run(&args, &settings()?, out)
         }
         Command::Profile { model, batch } => cmd::profile::run(&model, batch as usize, cli.json),
-        Command::Serve(args) => cmd::serve::run(&args, &settings()?),
+        Command::Serve(args) => cmd::serve::run(&args, &settings()?, out),
         Command::Calibrate(args) => cmd::calibrate::run(&args, &settings()?, out),
         Command::Run(args) => cmd::run::run(&args, &settings()?, out),
-        Command::Edge(args) => cmd::edge::run(&args, &settings()?),
+        Command::Edge(args) => cmd::edge::run(&args, &settings()?, out),
         Command::Eval(args) => cmd::eval::eval(&args, &settings()?, out).map(drop),
         Command::Demo(args) => cmd::eval::demo(&args, &settings()?, out).map(drop),
-        Command::Export(command) => cmd::export::run(&command, &settings()?),
+        Command::Export(command) => cmd::export::run(&command, &settings()?, cli.json),
         Command::Runtime { provider } => cmd::runtime::run(&settings()?, provider, cli.json),
     }
 }

@@ -25,20 +25,18 @@ pub fn fetch(kind: DatasetKind, dir: Option<&Path>, cache: &Path, out: Output) -
     let splits = wiring::data(&DataSource::new(kind, found.clone()), cache)?;
     let dir = found.map(|p| p.display().to_string()).unwrap_or_default();
     if out.json {
-        println!(
-            "{}",
-            serde_json::json!({"dataset": kind.name(), "dir": dir, "train": splits.train.len(), "test": splits.test.len(), "classes": splits.train.classes.len()})
-        );
+        crate::stdout::line(
+            serde_json::json!({"dataset": kind.name(), "dir": dir, "train": splits.train.len(), "test": splits.test.len(), "classes": splits.train.classes.len()}),
+        )
     } else {
-        println!(
+        crate::stdout::line(format_args!(
             "{kind}: {} training and {} test samples of {} classes, {:?} each, in {dir}",
             splits.train.len(),
             splits.test.len(),
             splits.train.classes.len(),
             splits.train.shape,
-        );
+        ))
     }
-    Ok(())
 }
 
 /// Options of `meanet data generate`.
@@ -92,18 +90,16 @@ pub fn generate(args: &GenerateArgs, out: Output) -> Result<()> {
     bar.finish_and_clear();
     let images = args.classes * (args.train + args.val);
     if out.json {
-        println!(
-            "{}",
-            serde_json::json!({"dir": args.out.display().to_string(), "classes": args.classes, "train": args.classes * args.train, "val": args.classes * args.val})
-        );
+        crate::stdout::line(
+            serde_json::json!({"dir": args.out.display().to_string(), "classes": args.classes, "train": args.classes * args.train, "val": args.classes * args.val}),
+        )
     } else {
-        println!(
+        crate::stdout::line(format_args!(
             "{images} images of {} classes in {} (train/: {} per class, val/: {} per class)",
             args.classes,
             args.out.display(),
             args.train,
             args.val
-        );
+        ))
     }
-    Ok(())
 }

@@ -153,15 +153,21 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
     }
     report::write(&args.out, &report, &runs, calibration.as_ref())?;
     if out.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::stdout::line(serde_json::to_string(&report)?)?;
     } else {
-        println!("{}", report::table(&report.methods));
-        print!("{}", report::difference_table(&report.differences));
-        print!("{}", report::target_table(&report.targets));
+        let mut text = format!(
+            "{}\n{}{}",
+            report::table(&report.methods),
+            report::difference_table(&report.differences),
+            report::target_table(&report.targets)
+        );
         if let Some(d) = &report.drift {
-            print!("{}", report::drift_table(d));
+            text.push_str(&report::drift_table(d));
         }
-        println!("report: {}", args.out.join("report.md").display());
+        crate::stdout::text(format_args!(
+            "{text}report: {}\n",
+            args.out.join("report.md").display()
+        ))?;
     }
     Ok(report)
 }

@@ -76,7 +76,7 @@ pub struct K8sArgs {
 }
 
 /// Runs `meanet export`.
-pub fn run(command: &ExportCommand, settings: &Settings) -> Result<()> {
+pub fn run(command: &ExportCommand, settings: &Settings, json: bool) -> Result<()> {
     match command {
         ExportCommand::Triton {
             bundle,
@@ -99,10 +99,8 @@ pub fn run(command: &ExportCommand, settings: &Settings) -> Result<()> {
                 instances: *instances,
             };
             let sig = meanet_core::Network::signature(cloud.network()).clone();
-            for f in export::write_triton(&b, &sig, &o, out)? {
-                println!("{}", f.display());
-            }
-            Ok(())
+            let files = export::write_triton(&b, &sig, &o, out)?;
+            written(&files, json)
         }
         ExportCommand::K8s(a) => {
             Bundle::load(&a.bundle)?;
@@ -119,10 +117,19 @@ pub fn run(command: &ExportCommand, settings: &Settings) -> Result<()> {
                 edge_replicas: a.edge_replicas,
                 token_secret: a.token_secret.clone(),
             };
-            for f in export::write_k8s(&settings.options, &o, &a.out)? {
-                println!("{}", f.display());
-            }
-            Ok(())
+            let files = export::write_k8s(&settings.options, &o, &a.out)?;
+            written(&files, json)
         }
+    }
+}
+
+/// Prints the files an export wrote: one path a line, or with `--json` one object
+/// `{"files": [...]}`.
+fn written(files: &[std::path::PathBuf], json: bool) -> Result<()> {
+    if json {
+        let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        crate::stdout::line(serde_json::json!({ "files": files }))
+    } else {
+        crate::stdout::lines(files.iter().map(|f| f.display()))
     }
 }

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use std::fmt::Write as _;
+
 use anyhow::{Context, Result};
 use meanet_core::Macs;
 use meanet_energy::{EnergyTable, Graph, MemoryModel};
@@ -57,20 +59,24 @@ pub fn run(model: &Path, batch: usize, json: bool) -> Result<()> {
             "uncounted": uncounted,
             "layers": layers,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
+        return crate::stdout::line(serde_json::to_string_pretty(&out)?);
     }
 
-    println!(
+    // One string, written at once: a closed pipe ends it (crate::stdout).
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
         "{} at batch {batch} (45 nm Horowitz 2014 prices; weights from DRAM)",
         model.display()
     );
-    println!(
+    let _ = writeln!(
+        o,
         "{:<28} {:<20} {:<18} {:>12} {:>10} {:>12}",
         "layer", "op", "output", "MACs", "params", "energy"
     );
     for (l, p) in profile.layers.iter().zip(&priced.layers) {
-        println!(
+        let _ = writeln!(
+            o,
             "{:<28} {:<20} {:<18} {:>12} {:>10} {:>12}",
             truncate(&l.name, 28),
             truncate(&l.op_type, 20),
@@ -80,19 +86,22 @@ pub fn run(model: &Path, batch: usize, json: bool) -> Result<()> {
             meanet_core::Joules(p.compute_j + p.memory_j).to_string(),
         );
     }
-    println!();
-    println!(
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
         "total MACs:        {} ({} per sample)",
         profile.total_macs(),
         profile.macs_per_sample()
     );
-    println!("other FLOPs:       {}", profile.total_flops());
-    println!(
+    let _ = writeln!(o, "other FLOPs:       {}", profile.total_flops());
+    let _ = writeln!(
+        o,
         "parameters:        {} ({} weight bytes)",
         profile.total_params(),
         profile.weight_bytes().0
     );
-    println!(
+    let _ = writeln!(
+        o,
         "energy:            {} total, {} per sample (compute {}, memory {})",
         priced.total(),
         priced.per_sample(),
@@ -100,14 +109,18 @@ pub fn run(model: &Path, batch: usize, json: bool) -> Result<()> {
         meanet_core::Joules(priced.memory_j)
     );
     if profile.unsupported_ops.is_empty() && profile.uncounted.is_empty() {
-        println!("unsupported ops:   none");
+        let _ = writeln!(o, "unsupported ops:   none");
     } else {
-        println!("unsupported ops:   {}", profile.unsupported_ops.join(", "));
+        let _ = writeln!(
+            o,
+            "unsupported ops:   {}",
+            profile.unsupported_ops.join(", ")
+        );
         for (name, reason) in &profile.uncounted {
-            println!("  not counted: {name}: {reason}");
+            let _ = writeln!(o, "  not counted: {name}: {reason}");
         }
     }
-    Ok(())
+    crate::stdout::text(o)
 }
 
 fn truncate(s: &str, n: usize) -> String {

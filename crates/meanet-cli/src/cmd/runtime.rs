@@ -32,11 +32,13 @@ pub fn run(settings: &Settings, provider: Option<Provider>, json: bool) -> Resul
             .into_iter()
             .map(|(k, v)| (k.replace(' ', "_"), v.into()))
             .collect();
-        println!("{}", serde_json::Value::Object(map));
+        crate::stdout::line(serde_json::Value::Object(map))?;
     } else {
-        for (k, v) in lines {
-            println!("{:<12}{v}", format!("{k}:"));
-        }
+        crate::stdout::lines(
+            lines
+                .into_iter()
+                .map(|(k, v)| format!("{:<12}{v}", format!("{k}:"))),
+        )?;
     }
     Ok(())
 }

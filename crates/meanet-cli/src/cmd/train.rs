@@ -15,7 +15,7 @@ use crate::settings::{Settings, TrainSettings};
 use meanet_runtime::Engine;
 use ndarray::{ArrayD, IxDyn};
 
-use super::DataArgs;
+use super::{DataArgs, Output};
 use crate::wiring;
 use meanet_runtime::Bundle;
 
@@ -40,6 +40,20 @@ pub enum Stage {
     Cloud,
     /// Export ONNX files, manifest and test results from the checkpoints.
     Export,
+}
+
+impl Stage {
+    /// The stage's name, as `--stage` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::All => "all",
+            Stage::Main => "main",
+            Stage::Partition => "partition",
+            Stage::Extension => "extension",
+            Stage::Cloud => "cloud",
+            Stage::Export => "export",
+        }
+    }
 }
 
 /// Options of `meanet train`.
@@ -173,7 +187,7 @@ pub fn config(t: &TrainSettings, args: &TrainArgs) -> TrainConfig {
 }
 
 /// Runs `meanet train`.
-pub fn run(args: &TrainArgs, settings: &Settings) -> Result<()> {
+pub fn run(args: &TrainArgs, settings: &Settings, out: Output) -> Result<()> {
     let mut settings = settings.clone();
     settings.train = apply(args, settings.train);
     settings.validate()?;
@@ -188,9 +202,10 @@ pub fn run(args: &TrainArgs, settings: &Settings) -> Result<()> {
     )
     .context("preparing the training run")?;
     let resume = args.resume;
+    let mut peaks = Peaks::default();
     match args.stage {
         Stage::Main => {
-            run.main(false)?;
+            peaks.measure(&mut run, "main", |run| run.main(false))?;
         }
         Stage::Partition => {
             let main = run.load_main()?;
@@ -199,51 +214,61 @@ pub fn run(args: &TrainArgs, settings: &Settings) -> Result<()> {
         Stage::Extension => {
             let main = run.load_main()?;
             let (p, _) = run.partition(&main)?;
-            run.extension(&main, &p, false)?;
+            peaks.measure(&mut run, "extension", |run| run.extension(&main, &p, false))?;
         }
         Stage::Cloud => {
-            run.cloud(false)?;
+            peaks.measure(&mut run, "cloud", |run| run.cloud(false))?;
         }
         Stage::Export | Stage::All => {
             let all = args.stage == Stage::All;
             let main = if all {
-                run.main(resume)?
+                peaks.measure(&mut run, "main", |run| run.main(resume))?
             } else {
                 run.load_main()?
             };
             let (p, cm) = run.partition(&main)?;
             let ext = if all {
-                run.extension(&main, &p, resume)?
+                peaks.measure(&mut run, "extension", |run| {
+                    run.extension(&main, &p, resume)
+                })?
             } else {
                 run.load_extension()?
             };
             let cloud = if all {
-                run.cloud(resume)?
+                peaks.measure(&mut run, "cloud", |run| run.cloud(resume))?
             } else {
                 run.load_cloud()?
             };
             // Export into a staging directory; the bundle appears only once it is checked.
             let staged = args.out.join("work").join("staged");
             let _ = std::fs::remove_dir_all(&staged);
-            let results = run.export(&staged, &main, &ext, &cloud, &p, &cm)?;
-            let macs = record_macs(&staged)?;
-            let engine = Engine::new(&settings.runtime)?;
-            let (abs, diff) = compare_with_backend(&engine, &staged, &run, &main, &ext, &cloud)?;
-            run.log(&format!(
-                "{} vs burn: max |diff| {abs:.3e}, relative to the output scale {diff:.3e} (limit {MAX_ONNX_DIFF:.0e})",
-                engine.backend().name()
-            ));
+            let (results, macs, abs, diff) = peaks.measure(&mut run, "export", |run| -> Result<_> {
+                let results = run.export(&staged, &main, &ext, &cloud, &p, &cm)?;
+                let macs = record_macs(&staged)?;
+                let engine = Engine::new(&settings.runtime)?;
+                let (abs, diff) = compare_with_backend(&engine, &staged, run, &main, &ext, &cloud)?;
+                run.log(&format!(
+                    "{} vs burn: max |diff| {abs:.3e}, relative to the output scale {diff:.3e} (limit {MAX_ONNX_DIFF:.0e})",
+                    engine.backend().name()
+                ));
+                Ok((results, macs, abs, diff))
+            })?;
             check_diff(diff)?;
             let mut json = serde_json::to_value(&results)?;
             json["macs_per_sample"] = serde_json::json!({"main": macs.main, "extension": macs.extension, "cloud": macs.cloud});
             json["onnx_max_abs_diff"] = serde_json::json!(abs);
             json["onnx_max_scaled_diff"] = serde_json::json!(diff);
+            json["peak_rss_mib"] = peaks.json();
             let path = staged.join("results.json");
             std::fs::write(&path, serde_json::to_string_pretty(&json)?)
                 .with_context(|| format!("writing {}", path.display()))?;
             publish(&staged, &args.out)?;
+            if out.json {
+                json["bundle"] = args.out.display().to_string().into();
+                return crate::stdout::line(json);
+            }
             eprintln!(
-                "bundle {}: main {:.4}, main+extension {:.4}, cloud {:.4} test accuracy; MACs/sample main {}, extension {}, cloud {}; ONNX vs burn max |diff| {:.2e}",
+                "bundle {}: main {:.4}, main+extension {:.4}, cloud {:.4} test accuracy; MACs/sample main {}, extension {}, cloud {}; ONNX vs burn max |diff| {:.2e}; peak memory {}",
                 args.out.display(),
                 results.main_accuracy,
                 results.main_extension_accuracy,
@@ -251,11 +276,83 @@ pub fn run(args: &TrainArgs, settings: &Settings) -> Result<()> {
                 macs.main,
                 macs.extension,
                 macs.cloud,
-                diff
+                diff,
+                peaks.describe()
             );
+            return Ok(());
         }
     }
+    if out.json {
+        crate::stdout::line(serde_json::json!({
+            "stage": args.stage.name(),
+            "out": args.out.display().to_string(),
+            "peak_rss_mib": peaks.json(),
+        }))?;
+    }
     Ok(())
+}
+
+/// Peak resident memory per training stage, in MiB, as Linux reports it: the peak is reset
+/// before each stage (`/proc/self/clear_refs`), so each figure is that stage's own. Where the
+/// reset is refused, the figures are peaks since the process started, and say so.
+#[derive(Debug, Default)]
+struct Peaks {
+    stages: Vec<(&'static str, f64)>,
+    cumulative: bool,
+}
+
+impl Peaks {
+    /// Runs `stage` and records its peak in `run`'s log and here.
+    fn measure<T, E: Into<anyhow::Error>>(
+        &mut self,
+        run: &mut Run,
+        stage: &'static str,
+        f: impl FnOnce(&mut Run) -> std::result::Result<T, E>,
+    ) -> Result<T> {
+        self.cumulative |= !crate::memory::reset_peak();
+        let value = f(run).map_err(Into::into)?;
+        if let Some(bytes) = crate::memory::peak_rss() {
+            let mib = bytes as f64 / f64::from(1 << 20);
+            run.log(&format!(
+                "peak memory ({stage}): {mib:.0} MiB resident{}",
+                if self.cumulative {
+                    " (since the start: the peak could not be reset)"
+                } else {
+                    ""
+                }
+            ));
+            self.stages.push((stage, mib));
+        }
+        Ok(value)
+    }
+
+    /// `{"main": MiB, ...}` (with `"since_start": true` when the peaks could not be reset).
+    fn json(&self) -> serde_json::Value {
+        let mut m: serde_json::Map<String, serde_json::Value> = self
+            .stages
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_string(),
+                    serde_json::json!((v * 10.0).round() / 10.0),
+                )
+            })
+            .collect();
+        if self.cumulative {
+            m.insert("since_start".into(), true.into());
+        }
+        serde_json::Value::Object(m)
+    }
+
+    /// `main 412 MiB, extension 380 MiB, ...`.
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .stages
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.0} MiB"))
+            .collect();
+        parts.join(", ")
+    }
 }
 
 /// Fails when the inference backend and burn disagree by more than [`MAX_ONNX_DIFF`] or either
