@@ -12,13 +12,14 @@ use meanet_transport::{BatchConfig, Limits, RunningServer, Server, ServerConfig,
 
 use crate::backend::Engine;
 use crate::deploy::Deployment;
-use crate::options::{BackendOptions, ServerOptions};
+use crate::options::{BackendOptions, ServerOptions, ServerRole};
 
-/// The transport's server configuration for `[server]` settings.
-pub fn server_config(s: &ServerOptions) -> ServerConfig {
+/// The transport's server configuration for `[server]` settings, as the server of `role`
+/// (which fills in the keys left unset). Every key of `[server]` reaches it.
+pub fn server_config(s: &ServerOptions, role: ServerRole) -> ServerConfig {
     ServerConfig {
-        model_name: s.model_name.clone(),
-        http: Some(s.http),
+        model_name: s.model_name(role).to_string(),
+        http: Some(s.http(role)),
         quic: s.quic,
         batch: BatchConfig {
             max_batch: s.max_batch,
@@ -60,7 +61,7 @@ pub async fn start_server(
         .with_context(|| format!("loading the model to serve from {}", model_path.display()))?;
     let cfg = ServerConfig {
         uint8_input: input.map(Normalisation::from),
-        ..server_config(server)
+        ..server_config(server, ServerRole::Cloud)
     };
     Server::start(Box::new(model), cfg)
         .await
@@ -100,7 +101,7 @@ pub async fn loopback_cloud(
         // A loopback server has no certificate files: QUIC uses a generated one.
         tls: None,
         uint8_input: Some(Normalisation::from(&dep.bundle.manifest.input)),
-        ..server_config(server)
+        ..server_config(server, ServerRole::Cloud)
     };
     Ok(Server::start(Box::new(model), cfg).await?)
 }
@@ -127,5 +128,89 @@ pub async fn stop_metrics(server: Option<meanet_transport::MetricsServer>) {
 pub async fn stop(server: Option<RunningServer>) {
     if let Some(s) = server {
         s.shutdown(Duration::from_secs(2)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one rule for `[server]`: every key reaches the server of either role. The literal
+    /// names every field, so a new key does not compile until it is checked here too.
+    #[test]
+    fn every_server_key_reaches_the_server_of_either_role() {
+        let s = ServerOptions {
+            model_name: Some("foo".into()),
+            http: Some(([127, 0, 0, 2], 9100).into()),
+            quic: Some(([127, 0, 0, 2], 9101).into()),
+            quic_cert_out: Some("/tmp/x/cert.pem".into()),
+            token: Some("t".into()),
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            deadline_ms: 1234,
+            max_batch: 7,
+            max_delay_ms: 9,
+            queue: 11,
+            max_body: 4096,
+            drain_ms: 3000,
+            unready_ms: 100,
+            header_read_timeout_ms: 77,
+            idle_timeout_ms: 88,
+            max_connections: 13,
+            quic_idle_timeout_ms: 99,
+            quic_max_streams: 17,
+        };
+        for role in [ServerRole::Cloud, ServerRole::Edge] {
+            let c = server_config(&s, role);
+            assert_eq!(c.model_name, "foo", "{role:?}");
+            assert_eq!(c.http, s.http, "{role:?}");
+            assert_eq!(c.quic, s.quic, "{role:?}");
+            assert_eq!(
+                s.quic_cert_path(Path::new("/cache")),
+                Path::new("/tmp/x/cert.pem")
+            );
+            assert_eq!(c.auth_token.as_deref(), Some("t"), "{role:?}");
+            let tls = c.tls.as_ref().expect("tls");
+            assert_eq!(
+                (tls.cert.as_path(), tls.key.as_path()),
+                (Path::new("c.pem"), Path::new("k.pem"))
+            );
+            assert_eq!(c.default_deadline, Duration::from_millis(1234));
+            assert_eq!(
+                (c.batch.max_batch, c.batch.max_delay, c.batch.queue_capacity),
+                (7, Duration::from_millis(9), 11)
+            );
+            assert_eq!(c.max_body_bytes, 4096);
+            assert_eq!(
+                s.drain(),
+                (Duration::from_millis(100), Duration::from_millis(2900))
+            );
+            let l = &c.limits;
+            assert_eq!(
+                (l.header_read_timeout, l.idle_timeout, l.max_connections),
+                (Duration::from_millis(77), Duration::from_millis(88), 13)
+            );
+            assert_eq!(
+                (l.quic_idle_timeout, l.quic_max_streams),
+                (Duration::from_millis(99), 17)
+            );
+        }
+        // Unset, the three role keys take the role's defaults, and a certificate never lands in
+        // the working directory.
+        let unset = ServerOptions::default();
+        let (cloud, edge) = (
+            server_config(&unset, ServerRole::Cloud),
+            server_config(&unset, ServerRole::Edge),
+        );
+        assert_eq!(
+            (cloud.model_name.as_str(), edge.model_name.as_str()),
+            ("cloud", "meanet")
+        );
+        assert_eq!(cloud.http.map(|a| a.port()), Some(8000));
+        assert_eq!(edge.http.map(|a| a.port()), Some(8080));
+        assert_eq!(
+            unset.quic_cert_path(Path::new("/cache")),
+            Path::new("/cache").join(crate::options::QUIC_CERT_FILE)
+        );
     }
 }

@@ -10,17 +10,20 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::Output;
 use super::serve::ServerFlags;
 use crate::settings::Settings;
 use meanet_runtime::Deployment;
 use meanet_runtime::RoutingMetrics;
 use meanet_runtime::edge::{EdgeBatching, EdgeEndpoint};
+use meanet_runtime::options::{ServerOptions, ServerRole};
 
-/// The model name `meanet edge` serves unless `--model-name` says otherwise.
+/// The model name `meanet edge` serves unless `--model-name` or `server.model_name` says
+/// otherwise.
 pub const MODEL_NAME: &str = "meanet";
 
-/// The address `meanet edge` listens on unless `--http` says otherwise (`meanet serve`
-/// defaults to port 8000, so both fit on one machine).
+/// The address `meanet edge` listens on unless `--http` or `server.http` says otherwise
+/// (`meanet serve` defaults to port 8000, so both fit on one machine).
 pub const DEFAULT_HTTP: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
@@ -29,8 +32,8 @@ pub const DEFAULT_HTTP: SocketAddr =
 pub struct EdgeArgs {
     /// The deployment bundle to run.
     pub bundle: PathBuf,
-    /// Listening, limits and auth, as for `meanet serve` (--http defaults to 127.0.0.1:8080
-    /// and --model-name to meanet here).
+    /// Listening, limits and auth: the same flags and `[server]` keys as `meanet serve`
+    /// (--http defaults to 127.0.0.1:8080 and --model-name to meanet here).
     #[command(flatten)]
     pub server: ServerFlags,
 }
@@ -43,17 +46,14 @@ pub struct RunningEdge {
     pub metrics: Arc<RoutingMetrics>,
     /// The drain's parts on SIGTERM: (unready, grace) from `[server]`.
     pub drain: (Duration, Duration),
+    /// The `[server]` settings it runs with (flags applied).
+    pub options: ServerOptions,
 }
 
 /// Starts the edge server for `args` (inside a tokio runtime); returns once it listens.
 pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> {
-    let mut server = args.server.apply(settings.server.clone());
-    server.http = args.server.http.unwrap_or(DEFAULT_HTTP);
-    server.model_name = args
-        .server
-        .model_name
-        .clone()
-        .unwrap_or_else(|| MODEL_NAME.to_string());
+    let server = args.server.apply(settings.server.clone());
+    server.validate()?;
     let dep = Deployment::load(&args.bundle, settings)?;
     let m = &dep.bundle.manifest;
     let (worker, metrics) = dep.edge_worker(settings, None, tokio::runtime::Handle::current())?;
@@ -69,7 +69,7 @@ pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> 
         },
     )
     .context("starting the edge worker")?;
-    let cfg = meanet_runtime::serving::server_config(&server);
+    let cfg = meanet_runtime::serving::server_config(&server, ServerRole::Edge);
     let running = meanet_transport::Server::serve(Arc::new(endpoint), cfg)
         .await
         .with_context(|| format!("starting the edge server for {}", args.bundle.display()))?;
@@ -77,29 +77,41 @@ pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> 
         server: running,
         metrics,
         drain: server.drain(),
+        options: server,
     })
 }
 
 /// `meanet edge`: serves until SIGTERM or SIGINT, then drains (see `server.drain_ms`).
-pub fn run(args: &EdgeArgs, settings: &Settings) -> Result<()> {
+pub fn run(args: &EdgeArgs, settings: &Settings, out: Output) -> Result<()> {
     settings.validate()?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
         let edge = start(args, settings).await?;
-        let name = args.server.model_name.as_deref().unwrap_or(MODEL_NAME);
-        let scheme = if args.server.tls_cert.is_some() || settings.server.tls_cert.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        if let Some(addr) = edge.server.http_addr() {
-            eprintln!(
-                "meanet edge: {} as {name:?} on {scheme}://{addr}/v2/models/{name}/infer \
-                 (metrics on /metrics; cloud: {:?})",
-                args.bundle.display(),
-                settings.cloud.transport
-            );
-        }
-        super::serve_until_signal("edge", edge.server, edge.drain).await
+        let what = format!(
+            "{} (cloud: {})",
+            args.bundle.display(),
+            settings.cloud.transport.name()
+        );
+        super::serve::announce(
+            "edge",
+            &what,
+            &edge.server,
+            &edge.options,
+            ServerRole::Edge,
+            out,
+        )?;
+        eprintln!("meanet edge: metrics on /metrics");
+        super::serve_until_signal("edge", edge.server, edge.drain, out).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_defaults_are_the_runtime_role_defaults() {
+        assert_eq!(ServerRole::Edge.default_model_name(), MODEL_NAME);
+        assert_eq!(ServerRole::Edge.default_http(), DEFAULT_HTTP);
+    }
 }

@@ -77,8 +77,15 @@ pub async fn serve_until_signal(
     command: &str,
     server: meanet_transport::RunningServer,
     (unready, grace): (std::time::Duration, std::time::Duration),
+    out: Output,
 ) -> anyhow::Result<()> {
     let signal = shutdown_signal().await?;
+    if out.json {
+        // The drain happens whether or not anyone still reads the events.
+        let _ = crate::stdout::line(
+            serde_json::json!({"event": "draining", "command": command, "signal": signal}),
+        );
+    }
     eprintln!(
         "meanet {command}: {signal}: draining (readiness 503 now; new connections refused after {} ms; in-flight requests answered within {} ms)",
         unready.as_millis(),
@@ -86,6 +93,9 @@ pub async fn serve_until_signal(
     );
     server.drain(unready, grace).await;
     eprintln!("meanet {command}: drained");
+    if out.json {
+        let _ = crate::stdout::line(serde_json::json!({"event": "drained", "command": command}));
+    }
     Ok(())
 }
 

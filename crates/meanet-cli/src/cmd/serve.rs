@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use super::Output;
 use crate::settings::Settings;
-use meanet_runtime::options::ServerOptions;
+use meanet_runtime::options::{ServerOptions, ServerRole};
 use meanet_runtime::serving::start_server;
 
 /// Options of `meanet serve`.
@@ -30,10 +31,12 @@ pub struct ServeArgs {
 /// of the same name (configuration file, `MEANET_SERVER__*`, `--set server.KEY=VALUE`).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServerFlags {
-    /// The model's name in URLs: /v2/models/NAME/infer [server.model_name; default cloud].
+    /// The model's name in URLs: /v2/models/NAME/infer [server.model_name; default: cloud for
+    /// meanet serve, meanet for meanet edge].
     #[arg(long)]
     pub model_name: Option<String>,
-    /// HTTP listen address [server.http; default 127.0.0.1:8000].
+    /// HTTP listen address [server.http; default: 127.0.0.1:8000 for meanet serve,
+    /// 127.0.0.1:8080 for meanet edge].
     #[arg(long)]
     pub http: Option<SocketAddr>,
     /// Also listen on QUIC at this address [server.quic]. TLS is mandatory; a self-signed
@@ -41,7 +44,8 @@ pub struct ServerFlags {
     #[arg(long)]
     pub quic: Option<SocketAddr>,
     /// Where to write the generated QUIC certificate (PEM) for clients to trust
-    /// [server.quic_cert_out; default meanet-quic-cert.pem].
+    /// [server.quic_cert_out; default: meanet-quic-cert.pem in the cache ($MEANET_CACHE, else
+    /// the checkout's .cache, else ~/.cache/meanet), never the working directory].
     #[arg(long)]
     pub quic_cert_out: Option<PathBuf>,
     /// Most samples merged into one model run, 1 turns dynamic batching off
@@ -78,9 +82,9 @@ impl ServerFlags {
                 *slot = v.clone();
             }
         }
-        set(&mut s.model_name, self.model_name.as_ref());
-        set(&mut s.http, self.http.as_ref());
-        set(&mut s.quic_cert_out, self.quic_cert_out.as_ref());
+        s.model_name = self.model_name.clone().or(s.model_name);
+        s.http = self.http.or(s.http);
+        s.quic_cert_out = self.quic_cert_out.clone().or(s.quic_cert_out);
         set(&mut s.max_delay_ms, self.max_delay_ms.as_ref());
         set(&mut s.max_body, self.max_body.as_ref());
         s.quic = self.quic.or(s.quic);
@@ -99,8 +103,75 @@ impl ServerFlags {
     }
 }
 
+/// Where a generated QUIC certificate goes for `server`: `server.quic_cert_out`, else
+/// [`meanet_runtime::options::QUIC_CERT_FILE`] in the cache (the temporary directory when no
+/// cache is known), never the working directory.
+pub fn quic_cert_path(server: &ServerOptions) -> PathBuf {
+    let cache = meanet_data::cache_root().map_or_else(std::env::temp_dir, |r| r.path);
+    server.quic_cert_path(&cache)
+}
+
+/// Says where `running` listens (stderr; with `--json` also one JSON line on stdout) and writes
+/// its generated QUIC certificate, if it made one, where [`quic_cert_path`] says: the one path
+/// for `meanet serve` and `meanet edge`, so every `[server]` key means the same to both.
+pub fn announce(
+    command: &str,
+    what: &str,
+    running: &meanet_transport::RunningServer,
+    server: &ServerOptions,
+    role: ServerRole,
+    out: Output,
+) -> Result<()> {
+    let name = server.model_name(role);
+    let scheme = if server.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let auth = if server.token.is_some() {
+        " (bearer token required)"
+    } else {
+        ""
+    };
+    let mut event = serde_json::json!({"event": "listening", "command": command, "serving": what, "model": name});
+    if let Some(addr) = running.http_addr() {
+        let url = format!("{scheme}://{addr}/v2/models/{name}/infer");
+        eprintln!("meanet {command}: {what} as {name:?} on {url}{auth}");
+        event["http"] = url.into();
+    }
+    if let Some(addr) = running.quic_addr() {
+        event["quic"] = addr.to_string().into();
+        if let Some(pem) = running.generated_quic_certificate_pem() {
+            let path = quic_cert_path(server);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("creating {} for the QUIC certificate", dir.display())
+                })?;
+            }
+            std::fs::write(&path, pem).with_context(|| {
+                format!(
+                    "writing the QUIC certificate to {} (server.quic_cert_out)",
+                    path.display()
+                )
+            })?;
+            eprintln!(
+                "meanet {command}: QUIC on {addr}{auth} (self-signed certificate for \"localhost\" in {})",
+                path.display()
+            );
+            event["quic_cert"] = path.display().to_string().into();
+        } else {
+            eprintln!("meanet {command}: QUIC on {addr}{auth}");
+        }
+    }
+    if out.json {
+        // A server keeps serving when whoever read its events has gone (crate::stdout).
+        let _ = crate::stdout::line(event);
+    }
+    Ok(())
+}
+
 /// `meanet serve`: runs until SIGTERM or SIGINT, then drains (see `server.drain_ms`).
-pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
+pub fn run(args: &ServeArgs, settings: &Settings, out: Output) -> Result<()> {
     let (model_path, input) = match (&args.model, &args.bundle) {
         (Some(m), None) => (m.clone(), None),
         (None, Some(b)) => {
@@ -117,38 +188,24 @@ pub fn run(args: &ServeArgs, settings: &Settings) -> Result<()> {
         settings.runtime.threads = Some(t);
     }
     settings.validate()?;
-    let server_settings = &settings.server;
     let tokio_rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     tokio_rt.block_on(async {
-        let server = start_server(&settings.runtime, &settings.server, &model_path, input.as_ref()).await?;
-        let name = &server_settings.model_name;
-        let scheme = if server_settings.tls_cert.is_some() { "https" } else { "http" };
-        let auth = if server_settings.token.is_some() {
-            " (bearer token required)"
-        } else {
-            ""
-        };
-        if let Some(addr) = server.http_addr() {
-            eprintln!(
-                "meanet serve: {} as {name:?} on {scheme}://{addr}/v2/models/{name}/infer{auth}",
-                model_path.display(),
-            );
-        }
-        if let Some(addr) = server.quic_addr() {
-            let out = &server_settings.quic_cert_out;
-            if let Some(pem) = server.generated_quic_certificate_pem() {
-                std::fs::write(out, pem).with_context(|| {
-                    format!("writing the QUIC certificate to {}", out.display())
-                })?;
-                eprintln!(
-                    "meanet serve: QUIC on {addr}{auth} (self-signed certificate for \"localhost\" in {})",
-                    out.display()
-                );
-            } else {
-                eprintln!("meanet serve: QUIC on {addr}{auth}");
-            }
-        }
-        super::serve_until_signal("serve", server, settings.server.drain()).await
+        let server = start_server(
+            &settings.runtime,
+            &settings.server,
+            &model_path,
+            input.as_ref(),
+        )
+        .await?;
+        announce(
+            "serve",
+            &model_path.display().to_string(),
+            &server,
+            &settings.server,
+            ServerRole::Cloud,
+            out,
+        )?;
+        super::serve_until_signal("serve", server, settings.server.drain(), out).await
     })
 }
 
@@ -181,8 +238,8 @@ mod tests {
         .apply(settings.server.clone());
         assert_eq!(flags.max_batch, 4);
         assert_eq!(flags.token.as_deref(), Some("from-flag"));
-        assert_eq!(flags.model_name, "big");
-        let cfg = meanet_runtime::serving::server_config(&flags);
+        assert_eq!(flags.model_name.as_deref(), Some("big"));
+        let cfg = meanet_runtime::serving::server_config(&flags, ServerRole::Cloud);
         assert_eq!(cfg.auth_token.as_deref(), Some("from-flag"));
         assert_eq!(cfg.batch.max_batch, 4);
         assert_eq!(cfg.quic, Some("127.0.0.1:9001".parse().unwrap()));

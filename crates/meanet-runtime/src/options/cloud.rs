@@ -32,6 +32,17 @@ pub enum PayloadKind {
     U8,
 }
 
+impl Transport {
+    /// The name, as `cloud.transport` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Quic => "quic",
+            Transport::None => "none",
+        }
+    }
+}
+
 impl PayloadKind {
     /// `f32` or `u8`.
     pub fn name(self) -> &'static str {
@@ -71,8 +82,10 @@ pub struct CloudOptions {
     pub quic_addr: SocketAddr,
     /// Name in the QUIC server's certificate.
     pub quic_server_name: String,
-    /// PEM certificate to trust for QUIC.
-    pub quic_cert: PathBuf,
+    /// PEM certificate to trust for QUIC (unset: where `meanet serve` writes its generated one
+    /// by default, see [`crate::links::quic_cert`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quic_cert: Option<PathBuf>,
     /// Deadline of one offload, retries included, in milliseconds.
     pub deadline_ms: u64,
     /// Retries of failures that are safe to retry.
@@ -102,7 +115,7 @@ impl Default for CloudOptions {
             ca_cert: None,
             quic_addr: SocketAddr::from(([127, 0, 0, 1], 8001)),
             quic_server_name: "localhost".into(),
-            quic_cert: PathBuf::from("meanet-quic-cert.pem"),
+            quic_cert: None,
             deadline_ms: r.deadline.as_millis() as u64,
             retries: r.retries,
             backoff_base_ms: r.backoff_base.as_millis() as u64,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use backend::{Backend, BackendOptions, Provider};
 pub use cloud::{CloudOptions, PayloadKind, Transport};
 pub use policy::{CalibrationOptions, PolicyOptions, Search};
-pub use server::ServerOptions;
+pub use server::{QUIC_CERT_FILE, ServerOptions, ServerRole};
 
 /// Every runtime option, section by section (`[runtime]`, `[cloud]`, ... in `meanet.toml`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -157,6 +157,14 @@ impl BackendOptions {
 impl ServerOptions {
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<()> {
+        if self.model_name.as_deref().is_some_and(|n| {
+            n.is_empty() || n.chars().any(|c| c.is_whitespace() || "/?#%".contains(c))
+        }) {
+            bail!(
+                "server.model_name = {:?} must be a non-empty name without blanks, '/', '?', '#' or '%' (it is a URL path segment)",
+                self.model_name.as_deref().unwrap_or_default()
+            );
+        }
         if self.max_batch == 0 || self.queue == 0 {
             bail!("server.max_batch and server.queue must be at least 1");
         }

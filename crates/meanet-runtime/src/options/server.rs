@@ -5,20 +5,28 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// Server settings (`meanet serve`; the batching and limits also apply to the loopback server of
-/// `eval`/`demo`). `meanet serve`'s flags override them.
+/// Server settings, for `meanet serve` and `meanet edge` alike: every key means the same to both.
+/// The three that differ by role, when unset, take the role's default ([`ServerRole`]): the
+/// model's name, the HTTP address, and where a generated QUIC certificate is written. The
+/// batching and limits also apply to the loopback server of `eval`/`demo`. The commands' flags
+/// override these.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerOptions {
-    /// The model's name in URLs: /v2/models/NAME/infer.
-    pub model_name: String,
-    /// HTTP listen address.
-    pub http: SocketAddr,
+    /// The model's name in URLs: /v2/models/NAME/infer (unset: the role's,
+    /// [`ServerRole::default_model_name`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_name: Option<String>,
+    /// HTTP listen address (unset: the role's, [`ServerRole::default_http`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<SocketAddr>,
     /// QUIC listen address (unset: no QUIC).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quic: Option<SocketAddr>,
-    /// Where `meanet serve` writes its generated QUIC certificate (PEM).
-    pub quic_cert_out: PathBuf,
+    /// Where a generated QUIC certificate (PEM) is written for clients to trust (unset:
+    /// `meanet-quic-cert.pem` in the cache, never the working directory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quic_cert_out: Option<PathBuf>,
     /// Bearer token required on model endpoints, over HTTP and QUIC (unset: no auth).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -63,10 +71,10 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            model_name: "cloud".into(),
-            http: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            model_name: None,
+            http: None,
             quic: None,
-            quic_cert_out: PathBuf::from("meanet-quic-cert.pem"),
+            quic_cert_out: None,
             token: None,
             tls_cert: None,
             tls_key: None,
@@ -86,7 +94,58 @@ impl Default for ServerOptions {
     }
 }
 
+/// Which server a `[server]` section configures. The roles differ only in the defaults of the
+/// keys left unset, so that both fit on one machine and each serves its own model name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerRole {
+    /// `meanet serve`: a cloud model.
+    Cloud,
+    /// `meanet edge`: the edge runtime as a server.
+    Edge,
+}
+
+impl ServerRole {
+    /// The model name served when `server.model_name` is unset.
+    pub fn default_model_name(self) -> &'static str {
+        match self {
+            ServerRole::Cloud => "cloud",
+            ServerRole::Edge => "meanet",
+        }
+    }
+
+    /// The HTTP address when `server.http` is unset.
+    pub fn default_http(self) -> SocketAddr {
+        match self {
+            ServerRole::Cloud => SocketAddr::from(([127, 0, 0, 1], 8000)),
+            ServerRole::Edge => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
+}
+
+/// The file name of a generated QUIC certificate when `server.quic_cert_out` is unset.
+pub const QUIC_CERT_FILE: &str = "meanet-quic-cert.pem";
+
 impl ServerOptions {
+    /// The model name for `role`: `model_name`, else the role's default.
+    pub fn model_name(&self, role: ServerRole) -> &str {
+        self.model_name
+            .as_deref()
+            .unwrap_or(role.default_model_name())
+    }
+
+    /// The HTTP address for `role`: `http`, else the role's default.
+    pub fn http(&self, role: ServerRole) -> SocketAddr {
+        self.http.unwrap_or(role.default_http())
+    }
+
+    /// Where a generated QUIC certificate goes: `quic_cert_out`, else [`QUIC_CERT_FILE`] in
+    /// `cache` (the caller's cache directory).
+    pub fn quic_cert_path(&self, cache: &std::path::Path) -> PathBuf {
+        self.quic_cert_out
+            .clone()
+            .unwrap_or_else(|| cache.join(QUIC_CERT_FILE))
+    }
+
     /// The drain's two parts: (`unready`, `grace`) (see [`ServerOptions::unready_ms`]).
     pub fn drain(&self) -> (std::time::Duration, std::time::Duration) {
         let ms = std::time::Duration::from_millis;
