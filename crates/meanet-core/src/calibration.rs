@@ -19,7 +19,7 @@ mod target;
 pub use grid::Grid;
 use grid::quantile_candidates;
 pub use per_class::PerClassSearch;
-pub use target::{Target, pareto_frontier, pick};
+pub use target::{Shortfall, Target, pareto_frontier, pick, shortfall};
 use target::{feasible, rank};
 
 /// Why calibration failed.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use meanet_core::calibration::{Grid, pareto_frontier, pick};
+use meanet_core::calibration::{Grid, pareto_frontier, pick, shortfall};
 use meanet_core::manifest::ThresholdSpec;
 use meanet_core::{
     CalibrationCache, CalibrationPoint, Calibrator, PerClassThresholds, Target, Thresholds,
@@ -46,6 +46,35 @@ pub struct CalibrationReport {
     /// Thresholds per class (`--per-class`), chosen from `chosen` for the same target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_class: Option<PerClassJson>,
+    /// Set when `chosen` lies further from the target than one step of the grid: what was
+    /// asked, what was reached and why no point comes nearer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_target: Option<MissedTarget>,
+}
+
+/// A target calibration could not come near (see [`meanet_core::calibration::shortfall`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissedTarget {
+    /// `offload`, `energy` (joules per sample) or `accuracy`.
+    pub measure: String,
+    /// The value asked for.
+    pub wanted: f64,
+    /// The chosen thresholds' value on the validation split.
+    pub reached: f64,
+    /// One step of the grid in that measure.
+    pub step: f64,
+    /// Why, in words.
+    pub why: String,
+}
+
+impl MissedTarget {
+    /// One line for the user.
+    pub fn describe(&self, target: &str) -> String {
+        format!(
+            "target {target} not reached: the chosen thresholds give {} {:.4} on the validation split (more than one grid step, {:.4}, away): {}",
+            self.measure, self.reached, self.step, self.why
+        )
+    }
 }
 
 /// Per-class thresholds and their validation metrics.
@@ -220,6 +249,14 @@ pub fn calibrate(
         None
     };
     let frontier = pareto_frontier(&points);
+    let missed_target =
+        shortfall(target, &chosen.metrics, &points, c.steps).map(|s| MissedTarget {
+            measure: s.measure.to_string(),
+            wanted: s.wanted,
+            reached: s.reached,
+            step: s.step,
+            why: s.why,
+        });
     // The class-agnostic baseline, held to the same target.
     let as_points = entropy_exit_points(&calibrator, &cache, base);
     let ee = pick(&as_points, target).or_else(|_| pick(&as_points, Target::MaxOffload(1.0)))?;
@@ -235,6 +272,7 @@ pub fn calibrate(
         two_threshold: (c.search == Search::All).then(|| (&two).into()),
         search_cpu_s,
         per_class: per_class.as_ref().map(|(_, j)| j.clone()),
+        missed_target,
     };
     Ok((chosen.thresholds, per_class.map(|(t, _)| t), report))
 }

@@ -101,14 +101,21 @@ pub fn run(args: &CalibrateArgs, settings: &Settings, out: Output) -> Result<()>
         target,
     )?;
     calibrate::save(&args.bundle, &thresholds, per_class.as_ref(), &report)?;
-    if out.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        println!("{}", calibrate::describe(&report));
-        println!(
-            "thresholds written to {}",
-            args.bundle.join("meanet.toml").display()
+    if let Some(m) = &report.missed_target {
+        // Said even with --json (stderr): a missed target is no detail.
+        eprintln!(
+            "meanet calibrate: {} (recorded as missed_target in {})",
+            m.describe(&report.target),
+            args.bundle.join("calibration.json").display()
         );
     }
-    Ok(())
+    if out.json {
+        crate::stdout::line(serde_json::to_string(&report)?)
+    } else {
+        crate::stdout::line(format_args!(
+            "{}\nthresholds written to {}",
+            calibrate::describe(&report),
+            args.bundle.join("meanet.toml").display()
+        ))
+    }
 }

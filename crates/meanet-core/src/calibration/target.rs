@@ -147,3 +147,104 @@ pub fn pick(
             }
         })
 }
+
+/// A target the chosen point does not come near: what was asked, what was reached, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shortfall {
+    /// The target, as given (`offload=0.4`).
+    pub target: String,
+    /// The measure the target is on: `offload`, `energy` (joules per sample) or `accuracy`.
+    pub measure: &'static str,
+    /// The value the target asks for.
+    pub wanted: f64,
+    /// The chosen point's value of the same measure.
+    pub reached: f64,
+    /// The grid's step in that measure: the spread of the candidates over their number.
+    pub step: f64,
+    /// Why no point comes nearer, in words.
+    pub why: String,
+}
+
+/// Whether the point `chosen` for `target` lies further from it than one step of the grid
+/// (`steps` steps over the spread of `points`), and if so what to tell the user. A target
+/// is a bound (at most this offload or energy, at least this accuracy): the best point under
+/// it may stop short, because going further buys nothing on the validation split. Saying so
+/// keeps a user from believing they got the share they asked for.
+pub fn shortfall(
+    target: Target,
+    chosen: &PointMetrics,
+    points: &[CalibrationPoint],
+    steps: usize,
+) -> Option<Shortfall> {
+    let (measure, wanted, value): (&'static str, f64, fn(&PointMetrics) -> f64) = match target {
+        Target::MaxOffload(f) => ("offload", f, |m| m.cloud_share),
+        Target::MaxEnergy(e) => ("energy", e.0, |m| m.edge_energy.0),
+        Target::MinAccuracy(a) => ("accuracy", a, |m| m.accuracy),
+    };
+    let (lo, hi) = points
+        .iter()
+        .map(|p| value(&p.metrics))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !(lo.is_finite() && hi.is_finite()) {
+        return None;
+    }
+    let step = (hi - lo) / steps.max(1) as f64;
+    let reached = value(chosen);
+    if (reached - wanted).abs() <= step {
+        return None;
+    }
+    let why = match target {
+        Target::MaxOffload(_) | Target::MaxEnergy(_) => {
+            // Points nearer the bound exist (or the bound is past every point); none of
+            // them is more accurate than the one chosen.
+            let nearest = points
+                .iter()
+                .map(|p| value(&p.metrics))
+                .filter(|v| *v <= wanted)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let more = if measure == "offload" {
+                "offloading more"
+            } else {
+                "spending more edge energy"
+            };
+            if nearest > reached + step {
+                format!(
+                    "{more} does not raise validation accuracy: points up to {measure} {} exist within the target, none is more accurate than {:.4}, so the frontier ends at {measure} {}",
+                    fmt(measure, nearest),
+                    chosen.accuracy,
+                    fmt(measure, reached)
+                )
+            } else {
+                format!(
+                    "no threshold reaches {measure} {}: the most any point reaches is {}",
+                    fmt(measure, wanted),
+                    fmt(measure, hi)
+                )
+            }
+        }
+        Target::MinAccuracy(_) if reached > wanted => format!(
+            "no point with accuracy between {wanted:.4} and {reached:.4} exists: the least edge energy that reaches the target already gives {reached:.4}"
+        ),
+        Target::MinAccuracy(_) => {
+            format!("no point reaches accuracy {wanted:.4}: the most accurate reaches {hi:.4}")
+        }
+    };
+    Some(Shortfall {
+        target: target.to_string(),
+        measure,
+        wanted,
+        reached,
+        step,
+        why,
+    })
+}
+
+fn fmt(measure: &str, v: f64) -> String {
+    if measure == "energy" {
+        format!("{}", Joules(v))
+    } else {
+        format!("{v:.3}")
+    }
+}

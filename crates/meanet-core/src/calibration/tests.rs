@@ -369,3 +369,66 @@ fn per_class_search_reports_an_unreachable_target() {
         .unwrap_err();
     assert!(matches!(err, CalibrationError::Infeasible { .. }), "{err}");
 }
+
+#[test]
+fn a_target_the_frontier_stops_short_of_is_reported_and_a_met_one_is_not() {
+    use super::{CalibrationPoint, PointMetrics, shortfall};
+    // Accuracy rises with the share up to 0.28, then stays flat: the frontier ends there.
+    let point = |share: f64| {
+        let accuracy = 0.90 + 0.1 * share.min(0.28);
+        CalibrationPoint {
+            thresholds: Thresholds::default(),
+            metrics: PointMetrics {
+                accuracy,
+                edge_energy: Joules(1e-5 + 1e-3 * share),
+                cloud_energy: Joules(0.0),
+                cloud_share: share,
+                extension_share: 0.0,
+            },
+        }
+    };
+    let points: Vec<CalibrationPoint> = (0..=50).map(|k| point(f64::from(k) / 50.0)).collect();
+    let steps = 50;
+    // (target, whether it is missed, what the reason must say)
+    let cases = [
+        (Target::MaxOffload(0.2), false, ""),
+        (
+            Target::MaxOffload(0.4),
+            true,
+            "does not raise validation accuracy",
+        ),
+        (
+            Target::MaxEnergy(Joules(1e-5 + 1e-3 * 0.6)),
+            true,
+            "spending more edge energy",
+        ),
+        (Target::MinAccuracy(0.92), false, ""),
+        (Target::MinAccuracy(0.99), true, "no point reaches accuracy"),
+    ];
+    for (target, missed, why) in cases {
+        // An infeasible target is an error for `pick`; the most accurate point stands in.
+        let chosen = pick(&points, target).unwrap_or_else(|_| {
+            points
+                .iter()
+                .max_by(|a, b| a.metrics.accuracy.total_cmp(&b.metrics.accuracy))
+                .copied()
+                .unwrap()
+        });
+        let s = shortfall(target, &chosen.metrics, &points, steps);
+        assert_eq!(s.is_some(), missed, "{target}: {s:?}");
+        if let Some(s) = s {
+            assert!(s.why.contains(why), "{target}: {}", s.why);
+            assert!((s.reached - s.wanted).abs() > s.step, "{target}: {s:?}");
+            assert_eq!(s.target, target.to_string());
+        }
+    }
+    let off = shortfall(
+        Target::MaxOffload(0.4),
+        &pick(&points, Target::MaxOffload(0.4)).unwrap().metrics,
+        &points,
+        steps,
+    )
+    .unwrap();
+    assert!((off.reached - 0.28).abs() < 1e-9, "{off:?}");
+    assert!(off.why.contains("0.280"), "{}", off.why);
+}
