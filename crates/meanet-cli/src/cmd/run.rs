@@ -108,6 +108,8 @@ struct Printer {
     progress: indicatif::ProgressBar,
     failed: Option<std::io::Error>,
     written: usize,
+    /// Degraded outcomes by cause, for the summary at the end.
+    degraded: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl Printer {
@@ -153,6 +155,9 @@ impl Sink for Printer {
     fn write(&mut self, o: Outcome) {
         let e = self.energy.price(&o.cost);
         self.written += 1;
+        if let Some(k) = o.degraded {
+            *self.degraded.entry(k.name()).or_default() += 1;
+        }
         self.progress.inc(1);
         if self.failed.is_none()
             && let Err(err) = self.line(&o, &e)
@@ -169,6 +174,56 @@ impl Sink for Printer {
             self.failed = Some(e);
         }
     }
+}
+
+/// What to say of a directory with no images in it: where `--input` looks, and, when it holds
+/// folders (class folders, say), how to run those.
+fn empty_folder(dir: &Path) -> String {
+    let mut folders: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    folders.sort();
+    let d = dir.display();
+    if folders.is_empty() {
+        return format!(
+            "no images in {d}: --input DIR reads the PNG and JPEG files that sit directly in DIR"
+        );
+    }
+    let shown: Vec<&str> = folders.iter().take(5).map(String::as_str).collect();
+    format!(
+        "no images directly in {d}: --input DIR reads the PNG and JPEG files that sit in DIR itself, not in its subfolders, and {d} holds {} folder{} ({}{}). Give one of them (--input {}), or run a labelled set of class folders with --dataset folder --data PARENT, where PARENT holds train/ and test/ (or val/)",
+        folders.len(),
+        if folders.len() == 1 { "" } else { "s" },
+        shown.join(", "),
+        if folders.len() > shown.len() {
+            ", ..."
+        } else {
+            ""
+        },
+        dir.join(&folders[0]).display()
+    )
+}
+
+/// "N of M samples degraded (cause n, ...)" with what to do, or `None` when none was.
+fn degraded_summary(
+    causes: &std::collections::BTreeMap<&'static str, usize>,
+    written: usize,
+) -> Option<String> {
+    let total: usize = causes.values().sum();
+    if total == 0 {
+        return None;
+    }
+    let list: Vec<String> = causes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    Some(format!(
+        "{total} of {written} samples degraded, answered on the edge instead of the cloud ({}); the first failure of each cause is logged above with its reason",
+        list.join(", ")
+    ))
 }
 
 /// Where `meanet run` takes its samples from.
@@ -224,6 +279,9 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     if let Input::Loaded { data, .. } = &input
         && data.is_empty()
     {
+        if let Some(dir) = args.input.as_deref().map(Path::new).filter(|p| p.is_dir()) {
+            bail!("{}", empty_folder(dir));
+        }
         bail!("no samples in {what}");
     }
     // One async worker thread carries the offloads; the edge runs on this thread.
@@ -276,6 +334,7 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         },
         failed: None,
         written: 0,
+        degraded: std::collections::BTreeMap::new(),
     };
     let mut stream = EdgeStream::new(worker, printer);
     if args.metrics.is_some() {
@@ -321,6 +380,9 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     }
     flushed.context("writing outcomes to stdout")?;
     let written = printer.written;
+    if let Some(summary) = degraded_summary(&printer.degraded, written) {
+        eprintln!("meanet run: {summary}");
+    }
     if let Some(signal) = signalled.get() {
         let (samples, dropped) = read.unwrap_or((written, 0));
         eprintln!(
