@@ -13,5 +13,6 @@ mod online;
 mod resnet32;
 mod run_quic;
 mod tract_backend;
+mod user_errors;
 mod workflow;
 mod workflow_errors;
