@@ -2,13 +2,28 @@
 the Open Inference Protocol v2, through a small onnxruntime model class. FP32 inputs go to the
 model as sent; UINT8 pixels are normalised first, per channel, with the bundle's mean and std,
 in the same float32 arithmetic as `meanet serve` ((p * (1 / (255 s))) + (-m / s)).
+It listens on 127.0.0.1 only: KServe's REST server binds 0.0.0.0 with no setting to change it
+(kserve/protocol/rest/server.py builds its uvicorn.Config with host="0.0.0.0"), so the one
+configuration class it builds is replaced by one that keeps loopback. Checks listen on loopback.
 Usage: kserve_cloud.py BUNDLE_DIR HTTP_PORT"""
 import sys
 import tomllib
 
 import numpy as np
 import onnxruntime as ort
+import uvicorn
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
+import kserve.protocol.rest.server as kserve_rest
+
+LOOPBACK = "127.0.0.1"
+
+
+class LoopbackConfig(uvicorn.Config):
+    """uvicorn's configuration with the host forced to loopback, whatever KServe asks for."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["host"] = LOOPBACK
+        super().__init__(*args, **kwargs)
 
 
 class Cloud(Model):
@@ -39,4 +54,6 @@ class Cloud(Model):
 
 if __name__ == "__main__":
     bundle, port = sys.argv[1], int(sys.argv[2])
+    # KServe's REST server reads `uvicorn.Config` when it starts; this process is ours alone.
+    kserve_rest.uvicorn.Config = LoopbackConfig
     ModelServer(http_port=port, grpc_port=port + 1, enable_grpc=False, workers=1).start([Cloud(bundle)])
