@@ -115,7 +115,7 @@ fn within(u: f64, t: Option<f64>) -> bool {
     t.is_none_or(|t| u <= t)
 }
 
-/// MEANet's complexity-aware policy, exactly as in `MEANET.md`:
+/// MEANet's complexity-aware policy, as `docs/method.md` describes it:
 ///
 /// 1. Easy-class prediction (and hard mass below `hard_mass`): exit at the main block if its
 ///    uncertainty is within `t_main`; otherwise the sample is complex and is offloaded (the

@@ -9,7 +9,7 @@ use crate::partition::{
 };
 use crate::stats::ConfusionMatrix;
 
-/// The per-class measure hard classes are the worst at (MEANET.md, step 3).
+/// The per-class measure hard classes are the worst at (docs/method.md, "Complexity-aware training", step 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HardBy {

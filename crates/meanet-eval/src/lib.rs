@@ -1,6 +1,6 @@
 //! Offline analysis of a bundle, as a library: what `meanet calibrate` and `meanet eval` do.
 //!
-//! [`evaluate`] runs MEANet and every baseline of MEANET.md on the same test samples, through a
+//! [`evaluate`] runs MEANet and every baseline of docs/method.md on the same test samples, through a
 //! real cloud link, priced with the energy model.
 //!
 //! - [`calibrate`]: threshold search on validation samples, and its report;

@@ -3,7 +3,7 @@
 //!
 //! Five presets ([`Preset`]):
 //! - `small` (the reference networks, feature maps of 7x7 at 28x28), `resnet32` (the paper's
-//!   CIFAR configuration, MEANET.md) and `tiny` (tests) are sized from the input shape: inputs
+//!   CIFAR configuration, docs/method.md) and `tiny` (tests) are sized from the input shape: inputs
 //!   larger than 32 pixels a side get a strided stem, so the trunks work at about 32x32.
 //! - `mobilenetv2` and `resnet18` are the paper's ImageNet configuration: the published
 //!   networks, for 224x224 inputs (any side of at least 32 works; the feature map is the input

@@ -1,4 +1,4 @@
-//! The baselines MEANet is compared with (MEANET.md): BranchyNet-style entropy exit, edge only,
+//! The baselines MEANet is compared with (docs/method.md): BranchyNet-style entropy exit, edge only,
 //! cloud only, main + extension without the cloud; and [`Named`], a policy under another name.
 
 use super::{ExitPolicy, ExtensionRoute, Route, RouteReason};
