@@ -69,6 +69,12 @@ impl Run {
                 train.classes.len()
             )));
         }
+        let classes = train.classes.len();
+        if let Some(n) = cfg.limit_train.filter(|&n| n < classes) {
+            return Err(TrainError::Config(format!(
+                "--limit-train {n} is fewer than the {classes} classes: every class needs training samples; give a larger limit (a few per class at least) or none"
+            )));
+        }
         let train = match cfg.limit_train {
             Some(n) => train.take(n),
             None => train,
@@ -77,11 +83,16 @@ impl Run {
             Some(n) => test.take(n),
             None => test,
         };
+        if test.is_empty() {
+            return Err(TrainError::Config(
+                "the test split is empty: the bundle's accuracies are measured on it; add images (test/CLASS/ or val/CLASS/ for folders), or a --limit-test above 0".into(),
+            ));
+        }
         let work = out.join("work");
         std::fs::create_dir_all(&work).map_err(io("creating", &work))?;
         let (train_idx, val_idx) = stratified_split(&train.labels, cfg.validation, cfg.seed);
+        check_split(&train, &train_idx, &val_idx, cfg.validation)?;
         let (mean, std) = train.subset(&train_idx).channel_stats()?;
-        let classes = train.classes.len();
         let hard = cfg.hard_count(classes);
         let arch = Architecture::new(cfg.preset, train.shape, classes, hard, cfg.cloud_depth)
             .map_err(TrainError::Config)?;
@@ -343,4 +354,56 @@ impl Run {
     pub fn log(&mut self, text: &str) {
         self.report.line(text);
     }
+}
+
+/// Refuses a split that training cannot use, saying what to change: a class without training
+/// samples, or an empty validation split (the hard classes are chosen on it).
+fn check_split(
+    train: &Dataset,
+    train_idx: &[usize],
+    val_idx: &[usize],
+    validation: f64,
+) -> Result<(), TrainError> {
+    let classes = train.classes.len();
+    let mut per_class = vec![0usize; classes];
+    for &i in train_idx {
+        if let Some(n) = train
+            .labels
+            .get(i)
+            .and_then(|&l| per_class.get_mut(usize::from(l)))
+        {
+            *n += 1;
+        }
+    }
+    let empty: Vec<&str> = per_class
+        .iter()
+        .zip(&train.classes)
+        .filter(|(n, _)| **n == 0)
+        .map(|(_, name)| name.as_str())
+        .collect();
+    if !empty.is_empty() {
+        let shown: Vec<&str> = empty.iter().take(5).copied().collect();
+        return Err(TrainError::Config(format!(
+            "{} class{} ha{} no training samples ({}{}): add images to {} (train/CLASS/ for folders), or a larger --limit-train if one was given",
+            empty.len(),
+            if empty.len() == 1 { "" } else { "es" },
+            if empty.len() == 1 { "s" } else { "ve" },
+            shown.join(", "),
+            if empty.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            },
+            if empty.len() == 1 { "it" } else { "them" },
+        )));
+    }
+    if val_idx.is_empty() {
+        // Each class holds out round(n * fraction) samples, so a class needs this many for one.
+        let needed = (0.5 / validation).ceil();
+        return Err(TrainError::Config(format!(
+            "the validation split is empty: {} training samples over {classes} classes, and --validation-fraction {validation} holds out round(n x {validation}) per class, which is 0 for every class (one needs {needed} images or more). The hard classes are chosen on validation samples: add images, or raise --validation-fraction",
+            train_idx.len()
+        )));
+    }
+    Ok(())
 }

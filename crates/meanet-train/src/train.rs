@@ -152,6 +152,10 @@ pub fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 }
 
 fn argmax_rows(logits: &[f32], cols: usize) -> Vec<usize> {
+    if cols == 0 {
+        // No classes (or no rows to infer them from): no predictions, not a panic.
+        return Vec::new();
+    }
     logits
         .chunks(cols)
         .map(|r| {

@@ -12,6 +12,7 @@ mod imagenet;
 mod online;
 mod resnet32;
 mod run_quic;
+mod small_data;
 mod tract_backend;
 mod user_errors;
 mod workflow;
