@@ -52,7 +52,10 @@ pub struct RunningEdge {
 
 /// Starts the edge server for `args` (inside a tokio runtime); returns once it listens.
 pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> {
-    let server = args.server.apply(settings.server.clone());
+    let server = super::serve::with_legacy_token(
+        args.server.apply(settings.server.clone()),
+        std::env::var(super::serve::LEGACY_TOKEN_ENV).ok(),
+    );
     server.validate()?;
     let dep = Deployment::load(&args.bundle, settings)?;
     let m = &dep.bundle.manifest;

@@ -62,9 +62,9 @@ pub struct ServerFlags {
     /// Largest accepted request body, in bytes [server.max_body; default 16 MiB].
     #[arg(long)]
     pub max_body: Option<usize>,
-    /// Require this bearer token on model endpoints, over HTTP and QUIC (or set
-    /// MEANET_SERVE_TOKEN) [server.token].
-    #[arg(long, env = "MEANET_SERVE_TOKEN", hide_env_values = true)]
+    /// Require this bearer token on model endpoints, over HTTP and QUIC [server.token; or the
+    /// environment variable MEANET_SERVER__TOKEN, which keeps it out of the process list].
+    #[arg(long)]
     pub token: Option<String>,
     /// TLS certificate chain (PEM) for HTTPS and QUIC [server.tls_cert].
     #[arg(long, requires = "tls_key")]
@@ -72,6 +72,28 @@ pub struct ServerFlags {
     /// TLS private key (PEM) [server.tls_key].
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// The environment variable `--token` used to read before `[server]` took the token from
+/// `MEANET_SERVER__TOKEN` like every other setting. Still honoured, with a warning.
+pub const LEGACY_TOKEN_ENV: &str = "MEANET_SERVE_TOKEN";
+
+/// `server` with the token from [`LEGACY_TOKEN_ENV`] (`legacy`, its value) when nothing else
+/// set one, saying so once on stderr with the variable to use instead.
+pub fn with_legacy_token(mut server: ServerOptions, legacy: Option<String>) -> ServerOptions {
+    if let Some(t) = legacy.filter(|t| !t.is_empty()) {
+        if server.token.is_none() {
+            server.token = Some(t);
+            tracing::warn!(
+                "{LEGACY_TOKEN_ENV} is deprecated: set MEANET_SERVER__TOKEN instead (it is the server.token setting, read by meanet serve and meanet edge alike)"
+            );
+        } else {
+            tracing::warn!(
+                "{LEGACY_TOKEN_ENV} is ignored: the token is already set (--token, server.token or MEANET_SERVER__TOKEN); unset {LEGACY_TOKEN_ENV}"
+            );
+        }
+    }
+    server
 }
 
 impl ServerFlags {
@@ -183,7 +205,10 @@ pub fn run(args: &ServeArgs, settings: &Settings, out: Output) -> Result<()> {
         (None, None) => bail!("nothing to serve: give a bundle directory or --model FILE.onnx"),
     };
     let mut settings = settings.clone();
-    settings.options.server = args.server.apply(settings.options.server);
+    settings.options.server = with_legacy_token(
+        args.server.apply(settings.options.server),
+        std::env::var(LEGACY_TOKEN_ENV).ok(),
+    );
     if let Some(t) = args.threads {
         settings.runtime.threads = Some(t);
     }

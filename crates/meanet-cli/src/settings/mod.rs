@@ -104,8 +104,8 @@ impl Settings {
             }
             b = b.add_source(config::File::from(f).format(config::FileFormat::Toml));
         }
-        // Only MEANET_<SECTION>__<KEY> variables are configuration; others such as
-        // MEANET_SERVE_TOKEN belong to single commands.
+        // Only MEANET_<SECTION>__<KEY> variables are configuration; others such as MEANET_CACHE
+        // and MEANET_LOG belong to the commands.
         let vars: config::Map<String, String> = std::env::vars()
             .filter(|(k, _)| k.starts_with("MEANET_") && k.contains("__"))
             .collect();
