@@ -1,6 +1,6 @@
 //! `meanet eval` and `meanet demo`: every method on the test split, through a real cloud link.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -14,9 +14,9 @@ use meanet_runtime::Deployment;
 /// Options of `meanet eval` and `meanet demo`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
-    /// The bundle directory.
-    #[arg(default_value = "models/fashion-mnist")]
-    pub bundle: PathBuf,
+    /// The bundle directory (default: the reference bundle, models/fashion-mnist of the meanet
+    /// checkout that holds the working directory or that built this binary).
+    pub bundle: Option<PathBuf>,
     /// Report directory.
     #[arg(long, default_value = "meanet-report")]
     pub out: PathBuf,
@@ -41,9 +41,50 @@ pub struct EvalArgs {
     pub data: DataArgs,
 }
 
+/// Where the reference bundle lives inside a meanet checkout.
+pub const REFERENCE_BUNDLE: &str = "models/fashion-mnist";
+
+impl EvalArgs {
+    /// The bundle to evaluate: the one given, else [`reference_bundle`].
+    pub fn bundle(&self) -> Result<PathBuf> {
+        match &self.bundle {
+            Some(b) => Ok(b.clone()),
+            None => reference_bundle(
+                std::env::current_dir().ok().as_deref(),
+                Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")),
+            ),
+        }
+    }
+}
+
+/// The reference bundle, found from anywhere: [`REFERENCE_BUNDLE`] under the working directory,
+/// else under the meanet checkout that holds it (`cwd` or one of its parents), else under the
+/// checkout this binary was built from (`built_in`), if it still exists. Else an error naming
+/// the argument to give.
+pub fn reference_bundle(cwd: Option<&Path>, built_in: Option<&Path>) -> Result<PathBuf> {
+    let holds = |dir: &Path| dir.join(REFERENCE_BUNDLE).join("meanet.toml").is_file();
+    let checkout = cwd.and_then(|c| {
+        c.ancestors()
+            .find(|d| meanet_core::cache::is_meanet_workspace(d, Path::is_file))
+    });
+    let candidates: Vec<&Path> = cwd.into_iter().chain(checkout).chain(built_in).collect();
+    match candidates.iter().find(|d| holds(d)) {
+        Some(d) => Ok(d.join(REFERENCE_BUNDLE)),
+        None => anyhow::bail!(
+            "no bundle given, and no reference bundle found ({REFERENCE_BUNDLE} of a meanet checkout; looked under {}): give the bundle directory as the first argument, e.g. `meanet eval path/to/meanet/{REFERENCE_BUNDLE}`",
+            candidates
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// `meanet eval` (and the core of `meanet demo`).
 pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report> {
-    let dep = Deployment::load(&args.bundle, settings)?;
+    let bundle = args.bundle()?;
+    let dep = Deployment::load(&bundle, settings)?;
     let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
     let test = dep.align_classes(wiring::test_data(&source, &args.data.cache)?, source.kind)?;
     let n = args.limit.unwrap_or(test.len()).min(test.len());
@@ -174,14 +215,15 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
 
 /// `meanet demo`: fetch Fashion-MNIST, then [`eval()`] the bundle.
 pub fn demo(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report> {
+    let bundle = args.bundle()?;
     say(
         out,
         &format!(
             "meanet demo: test split, bundle {}, cloud model on loopback",
-            args.bundle.display()
+            bundle.display()
         ),
     );
-    let dep = meanet_runtime::Bundle::load(&args.bundle)?;
+    let dep = meanet_runtime::Bundle::load(&bundle)?;
     let source = args.data.source(dep.manifest.dataset.as_ref());
     if source.kind == meanet_core::manifest::DatasetKind::FashionMnist {
         super::data::fetch(

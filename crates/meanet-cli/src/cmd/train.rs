@@ -62,9 +62,14 @@ pub struct TrainArgs {
     /// The data set to train on (default: Fashion-MNIST).
     #[command(flatten)]
     pub data: DataArgs,
-    /// The bundle directory to write (checkpoints go to OUT/work).
-    #[arg(long, default_value = "models/fashion-mnist")]
+    /// The bundle directory to write (checkpoints go to OUT/work). Required: a default could
+    /// land on a bundle someone keeps. A directory that holds a bundle already needs --force.
+    #[arg(long)]
     pub out: PathBuf,
+    /// Train into --out although it holds a bundle: the old bundle's files are replaced only
+    /// once the new networks pass their export check (until then they stay as they were).
+    #[arg(long)]
+    pub force: bool,
     /// Stage to run.
     #[arg(long, value_enum, default_value = "all")]
     pub stage: Stage,
@@ -188,6 +193,12 @@ pub fn config(t: &TrainSettings, args: &TrainArgs) -> TrainConfig {
 
 /// Runs `meanet train`.
 pub fn run(args: &TrainArgs, settings: &Settings, out: Output) -> Result<()> {
+    if args.out.join("meanet.toml").is_file() && !args.force {
+        bail!(
+            "{} already holds a bundle (meanet.toml): give another --out, or --force to train into it (its files are replaced only once the new networks pass their export check)",
+            args.out.display()
+        );
+    }
     let mut settings = settings.clone();
     settings.train = apply(args, settings.train);
     settings.validate()?;

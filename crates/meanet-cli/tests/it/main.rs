@@ -9,6 +9,7 @@ mod edge_stream;
 mod formats;
 mod hostile_serve;
 mod imagenet;
+mod newcomer;
 mod online;
 mod resnet32;
 mod run_quic;
