@@ -160,4 +160,127 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+
+    /// The shell commands of the fenced `sh` blocks in `text`, with the line each starts on:
+    /// continuation lines joined, split at `&&`, `||`, `|`, `;` and `&`.
+    fn shell_commands(text: &str) -> Vec<(usize, Vec<String>)> {
+        let mut out = Vec::new();
+        let mut in_sh = false;
+        let mut pending: Option<(usize, String)> = None;
+        for (n, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if let Some(info) = trimmed.strip_prefix("```") {
+                in_sh = !in_sh && info.trim() == "sh";
+                continue;
+            }
+            if !in_sh {
+                continue;
+            }
+            let (start, mut joined) = pending.take().unwrap_or((n + 1, String::new()));
+            joined.push_str(trimmed.trim_end_matches('\\'));
+            joined.push(' ');
+            if trimmed.ends_with('\\') {
+                pending = Some((start, joined));
+                continue;
+            }
+            let Some(words) = shlex::split(&joined) else {
+                panic!("line {start}: not shell words: {joined}");
+            };
+            let mut command = Vec::new();
+            for w in words {
+                if w.starts_with('#') {
+                    break;
+                }
+                if ["&&", "||", "|", ";", "&"].contains(&w.as_str()) {
+                    out.push((start, std::mem::take(&mut command)));
+                } else {
+                    command.push(w);
+                }
+            }
+            out.push((start, command));
+        }
+        out
+    }
+
+    /// The arguments a shell command passes to `meanet`, if it runs it: directly (`meanet`,
+    /// `.../meanet`, `$B`, `$bin`, `$meanet`), or through `cargo run -p meanet-cli ... --`;
+    /// leading `VAR=value` words are the environment.
+    fn meanet_args(words: &[String]) -> Option<Vec<String>> {
+        let words: Vec<&str> = words
+            .iter()
+            .map(String::as_str)
+            .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+            .collect();
+        let (first, rest) = words.split_first()?;
+        let direct = *first == "meanet"
+            || first.ends_with("/meanet")
+            || ["$B", "$bin", "$meanet"].contains(first);
+        if direct {
+            return Some(rest.iter().map(|w| (*w).to_string()).collect());
+        }
+        if *first == "cargo" && rest.first() == Some(&"run") && rest.contains(&"meanet-cli") {
+            let after = rest.iter().position(|w| *w == "--")?;
+            return Some(rest[after + 1..].iter().map(|w| (*w).to_string()).collect());
+        }
+        None
+    }
+
+    /// Every `meanet` command shown in a fenced `sh` block of the README or docs/ parses with
+    /// the real command line (clap, no `--help`): a shown command that does not parse fails here.
+    #[test]
+    fn every_command_shown_in_the_readme_and_docs_parses() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = vec![root.join("README.md")];
+        let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .collect();
+        docs.sort();
+        files.extend(docs);
+        let (mut parsed, mut failures) = (0, Vec::new());
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            for (line, words) in shell_commands(&text) {
+                let Some(args) = meanet_args(&words) else {
+                    continue;
+                };
+                let argv = std::iter::once("meanet".to_string()).chain(args);
+                match Cli::try_parse_from(argv) {
+                    Ok(_) => parsed += 1,
+                    Err(e) => failures.push(format!(
+                        "{}:{line}: {}\n  {}",
+                        f.strip_prefix(&root).unwrap_or(f).display(),
+                        words.join(" "),
+                        e.to_string().lines().next().unwrap_or_default()
+                    )),
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "commands shown in the docs that do not parse:\n{}",
+            failures.join("\n")
+        );
+        // The count keeps the test from passing on nothing (a changed fence, say).
+        assert!(parsed >= 30, "only {parsed} commands found in the docs");
+        eprintln!("{parsed} commands parsed from {} files", files.len());
+    }
+
+    #[test]
+    fn the_doc_command_reader_finds_what_a_shell_would_run() {
+        let text = "x\n```sh\nA=1 meanet serve b \\\n  --http 127.0.0.1:0 && ./scripts/setup\ncargo run --release -p meanet-cli -- demo # comment\n```\n```toml\nmeanet = 1\n```\n";
+        let cmds = shell_commands(text);
+        let found: Vec<(usize, Option<Vec<String>>)> =
+            cmds.iter().map(|(l, w)| (*l, meanet_args(w))).collect();
+        let args = |v: &[&str]| Some(v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            found,
+            vec![
+                (3, args(&["serve", "b", "--http", "127.0.0.1:0"])),
+                (3, None),
+                (5, args(&["demo"])),
+            ]
+        );
+    }
 }
