@@ -1,5 +1,6 @@
 use super::*;
 use crate::numerics::Measure;
+use crate::policy::{PerClassThresholds, RoutingThresholds, Thresholds};
 
 pub(crate) fn sample() -> Manifest {
     Manifest {

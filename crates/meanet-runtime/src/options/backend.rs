@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 /// The inference backend that runs the networks.
@@ -125,4 +125,29 @@ pub struct BackendOptions {
     /// the calling thread.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+}
+
+impl BackendOptions {
+    /// Checks values serde cannot, and that this build has the backend.
+    pub fn validate(&self) -> Result<()> {
+        if !self.backend.compiled() {
+            bail!(
+                "runtime.backend = \"{}\", but this meanet was built without the `{}` cargo feature (rebuild with `--features {}`, or choose runtime.backend = \"{}\")",
+                self.backend.name(),
+                self.backend.name(),
+                self.backend.name(),
+                Backend::default().name()
+            );
+        }
+        if self.backend == Backend::Tract && self.provider != Provider::Cpu {
+            bail!(
+                "runtime.provider = \"{}\" applies to ONNX Runtime only; tract runs on the CPU (use runtime.backend = \"ort\" for a GPU provider)",
+                self.provider.name()
+            );
+        }
+        if self.threads == Some(0) {
+            bail!("runtime.threads must be at least 1 (leave it unset for ONNX Runtime's default)");
+        }
+        Ok(())
+    }
 }

@@ -1,5 +1,6 @@
 //! `[cloud]`: the link to the cloud tier.
 
+use anyhow::{Result, bail};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -137,5 +138,15 @@ impl CloudOptions {
             breaker_threshold: self.breaker_threshold.max(1),
             breaker_cooldown: Duration::from_millis(self.breaker_cooldown_ms),
         }
+    }
+}
+
+impl CloudOptions {
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        if self.deadline_ms == 0 {
+            bail!("cloud.deadline_ms must be at least 1");
+        }
+        Ok(())
     }
 }

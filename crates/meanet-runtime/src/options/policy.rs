@@ -149,3 +149,73 @@ impl PolicyOptions {
         Ok(Some(c))
     }
 }
+
+impl CalibrationOptions {
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        let g = self.per_class_min_gain;
+        if !(g.is_finite() && g >= 0.0) {
+            bail!("calibration.per_class_min_gain must be finite and >= 0");
+        }
+        if !(self.validation > 0.0 && self.validation < 1.0) {
+            bail!(
+                "calibration.validation = {} must be in (0, 1)",
+                self.validation
+            );
+        }
+        Ok(())
+    }
+}
+
+impl PolicyOptions {
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        for (key, value) in [
+            ("main", self.main),
+            ("cloud_main", self.cloud_main),
+            ("extension", self.extension),
+        ] {
+            if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                bail!("policy.{key} must be finite and >= 0 (leave it unset for no check)");
+            }
+        }
+        if self.hard_mass.is_some_and(|m| !(0.0..=1.0).contains(&m)) {
+            bail!(
+                "policy.hard_mass must be a probability between 0 and 1 (leave it unset for no check)"
+            );
+        }
+        if self
+            .online_target
+            .is_some_and(|t| !(0.0..=1.0).contains(&t))
+        {
+            bail!("policy.online_target must be an offload share between 0 and 1");
+        }
+        if self.online_window == 0 || self.online_window > meanet_core::online::MAX_WINDOW {
+            bail!(
+                "policy.online_window must hold between 1 and {} samples",
+                meanet_core::online::MAX_WINDOW
+            );
+        }
+        if !(self.online_horizon.is_finite() && self.online_horizon > 0.0) {
+            bail!("policy.online_horizon must be a positive number of samples");
+        }
+        if !(self.online_range.is_finite() && self.online_range >= 1.0) {
+            bail!("policy.online_range must be finite and >= 1");
+        }
+        if self.batch_size == 0 {
+            bail!("policy.batch_size must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Fallback thresholds for bundles that were not calibrated.
+    pub fn fallback_thresholds(&self) -> meanet_core::Thresholds {
+        meanet_core::Thresholds {
+            measure: self.measure,
+            main: self.main,
+            cloud_main: self.cloud_main,
+            extension: self.extension,
+            hard_mass: self.hard_mass,
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! `[server]`: `meanet serve` and `meanet edge` as servers.
 
+use anyhow::{Result, bail};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -151,5 +152,49 @@ impl ServerOptions {
         let ms = std::time::Duration::from_millis;
         let unready = self.unready_ms.min(self.drain_ms);
         (ms(unready), ms(self.drain_ms - unready))
+    }
+}
+
+impl ServerOptions {
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        if self.model_name.as_deref().is_some_and(|n| {
+            n.is_empty() || n.chars().any(|c| c.is_whitespace() || "/?#%".contains(c))
+        }) {
+            bail!(
+                "server.model_name = {:?} must be a non-empty name without blanks, '/', '?', '#' or '%' (it is a URL path segment)",
+                self.model_name.as_deref().unwrap_or_default()
+            );
+        }
+        if self.max_batch == 0 || self.queue == 0 {
+            bail!("server.max_batch and server.queue must be at least 1");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("server.tls_cert and server.tls_key must be set together");
+        }
+        if self.deadline_ms == 0 {
+            bail!("server.deadline_ms must be at least 1");
+        }
+        for (key, v) in [
+            ("drain_ms", self.drain_ms),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("quic_idle_timeout_ms", self.quic_idle_timeout_ms),
+        ] {
+            if v == 0 {
+                bail!("server.{key} must be at least 1");
+            }
+        }
+        if self.unready_ms > self.drain_ms {
+            bail!(
+                "server.unready_ms = {} must not exceed server.drain_ms = {}",
+                self.unready_ms,
+                self.drain_ms
+            );
+        }
+        if self.max_connections == 0 || self.quic_max_streams == 0 {
+            bail!("server.max_connections and server.quic_max_streams must be at least 1");
+        }
+        Ok(())
     }
 }
