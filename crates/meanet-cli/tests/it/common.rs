@@ -91,3 +91,19 @@ pub fn mixed_stream(segments: &[(usize, bool)]) -> Vec<u8> {
     }
     pixels
 }
+
+/// How long a test waits for something that takes well under a second before it fails
+/// instead of hanging: a hang guard, never a timing assertion.
+pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Waits (yielding the thread) until `done()`, panicking with `what` after [`HANG_GUARD`].
+pub fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < HANG_GUARD,
+            "hang guard: still waiting after {HANG_GUARD:?} for {what}"
+        );
+        std::thread::yield_now();
+    }
+}

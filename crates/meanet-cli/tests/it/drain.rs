@@ -1,7 +1,10 @@
 //! SIGTERM, as an orchestrator sends it on every rolling update, against real processes:
 //!
 //! - `meanet serve` with 16 HTTP clients posting and a QUIC client, and `meanet edge` with 16
-//!   HTTP clients: no connection reset and no 5xx among accepted requests, readiness 503
+//!   HTTP clients (once with no cloud, once offloading to a slow cloud, so offloads are in
+//!   flight at the signal): no connection reset and no 5xx among accepted requests, requests
+//!   answered after the signal, the QUIC client sees nothing but answers and the documented
+//!   refusal (the connection closed with `draining`, or no connection at all), readiness 503
 //!   during the drain, exit status 0;
 //! - `meanet run --input -` on an open stream: it stops reading, and the count of outcomes
 //!   equals the count of samples it read.
@@ -14,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::address_after;
+use crate::common::{address_after, wait_until};
 use crate::edge_server::{SAMPLE, bundle, images, json_request};
 
 /// What the clients saw.
@@ -24,6 +27,77 @@ struct Seen {
     ok_after_signal: AtomicUsize,
     server_errors: AtomicUsize,
     resets: AtomicUsize,
+}
+
+/// What the QUIC client saw.
+#[derive(Debug, Default)]
+struct QuicSeen {
+    ok: AtomicUsize,
+    ok_after_signal: AtomicUsize,
+    /// A stream reset: a request the server had taken, dropped.
+    resets: AtomicUsize,
+    /// Anything else that is neither an answer nor the documented refusal.
+    errors: Mutex<Vec<String>>,
+    /// The refusal that ended the client after the signal.
+    refused: Mutex<Option<String>>,
+}
+
+/// Posts one sample at a time over QUIC until `stop`, or until the server refuses after
+/// `signalled` as docs/edge.md says it does: no new connection, and open connections closed
+/// with code 0, `draining`, once their requests are answered.
+async fn quic_client(
+    addr: SocketAddr,
+    cert: std::path::PathBuf,
+    seen: Arc<QuicSeen>,
+    signalled: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) {
+    use meanet_core::{CloudError, CloudLink};
+    let cfg = meanet_transport::QuicLinkConfig {
+        server_name: "localhost".into(),
+        retry: meanet_transport::RetryPolicy {
+            retries: 0,
+            deadline: Duration::from_secs(10),
+            breaker_threshold: u32::MAX,
+            ..meanet_transport::RetryPolicy::default()
+        },
+        ..meanet_transport::QuicLinkConfig::new(addr, meanet_transport::Trust::PemFile(cert))
+    };
+    let link = meanet_transport::QuicLink::new(cfg).unwrap();
+    let x = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[1, 1, 28, 28]));
+    while !stop.load(Ordering::SeqCst) {
+        let after = signalled.load(Ordering::SeqCst);
+        match link.classify(x.clone()).await {
+            Ok(_) => {
+                seen.ok.fetch_add(1, Ordering::SeqCst);
+                if after {
+                    seen.ok_after_signal.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            Err(e) => {
+                let text = format!(
+                    "{e}: {}",
+                    std::error::Error::source(&e)
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                );
+                // The documented refusals: the connection closed with `draining` (a stream the
+                // server no longer accepts), or a new connection refused (CONNECTION_REFUSED).
+                let lower = text.to_ascii_lowercase();
+                let refusal = after
+                    && matches!(e, CloudError::Unreachable(_))
+                    && (lower.contains("draining") || lower.contains("refused"));
+                if refusal {
+                    *seen.refused.lock().unwrap() = Some(text);
+                    return;
+                }
+                if text.contains("reset") {
+                    seen.resets.fetch_add(1, Ordering::SeqCst);
+                }
+                seen.errors.lock().unwrap().push(text);
+            }
+        }
+    }
 }
 
 /// A started process, its stderr lines collected as they come.
@@ -186,12 +260,15 @@ fn prober(addr: SocketAddr, signalled: Arc<AtomicBool>, stop: Arc<AtomicBool>) -
 }
 
 /// 16 clients and a prober against `addr`, SIGTERM once they are going; asserts the drain.
-fn drain_under_load(p: &mut Proc, addr: SocketAddr, path: &str, body: Vec<u8>) -> Arc<Seen> {
+fn drain_under_load(
+    p: &mut Proc,
+    addr: SocketAddr,
+    path: &str,
+    body: Vec<u8>,
+    signalled: Arc<AtomicBool>,
+) -> Arc<Seen> {
     let seen = Arc::new(Seen::default());
-    let (signalled, stop) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
+    let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..16)
         .map(|_| {
             let (seen, signalled, stop) =
@@ -205,9 +282,9 @@ fn drain_under_load(p: &mut Proc, addr: SocketAddr, path: &str, body: Vec<u8>) -
         std::thread::spawn(move || prober(addr, signalled, stop))
     };
     // Mid-stream: once the clients have had answers.
-    while seen.ok.load(Ordering::SeqCst) < 64 {
-        std::thread::yield_now();
-    }
+    wait_until("64 answers before the signal", || {
+        seen.ok.load(Ordering::SeqCst) >= 64
+    });
     signalled.store(true, Ordering::SeqCst);
     sigterm(p);
     let status = exit_status(p);
@@ -231,6 +308,10 @@ fn drain_under_load(p: &mut Proc, addr: SocketAddr, path: &str, body: Vec<u8>) -
         seen.server_errors.load(Ordering::SeqCst),
         0,
         "5xx: {seen:?}"
+    );
+    assert!(
+        seen.ok_after_signal.load(Ordering::SeqCst) > 0,
+        "requests are still answered after the signal: {seen:?}"
     );
     // Readiness turns 503 (a probe racing the signal's delivery may still see 200 first) and
     // never goes back.
@@ -275,63 +356,61 @@ fn serve_drains_on_sigterm_over_http_and_quic() {
         .split_whitespace()
         .find_map(|w| w.parse().ok())
         .unwrap_or_else(|| panic!("no QUIC address in {:?}", first[1]));
-    // A QUIC client posting in a loop, on its own runtime.
-    let quic_seen = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    // A QUIC client posting in a loop, on its own runtime: answers (before and after the
+    // signal), the documented refusal after it (ends the client), anything else an error.
+    let quic_seen = Arc::new(QuicSeen::default());
+    let signalled = Arc::new(AtomicBool::new(false));
     let quic_stop = Arc::new(AtomicBool::new(false));
     let quic_client = {
-        let (seen, stop, cert) = (Arc::clone(&quic_seen), Arc::clone(&quic_stop), cert.clone());
+        let (seen, stop, cert, signalled) = (
+            Arc::clone(&quic_seen),
+            Arc::clone(&quic_stop),
+            cert.clone(),
+            Arc::clone(&signalled),
+        );
         std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async move {
-                use meanet_core::{CloudError, CloudLink};
-                let cfg = meanet_transport::QuicLinkConfig {
-                    server_name: "localhost".into(),
-                    retry: meanet_transport::RetryPolicy {
-                        retries: 0,
-                        deadline: Duration::from_secs(10),
-                        ..meanet_transport::RetryPolicy::default()
-                    },
-                    ..meanet_transport::QuicLinkConfig::new(
-                        quic,
-                        meanet_transport::Trust::PemFile(cert),
-                    )
-                };
-                let link = meanet_transport::QuicLink::new(cfg).unwrap();
-                let x = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[1, 1, 28, 28]));
-                while !stop.load(Ordering::SeqCst) {
-                    match link.classify(x.clone()).await {
-                        Ok(_) => {
-                            seen.0.fetch_add(1, Ordering::SeqCst);
-                        }
-                        // An answer with a 5xx status for a request the server took.
-                        Err(CloudError::Rejected { .. } | CloudError::Overloaded { .. }) => {
-                            seen.1.fetch_add(1, Ordering::SeqCst);
-                        }
-                        // Not accepted (connection closed or refused by the drain).
-                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-                    }
-                }
-            });
+            rt.block_on(quic_client(quic, cert, seen, signalled, stop));
         })
     };
-    while quic_seen.0.load(Ordering::SeqCst) < 8 {
-        std::thread::yield_now();
-    }
+    wait_until("8 QUIC answers before the signal", || {
+        quic_seen.ok.load(Ordering::SeqCst) >= 8
+    });
     let body = serde_json::json!({"inputs": [{
         "name": "input", "shape": [1, 1, 28, 28], "datatype": "FP32",
         "data": vec![0.0f32; SAMPLE],
     }]})
     .to_string()
     .into_bytes();
-    let seen = drain_under_load(&mut p, http, "/v2/models/cloud/infer", body);
+    let seen = drain_under_load(&mut p, http, "/v2/models/cloud/infer", body, signalled);
     quic_stop.store(true, Ordering::SeqCst);
     quic_client.join().unwrap();
-    assert_eq!(quic_seen.1.load(Ordering::SeqCst), 0, "QUIC 5xx");
+    let q = &quic_seen;
+    assert_eq!(
+        q.resets.load(Ordering::SeqCst),
+        0,
+        "QUIC stream resets: {q:?}"
+    );
+    let errors = q.errors.lock().unwrap().clone();
+    assert!(
+        errors.is_empty(),
+        "QUIC errors other than the drain's refusal: {errors:?}"
+    );
+    assert!(
+        q.ok_after_signal.load(Ordering::SeqCst) > 0,
+        "QUIC requests answered after the signal: {q:?}"
+    );
     eprintln!(
-        "serve drain: {} HTTP answers ({} after SIGTERM), {} QUIC answers",
+        "serve drain: {} HTTP answers ({} after SIGTERM), {} QUIC answers ({} after SIGTERM), QUIC refused after the signal: {}",
         seen.ok.load(Ordering::SeqCst),
         seen.ok_after_signal.load(Ordering::SeqCst),
-        quic_seen.0.load(Ordering::SeqCst)
+        q.ok.load(Ordering::SeqCst),
+        q.ok_after_signal.load(Ordering::SeqCst),
+        q.refused
+            .lock()
+            .unwrap()
+            .as_deref()
+            .unwrap_or("no (stopped first)")
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -358,9 +437,80 @@ fn edge_drains_on_sigterm() {
         addr,
         "/v2/models/meanet/infer",
         json_request(&images(2)),
+        Arc::default(),
     );
     eprintln!(
         "edge drain: {} answers ({} after SIGTERM)",
+        seen.ok.load(Ordering::SeqCst),
+        seen.ok_after_signal.load(Ordering::SeqCst)
+    );
+}
+
+/// The bundle's cloud model on loopback, answering each request `delay` late: offloads are in
+/// flight whenever the edge is busy.
+fn slow_cloud(rt: &tokio::runtime::Runtime, delay: Duration) -> meanet_transport::RunningServer {
+    let b = meanet_runtime::Bundle::load(std::path::Path::new(&bundle())).unwrap();
+    let engine =
+        meanet_runtime::Engine::new(&meanet_runtime::options::BackendOptions::default()).unwrap();
+    let t = &b.manifest.tensors;
+    let model = engine
+        .classifier(&b.cloud_path(), Some((&t.input, &t.cloud_logits)))
+        .unwrap();
+    let cfg = meanet_transport::ServerConfig {
+        model_name: "cloud".into(),
+        http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        answer_delay: delay,
+        ..meanet_transport::ServerConfig::default()
+    };
+    rt.block_on(meanet_transport::Server::start(Box::new(model), cfg))
+        .unwrap()
+}
+
+#[test]
+fn edge_drains_with_offloads_in_flight_to_a_slow_cloud() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cloud = slow_cloud(&rt, Duration::from_millis(300));
+    let url = format!("http://{}", cloud.http_addr().unwrap());
+    let b = bundle();
+    let mut args = vec!["edge", b.as_str(), "--http", "127.0.0.1:0"];
+    let (set_url, set_deadline) = (format!("cloud.url={url}"), "cloud.deadline_ms=10000");
+    args.extend(["--set", set_url.as_str(), "--set", set_deadline]);
+    args.extend(DRAIN);
+    let (mut p, first) = spawn(&args);
+    let addr: SocketAddr = address_after(&first[0], "http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 16 samples a request, hard ones among them: each request waits on an offload.
+    let seen = drain_under_load(
+        &mut p,
+        addr,
+        "/v2/models/meanet/infer",
+        json_request(&images(16)),
+        Arc::default(),
+    );
+    let reply = crate::edge_server::request(
+        &cloud.http_addr().unwrap().to_string(),
+        "GET",
+        "/metrics",
+        &[],
+        b"",
+    );
+    let served = String::from_utf8_lossy(&reply.body).into_owned();
+    rt.block_on(cloud.shutdown(Duration::from_secs(1)));
+    // The cloud answered offloads, so requests were waiting on it when the signal came; none
+    // was lost (drain_under_load: no reset, no 5xx, answers after the signal, exit 0).
+    let offloads: f64 = served
+        .lines()
+        .filter(|l| l.starts_with("meanet_requests_total{") && l.contains("200"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        offloads > 0.0,
+        "the slow cloud answered no offload:\n{served}"
+    );
+    eprintln!(
+        "edge drain with a slow cloud: {} answers ({} after SIGTERM), {offloads} offload requests answered by the cloud",
         seen.ok.load(Ordering::SeqCst),
         seen.ok_after_signal.load(Ordering::SeqCst)
     );
@@ -397,9 +547,9 @@ fn run_on_a_stream_answers_every_sample_it_read_on_sigterm() {
             }
         })
     };
-    while lines.load(Ordering::SeqCst) == 0 {
-        std::thread::yield_now();
-    }
+    wait_until("the first outcome line", || {
+        lines.load(Ordering::SeqCst) > 0
+    });
     let p = Proc {
         child,
         log: Arc::default(),

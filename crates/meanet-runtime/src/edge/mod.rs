@@ -90,7 +90,13 @@ mod tests {
         // Five samples and a third of a sixth; the writer keeps the stream open.
         tx.write_all(&[1; 16]).unwrap();
         // Wait (without a clock) until the reader has the bytes: they are then "read".
+        let started = std::time::Instant::now();
         while s.bytes_read() < 16 {
+            // A hang guard, not a timing assertion: the bytes are read within microseconds.
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "hang guard: the reader never took the 16 bytes"
+            );
             std::thread::yield_now();
         }
         stop.store(true, Ordering::SeqCst);

@@ -134,17 +134,25 @@ impl QuicLink {
         let conn = self.connection().await?;
         let limit = self.config.max_response_bytes;
         let io = async {
-            let broken = |e: String| Attempt::Retry(CloudError::Unreachable(e.into()), None);
-            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| broken(e.to_string()))?;
-            send.write_all(&frame)
-                .await
-                .map_err(|e| broken(e.to_string()))?;
-            send.finish().map_err(|e| broken(e.to_string()))?;
+            // The whole chain: "connection lost: closed by peer: 0 (draining)", not only
+            // "connection lost", so a refusal by a draining server says so.
+            let broken = |e: &dyn std::error::Error| {
+                let mut text = e.to_string();
+                let mut next = e.source();
+                while let Some(cause) = next {
+                    text = format!("{text}: {cause}");
+                    next = cause.source();
+                }
+                Attempt::Retry(CloudError::Unreachable(text.into()), None)
+            };
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| broken(&e))?;
+            send.write_all(&frame).await.map_err(|e| broken(&e))?;
+            send.finish().map_err(|e| broken(&e))?;
             recv.read_to_end(limit.saturating_add(protocol::MAX_META_BYTES + 4))
                 .await
                 .map_err(|e| match e {
                     quinn::ReadToEndError::TooLong => too_large(limit),
-                    e => broken(e.to_string()),
+                    e => broken(&e),
                 })
         };
         let msg = match io.await {

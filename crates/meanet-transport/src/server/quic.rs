@@ -15,8 +15,9 @@ use crate::protocol::{self, DecodeError, ErrorBody, HEADER_LENGTH, Meta};
 use crate::tls::TlsError;
 
 /// Binds the QUIC endpoint and spawns its accept loop. Once `drain` turns true, no new
-/// connection or stream is accepted; streams already accepted are answered, then each
-/// connection is closed with code 0 (`draining`) and the loop ends.
+/// connection or stream is accepted (a connection attempt is refused at once); streams already
+/// accepted are answered, then each connection is closed with code 0 (`draining`) and the loop
+/// ends.
 pub(crate) fn serve(
     addr: SocketAddr,
     tls: rustls::ServerConfig,
@@ -65,7 +66,22 @@ pub(crate) fn serve(
             });
             while connections.try_join_next().is_some() {}
         }
-        while connections.join_next().await.is_some() {}
+        // Draining: a new connection attempt is refused at once (CONNECTION_REFUSED), so a
+        // client learns it at connect time, as over TCP, instead of waiting out its deadline,
+        // while the open connections finish what they accepted.
+        loop {
+            tokio::select! {
+                incoming = ep.accept() => match incoming {
+                    Some(i) => i.refuse(),
+                    None => break,
+                },
+                done = connections.join_next() => {
+                    if done.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
     });
     Ok((endpoint, accept))
 }

@@ -62,15 +62,24 @@ async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> Opti
     status_on(&mut s, method, path, body).await
 }
 
-/// Reads until the server closes the connection (EOF or reset): it was closed.
+/// How long a connection the server should close may stay open before the test says it was
+/// not closed: many times every limit these tests set (at most 1 s), so only a server that
+/// never closes it fails, never a slow machine.
+const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
+/// Reads until the server closes the connection (EOF or reset): true; false when it is still
+/// open after [`CLOSE_WITHIN`].
 async fn closed_by_server(stream: &mut TcpStream) -> bool {
     let mut chunk = [0u8; 1024];
-    loop {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return true,
-            Ok(_) => {}
+    let closed = async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
         }
-    }
+    };
+    tokio::time::timeout(CLOSE_WITHIN, closed).await.is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,8 +101,12 @@ async fn trickled_headers_are_cut_off_while_a_valid_request_is_answered() {
             .await
             .unwrap();
         slow.push(tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
             let mut k = 0u32;
             loop {
+                if started.elapsed() > CLOSE_WITHIN {
+                    return false; // still trickling: the server never cut it off
+                }
                 k += 1;
                 if s.write_all(format!("x-slow-{k}: 1\r\n").as_bytes())
                     .await
