@@ -114,6 +114,6 @@ mod tests {
         let total: Macs = [Macs(1), Macs(2), Macs(3)].into_iter().sum();
         assert_eq!(total, Macs(6));
         assert_eq!(Bytes(3) * 4, Bytes(12));
-        assert!((Joules(1.5) + Joules(0.5)).0 - 2.0 < 1e-12);
+        assert!(((Joules(1.5) + Joules(0.5)).0 - 2.0).abs() < 1e-12);
     }
 }

@@ -155,9 +155,7 @@ fn edge_online_moves_the_offload_share_toward_its_target_on_a_shifted_mix() {
         .find(|l| l.starts_with("meanet_threshold_scale "))
         .map(value)
         .unwrap_or_else(|| panic!("no scale in\n{text}"));
-    // Within the controller's clamp; and offloading less than the static thresholds means
-    // raising them: a scale above 1.
-    assert!((0.25..=4.0).contains(&scale), "{scale}");
+    // Offloading less than the static thresholds means raising them: a scale above 1.
     assert!(scale > 1.0, "threshold scale {scale}");
     let estimates: Vec<f64> = text
         .lines()
