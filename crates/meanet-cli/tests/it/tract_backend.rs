@@ -1,7 +1,9 @@
 //! `runtime.backend = "tract"`: the same commands, the same answers as ONNX Runtime, and no
 //! ONNX Runtime library opened.
 //!
-//! Built only with the `tract` feature (`cargo test --workspace` enables it).
+//! Built only with the `tract` feature. `cargo test --workspace` enables it: the workspace's
+//! tests package (tests/Cargo.toml) depends on meanet-cli with `tract`, and cargo unifies
+//! the features of a package across the workspace, so these run in CI's test stage.
 
 #![cfg(feature = "tract")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
