@@ -23,23 +23,43 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The files `fuzz/manifest.toml` records for `set` (`corpus` or `seeds`) and `target`.
+fn recorded(manifest: &toml::Table, set: &str, target: &str) -> Option<usize> {
+    let n = manifest.get(set)?.get(target)?.as_integer()?;
+    usize::try_from(n).ok()
+}
+
 #[test]
 fn every_stored_fuzz_input_replays_cleanly() {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(fuzz.join("manifest.toml")).unwrap()).unwrap();
     let mut total = 0;
-    for (name, body) in targets::TARGETS {
-        let mut n = 0;
-        for set in ["corpus", "seeds"] {
-            for f in files(&fuzz.join(set).join(name)) {
-                let bytes = std::fs::read(&f).unwrap();
+    let (mut found, mut mismatches) = (String::new(), Vec::new());
+    for set in ["corpus", "seeds"] {
+        found.push_str(&format!("[{set}]\n"));
+        for (name, body) in targets::TARGETS {
+            let stored = files(&fuzz.join(set).join(name));
+            for f in &stored {
+                let bytes = std::fs::read(f).unwrap();
                 let replay = std::panic::catch_unwind(|| body(&bytes));
                 assert!(replay.is_ok(), "{name}: {} fails", f.display());
-                n += 1;
             }
+            found.push_str(&format!("{name} = {}\n", stored.len()));
+            if recorded(&manifest, set, name) != Some(stored.len()) {
+                mismatches.push(format!(
+                    "{set}/{name}: {} files, the manifest records {:?}",
+                    stored.len(),
+                    recorded(&manifest, set, name)
+                ));
+            }
+            total += stored.len();
         }
-        eprintln!("{name}: {n} inputs replayed");
-        assert!(n > 0, "{name}: no stored inputs under {}", fuzz.display());
-        total += n;
     }
+    assert!(
+        mismatches.is_empty(),
+        "the stored fuzz inputs differ from fuzz/manifest.toml:\n{}\nfound:\n{found}",
+        mismatches.join("\n")
+    );
     eprintln!("{total} fuzz inputs replayed");
 }
