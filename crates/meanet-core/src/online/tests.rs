@@ -104,7 +104,14 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // A statistical property (shares of random samples within a few points): run on the same
+    // 64 cases every time, so it cannot fail by chance on one run and pass on the next.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(2021),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// With a constant input mix, the controller settles: after a burn-in, every 1,000-sample
     /// window offloads the target share within 3 points, all 6,000 together within 1 (no bias),
