@@ -73,13 +73,6 @@ impl Fill for Array2<f32> {
     }
 }
 
-/// CPU time the current thread has run (`/proc/thread-self/schedstat`, nanoseconds).
-fn thread_cpu() -> Option<std::time::Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(std::time::Duration::from_nanos(ns))
-}
-
 fn calibrator() -> Calibrator {
     let costs = BlockCosts {
         main: Macs(1_000),
@@ -115,26 +108,20 @@ fn extreme_thresholds_behave() {
     assert!((m0.cloud_energy.0 - 100_000e-12).abs() < 1e-18);
 }
 
+/// Every grid point is evaluated once. How long the sweep takes is a figure of the bench
+/// (`cargo bench -p meanet-core --bench calibration`, CPU time), never an assertion here.
 #[test]
-fn sweep_of_ten_thousand_samples_on_a_50x50_grid_is_fast() {
+fn sweep_of_ten_thousand_samples_on_a_50x50_grid_evaluates_every_point() {
     let cache = cache(10_000);
     let cal = calibrator();
     let grid = Grid::quantiles(&cache, Measure::Entropy, 50);
     assert!(grid.len() >= 2_500, "grid has {} points", grid.len());
-    // CPU time of this thread where Linux reports it, so that other work on a shared machine
-    // does not count; wall time elsewhere.
-    let (cpu0, wall0) = (thread_cpu(), std::time::Instant::now());
     let points = cal.sweep(&cache, Thresholds::default(), &grid);
-    let took = match (cpu0, thread_cpu()) {
-        (Some(a), Some(b)) => b - a,
-        _ => wall0.elapsed(),
-    };
     assert_eq!(points.len(), grid.len());
-    eprintln!(
-        "sweep of {} points over 10,000 samples: {took:?}",
-        points.len()
-    );
-    assert!(took.as_secs_f64() < 1.0, "sweep took {took:?}");
+    // The points differ: the sweep measured each setting, it did not repeat one.
+    let shares: std::collections::BTreeSet<u64> =
+        points.iter().map(|p| p.metrics.cloud_share.to_bits()).collect();
+    assert!(shares.len() > 50, "{} distinct offload shares", shares.len());
 }
 
 #[test]
