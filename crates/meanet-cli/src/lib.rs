@@ -8,7 +8,7 @@
 //! `meanet train` and with it burn); an edge build (`--no-default-features --features ort`)
 //! runs, serves, calibrates and evaluates without burn.
 
-#![deny(clippy::print_stdout)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cmd;
 pub mod logging;

@@ -1,6 +1,6 @@
 //! The `meanet` binary: command-line parsing over the `meanet_cli` composition root.
 
-#![deny(clippy::print_stdout)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
 
@@ -117,7 +117,7 @@ fn main() -> std::process::ExitCode {
         // over, as for any Unix tool, and that is no failure.
         Err(e) if meanet_cli::stdout::is_closed_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:?}");
+            meanet_cli::stdout::note(format_args!("Error: {e:?}"));
             std::process::ExitCode::FAILURE
         }
     }
@@ -264,7 +264,10 @@ mod tests {
         );
         // The count keeps the test from passing on nothing (a changed fence, say).
         assert!(parsed >= 30, "only {parsed} commands found in the docs");
-        eprintln!("{parsed} commands parsed from {} files", files.len());
+        #[allow(clippy::print_stderr)] // test output
+        {
+            eprintln!("{parsed} commands parsed from {} files", files.len());
+        }
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! -1`). When the reader goes away first, the write fails with `EPIPE`: that is the end of the
 //! output, not an error. [`is_closed_pipe`] recognises it anywhere in an error's chain, and the
 //! binary then stops quietly with status 0, as Unix tools do. Rust's own `println!` would panic
-//! instead, so the crate denies `print_stdout` outside this module.
+//! instead, so the crate denies `print_stdout` outside this module. The servers' own lines on
+//! standard error go through [`note`], which never panics either.
 
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fmt::Display;
 use std::io::Write;
@@ -32,6 +33,12 @@ pub fn lines<T: Display>(lines: impl IntoIterator<Item = T>) -> Result<()> {
         writeln!(out, "{l}").context("writing to standard output")?;
     }
     Ok(())
+}
+
+/// Writes `text` and a newline to standard error, ignoring a closed stderr: a server whose log
+/// reader went away keeps serving (`eprintln!` would panic and take every request with it).
+pub fn note(text: impl Display) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// Whether `e` is, or was caused by, a write to a pipe whose reader has gone (`EPIPE`).

@@ -103,11 +103,11 @@ pub fn run(args: &CalibrateArgs, settings: &Settings, out: Output) -> Result<()>
     calibrate::save(&args.bundle, &thresholds, per_class.as_ref(), &report)?;
     if let Some(m) = &report.missed_target {
         // Said even with --json (stderr): a missed target is no detail.
-        eprintln!(
+        crate::stdout::note(format_args!(
             "meanet calibrate: {} (recorded as missed_target in {})",
             m.describe(&report.target),
             args.bundle.join("calibration.json").display()
-        );
+        ));
     }
     if out.json {
         crate::stdout::line(serde_json::to_string(&report)?)

@@ -103,7 +103,7 @@ pub fn run(args: &EdgeArgs, settings: &Settings, out: Output) -> Result<()> {
             ServerRole::Edge,
             out,
         )?;
-        eprintln!("meanet edge: metrics on /metrics");
+        crate::stdout::note(format_args!("meanet edge: metrics on /metrics"));
         super::serve_until_signal("edge", edge.server, edge.drain, out).await
     })
 }

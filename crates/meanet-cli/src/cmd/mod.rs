@@ -86,13 +86,13 @@ pub async fn serve_until_signal(
             serde_json::json!({"event": "draining", "command": command, "signal": signal}),
         );
     }
-    eprintln!(
+    crate::stdout::note(format_args!(
         "meanet {command}: {signal}: draining (readiness 503 now; new connections refused after {} ms; in-flight requests answered within {} ms)",
         unready.as_millis(),
         (unready + grace).as_millis()
-    );
+    ));
     server.drain(unready, grace).await;
-    eprintln!("meanet {command}: drained");
+    crate::stdout::note(format_args!("meanet {command}: drained"));
     if out.json {
         let _ = crate::stdout::line(serde_json::json!({"event": "drained", "command": command}));
     }
@@ -102,7 +102,7 @@ pub async fn serve_until_signal(
 /// A line on stderr unless quiet or printing JSON.
 pub fn say(out: Output, text: &str) {
     if !out.quiet && !out.json {
-        eprintln!("{text}");
+        crate::stdout::note(text);
     }
 }
 

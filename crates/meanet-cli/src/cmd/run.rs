@@ -220,8 +220,14 @@ fn degraded_summary(
         return None;
     }
     let list: Vec<String> = causes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    // A link that is not configured has no failure to log; every other cause was logged once.
+    let why = if causes.keys().all(|k| *k == "not_configured") {
+        "there is no cloud link (cloud.transport = \"none\")"
+    } else {
+        "the first failure of each cause is logged above with its reason"
+    };
     Some(format!(
-        "{total} of {written} samples degraded, answered on the edge instead of the cloud ({}); the first failure of each cause is logged above with its reason",
+        "{total} of {written} samples degraded, answered on the edge instead of the cloud ({}); {why}",
         list.join(", ")
     ))
 }
@@ -308,7 +314,10 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
                 addr,
                 Arc::clone(&metrics),
             ))?;
-            eprintln!("meanet run: metrics on http://{}/metrics", s.addr());
+            crate::stdout::note(format_args!(
+                "meanet run: metrics on http://{}/metrics",
+                s.addr()
+            ));
             Some(s)
         }
         None => None,
@@ -381,25 +390,25 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     flushed.context("writing outcomes to stdout")?;
     let written = printer.written;
     if let Some(summary) = degraded_summary(&printer.degraded, written) {
-        eprintln!("meanet run: {summary}");
+        crate::stdout::note(format_args!("meanet run: {summary}"));
     }
     if let Some(signal) = signalled.get() {
         let (samples, dropped) = read.unwrap_or((written, 0));
-        eprintln!(
+        crate::stdout::note(format_args!(
             "meanet run: {signal}: stopped reading after {samples} samples; {written} answered{}",
             if dropped > 0 {
                 format!(" ({dropped} bytes of an unfinished sample were not a sample)")
             } else {
                 String::new()
             }
-        );
+        ));
     }
     if printer.labels.is_some() && !out.json {
-        eprintln!(
+        crate::stdout::note(format_args!(
             "{}/{written} right ({:.4}) on {what}",
             printer.right,
             printer.right as f64 / written.max(1) as f64
-        );
+        ));
     }
     Ok(())
 }

@@ -158,7 +158,9 @@ pub fn announce(
     let mut event = serde_json::json!({"event": "listening", "command": command, "serving": what, "model": name});
     if let Some(addr) = running.http_addr() {
         let url = format!("{scheme}://{addr}/v2/models/{name}/infer");
-        eprintln!("meanet {command}: {what} as {name:?} on {url}{auth}");
+        crate::stdout::note(format_args!(
+            "meanet {command}: {what} as {name:?} on {url}{auth}"
+        ));
         event["http"] = url.into();
     }
     if let Some(addr) = running.quic_addr() {
@@ -176,13 +178,13 @@ pub fn announce(
                     path.display()
                 )
             })?;
-            eprintln!(
+            crate::stdout::note(format_args!(
                 "meanet {command}: QUIC on {addr}{auth} (self-signed certificate for \"localhost\" in {})",
                 path.display()
-            );
+            ));
             event["quic_cert"] = path.display().to_string().into();
         } else {
-            eprintln!("meanet {command}: QUIC on {addr}{auth}");
+            crate::stdout::note(format_args!("meanet {command}: QUIC on {addr}{auth}"));
         }
     }
     if out.json {

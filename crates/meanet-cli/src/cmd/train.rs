@@ -278,7 +278,7 @@ pub fn run(args: &TrainArgs, settings: &Settings, out: Output) -> Result<()> {
                 json["bundle"] = args.out.display().to_string().into();
                 return crate::stdout::line(json);
             }
-            eprintln!(
+            crate::stdout::note(format_args!(
                 "bundle {}: main {:.4}, main+extension {:.4}, cloud {:.4} test accuracy; MACs/sample main {}, extension {}, cloud {}; ONNX vs burn max |diff| {:.2e}; peak memory {}",
                 args.out.display(),
                 results.main_accuracy,
@@ -289,7 +289,7 @@ pub fn run(args: &TrainArgs, settings: &Settings, out: Output) -> Result<()> {
                 macs.cloud,
                 diff,
                 peaks.describe()
-            );
+            ));
             return Ok(());
         }
     }

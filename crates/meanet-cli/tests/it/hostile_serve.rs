@@ -8,36 +8,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common;
-use common::{Killed, address_after};
+use common::Killed;
 
 const SAMPLE: usize = 28 * 28;
 const REQUESTS: usize = 3000;
 /// The body limit `meanet serve` is started with (4 MiB).
 const LIMIT: usize = 4 << 20;
 
-/// xorshift64*: a deterministic stream of mutations, no dependency.
-struct Rng(u64);
+use meanet_core::testing::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
+/// One of `items`, drawn from `rng`.
+fn pick<T: Copy>(rng: &mut Rng, items: &[T]) -> T {
+    items[rng.usize(..items.len())]
 }
 
 struct Server {
@@ -49,28 +37,21 @@ struct Server {
 /// `meanet serve BUNDLE` (model `cloud`) or `meanet edge BUNDLE` (model `meanet`, no cloud).
 fn start(command: &str) -> Server {
     let bundle = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/fashion-mnist");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meanet"))
-        .args([command, bundle.to_str().unwrap(), "--http", "127.0.0.1:0"])
+    let mut cmd = crate::common::command();
+    cmd.args([command, bundle.to_str().unwrap(), "--http", "127.0.0.1:0"])
         .args(["--max-body", &LIMIT.to_string()])
-        .args(["--set", "cloud.transport=none"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let first = BufReader::new(child.stderr.take().unwrap())
-        .lines()
-        .next()
-        .unwrap()
-        .unwrap();
-    let addr =
-        address_after(&first, "http://").unwrap_or_else(|| panic!("no address in {first:?}"));
+        .args(["--set", "cloud.transport=none"]);
+    // Its log is drained for as long as it runs (a closed stderr is a test of its own).
+    let (child, addr, _) = crate::common::spawn_server(cmd, "http://");
     Server {
-        child: Killed(child),
+        child,
         addr,
         model: if command == "edge" { "meanet" } else { "cloud" },
     }
 }
 
-/// One HTTP/1.1 request on its own connection; returns the status code.
+/// One HTTP/1.1 request on its own connection; returns the status code, 0 when the server
+/// closed the connection without one.
 fn post(addr: &str, model: &str, headers: &[(String, String)], body: &[u8]) -> u16 {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -94,14 +75,7 @@ fn post(addr: &str, model: &str, headers: &[(String, String)], body: &[u8]) -> u
     let _ = s.read_to_end(&mut out);
     let _ = writer.join();
     let text = String::from_utf8_lossy(&out);
-    text.get(9..12)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no HTTP status in {:?}",
-                text.chars().take(200).collect::<String>()
-            )
-        })
+    text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -165,19 +139,19 @@ const DATATYPES: &[&str] = &[
 fn mutate(rng: &mut Rng) -> (&'static str, Vec<(String, String)>, Vec<u8>) {
     let hl = |n: usize| vec![("inference-header-content-length".to_string(), n.to_string())];
     let data = valid_data();
-    match rng.below(12) {
+    match rng.usize(..12) {
         0 => (
             "shape",
             vec![],
-            json_request(rng.pick(SHAPES), "\"FP32\"", &data, ""),
+            json_request(pick(rng, SHAPES), "\"FP32\"", &data, ""),
         ),
         1 => (
             "datatype",
             vec![],
-            json_request("[1,1,28,28]", rng.pick(DATATYPES), &data, ""),
+            json_request("[1,1,28,28]", pick(rng, DATATYPES), &data, ""),
         ),
         2 => {
-            let n = [0, 1, SAMPLE - 1, SAMPLE + 1, 2 * SAMPLE][rng.below(5)];
+            let n = [0, 1, SAMPLE - 1, SAMPLE + 1, 2 * SAMPLE][rng.usize(..5)];
             let data = format!("[{}]", vec!["1"; n].join(","));
             (
                 "element count",
@@ -188,7 +162,7 @@ fn mutate(rng: &mut Rng) -> (&'static str, Vec<(String, String)>, Vec<u8>) {
         3 => {
             let bad = ["\"a\"", "true", "null", "{}", "1e39", "-1e300", "[[]]"];
             let mut items = vec!["1".to_string(); SAMPLE];
-            items[rng.below(SAMPLE)] = rng.pick(&bad).to_string();
+            items[rng.usize(..SAMPLE)] = pick(rng, &bad).to_string();
             let data = format!("[{}]", items.join(","));
             (
                 "element type",
@@ -206,26 +180,26 @@ fn mutate(rng: &mut Rng) -> (&'static str, Vec<(String, String)>, Vec<u8>) {
                 "\"3136\"",
                 "1e4",
             ];
-            let payload = [0, 3135, 3136, 3137, 6272][rng.below(5)];
-            let size = rng.pick(&sizes);
+            let payload = [0, 3135, 3136, 3137, 6272][rng.usize(..5)];
+            let size = pick(rng, &sizes);
             let (body, n) = binary_request("[1,1,28,28]", size, payload);
             ("binary size", hl(n), body)
         }
         5 => {
-            let (body, n) = binary_request(rng.pick(SHAPES), "3136", 3136);
+            let (body, n) = binary_request(pick(rng, SHAPES), "3136", 3136);
             ("binary shape", hl(n), body)
         }
         6 => {
             let (body, n) = binary_request("[1,1,28,28]", "3136", 3136);
             let lies = [
-                (n + 1 + rng.below(4000)).to_string(),
-                (n - 1 - rng.below(n - 1)).to_string(),
+                (n + 1 + rng.usize(..4000)).to_string(),
+                (n - 1 - rng.usize(..n - 1)).to_string(),
                 "-5".into(),
                 "abc".into(),
                 "18446744073709551616".into(),
                 format!("{} ", n + body.len()),
             ];
-            let lie = lies[rng.below(lies.len())].clone();
+            let lie = lies[rng.usize(..lies.len())].clone();
             (
                 "header length",
                 vec![("inference-header-content-length".into(), lie)],
@@ -233,7 +207,7 @@ fn mutate(rng: &mut Rng) -> (&'static str, Vec<(String, String)>, Vec<u8>) {
             )
         }
         7 => {
-            let depth = [100, 127, 129, 1000, 100_000][rng.below(5)];
+            let depth = [100, 127, 129, 1000, 100_000][rng.usize(..5)];
             let data = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
             (
                 "nesting",
@@ -243,13 +217,13 @@ fn mutate(rng: &mut Rng) -> (&'static str, Vec<(String, String)>, Vec<u8>) {
         }
         8 => {
             let mut body = json_request("[1,1,28,28]", "\"FP32\"", &data, "");
-            let at = rng.below(body.len());
-            body[at] = rng.pick(&[0xff, 0xfe, 0xc0, 0x80]);
+            let at = rng.usize(..body.len());
+            body[at] = pick(rng, &[0xff, 0xfe, 0xc0, 0x80]);
             ("non-UTF-8", vec![], body)
         }
         9 => {
             let body = json_request("[1,1,28,28]", "\"FP32\"", &data, "");
-            let cut = rng.below(body.len() - 1) + 1;
+            let cut = rng.usize(..body.len() - 1) + 1;
             ("truncated", vec![], body[..cut].to_vec())
         }
         10 => {
@@ -259,8 +233,8 @@ fn mutate(rng: &mut Rng) -> (&'static str, Vec<(String, String)>, Vec<u8>) {
                 r#","parameters":{"binary_data_output":1}"#,
                 r#","extra":1"#,
             ];
-            let extra = rng.pick(&names);
-            let body = if rng.below(2) == 0 {
+            let extra = pick(rng, &names);
+            let body = if rng.usize(..2) == 0 {
                 json_request("[1,1,28,28]", "\"FP32\"", &data, extra)
             } else {
                 String::from_utf8(json_request("[1,1,28,28]", "\"FP32\"", &data, ""))
@@ -272,11 +246,11 @@ fn mutate(rng: &mut Rng) -> (&'static str, Vec<(String, String)>, Vec<u8>) {
         }
         _ => {
             // Bodies past the 4 MiB limit, and a huge JSON array within it.
-            if rng.below(2) == 0 {
+            if rng.usize(..2) == 0 {
                 (
                     "oversized",
                     vec![],
-                    vec![b' '; (4 << 20) + 1 + rng.below(1 << 20)],
+                    vec![b' '; (4 << 20) + 1 + rng.usize(..1 << 20)],
                 )
             } else {
                 let data = format!("[{}1]", "1,".repeat(1_900_000));
@@ -310,7 +284,7 @@ fn storm(server: &Server) {
         "warm-up"
     );
     let before = rss_kib(pid);
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = meanet_core::testing::rng(0x9E37_79B9_7F4A_7C15);
     let mut seen: BTreeMap<(&str, u16), usize> = BTreeMap::new();
     let mut peak = before;
     for i in 0..REQUESTS {

@@ -10,20 +10,13 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::common::{self, Killed, address_after, text};
+use crate::common::{self, Killed, text};
 use crate::edge_server::{bundle, request};
 
-fn meanet() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_meanet"));
-    c.env_remove("RUST_BACKTRACE").env_remove("MEANET_LOG");
-    c
-}
+use crate::common::{command as meanet, temp_dir};
 
 fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("meanet-user-errors-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    temp_dir(&format!("user-errors-{name}"))
 }
 
 /// Runs `meanet ARGS` with its stdout a pipe whose reader is gone before anything is written,
@@ -82,23 +75,16 @@ fn idx(dir: &Path, n: usize) -> PathBuf {
 /// Starts `meanet serve` of the reference bundle over HTTPS with `cert`/`key`; returns it and
 /// its address.
 fn https_server(cert: &Path, key: &Path) -> (Killed, String) {
-    let mut child = meanet()
-        .args(["serve", &bundle(), "--http", "127.0.0.1:0"])
+    let mut cmd = meanet();
+    cmd.args(["serve", &bundle(), "--http", "127.0.0.1:0"])
         .args([
             "--tls-cert",
             cert.to_str().unwrap(),
             "--tls-key",
             key.to_str().unwrap(),
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = address_after(&first, "https://").unwrap_or_else(|| panic!("{first}"));
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (Killed(child), addr)
+        ]);
+    let (server, addr, _) = crate::common::spawn_server(cmd, "https://");
+    (server, addr)
 }
 
 /// `meanet run` of 200 samples offloading to `url`, trusting `ca`: (outcomes, stderr).
@@ -225,16 +211,8 @@ fn server_model_name_set_by_file_environment_or_set_is_what_meanet_edge_serves()
         if let Some(v) = env {
             cmd.env("MEANET_SERVER__MODEL_NAME", v);
         }
-        let mut child = cmd
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let _edge = Killed(child);
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        let addr = address_after(&first, "http://").unwrap_or_else(|| panic!("{first}"));
+        let (_edge, addr, lines) = crate::common::spawn_server(cmd, "http://");
+        let first = lines.last().unwrap();
         assert!(
             first.contains(&format!("/v2/models/{name}/infer")),
             "{name}: {first}"
@@ -417,4 +395,35 @@ fn json_is_honoured_by_export() {
         "{v}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_server_whose_stderr_reader_goes_away_keeps_serving_and_drains() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = meanet()
+        .args(["edge", &bundle(), "--http", "127.0.0.1:0", "--set", "cloud.transport=none"])
+        .args(["--set", "server.unready_ms=0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap(); // the reader is dropped here: stderr is closed from now on
+    let addr = crate::common::address_after(&first, "http://").unwrap();
+    let mut edge = Killed(child);
+    for _ in 0..20 {
+        let ready = request(&addr, "GET", "/v2/health/ready", &[], b"");
+        assert_eq!(ready.status, 200, "still serving with its stderr closed");
+    }
+    // The drain writes to stderr too: it must still end in exit 0, not a panic.
+    let term = Command::new("kill")
+        .args(["-TERM", &edge.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = edge.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?} (signal {:?})", status.signal());
 }
