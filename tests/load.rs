@@ -71,10 +71,9 @@ pub async fn run(
     }
     let elapsed = start.elapsed();
     lat.sort();
+    let secs: Vec<f64> = lat.iter().map(Duration::as_secs_f64).collect();
     let pct = |p: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or_default()
+        Duration::from_secs_f64(meanet_core::numerics::percentile(&secs, p).unwrap_or(0.0))
     };
     LoadStats {
         ok: lat.len(),

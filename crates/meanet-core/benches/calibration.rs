@@ -34,19 +34,10 @@ impl EnergyModel for Linear {
     }
 }
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
+use meanet_core::testing::Rng;
 
 fn logits(
-    rng: &mut Lcg,
+    rng: &mut Rng,
     n: usize,
     k: usize,
     acc: f32,
@@ -55,11 +46,11 @@ fn logits(
     let mut a = Array2::zeros((n, k));
     for (i, mut row) in a.outer_iter_mut().enumerate() {
         for v in row.iter_mut() {
-            *v = rng.next() * 2.0;
+            *v = rng.f32() * 2.0;
         }
-        let right = rng.next() < acc;
+        let right = rng.f32() < acc;
         let t = if right { label(i) } else { (label(i) + 1) % k };
-        row[t] += 1.0 + 4.0 * rng.next();
+        row[t] += 1.0 + 4.0 * rng.f32();
     }
     a
 }
@@ -69,7 +60,7 @@ fn cache(n: usize, classes: usize) -> CalibrationCache {
     let hard: Vec<usize> = (classes / 2..classes).collect();
     let h = hard.len();
     let partition = ClassPartition::try_new(classes, hard).expect("partition");
-    let mut rng = Lcg(7);
+    let mut rng = meanet_core::testing::rng(7);
     let labels: Vec<usize> = (0..n).map(|i| i % classes).collect();
     let main = logits(&mut rng, n, classes, 0.7, |i| labels[i]);
     let ext = logits(&mut rng, n, h, 0.85, |i| {

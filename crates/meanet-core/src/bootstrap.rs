@@ -82,11 +82,9 @@ impl SplitMix {
     }
 }
 
+/// [`crate::numerics::percentile`] of the draws (at least one: NaN never shows).
 fn percentile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    let w = pos - lo as f64;
-    sorted[lo] * (1.0 - w) + sorted[hi] * w
+    crate::numerics::percentile(sorted, q).unwrap_or(f64::NAN)
 }
 
 /// Paired bootstrap over `correct[m][i]` (whether method `m` answered sample `i` right):

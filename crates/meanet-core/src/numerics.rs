@@ -185,6 +185,17 @@ fn check_finite(logits: &[f32]) -> Result<(), NumericError> {
     }
 }
 
+/// The `q` quantile (`q` in `[0, 1]`) of `sorted` (ascending), by linear interpolation between
+/// the two nearest ranks (NumPy's default): the one percentile definition the workspace uses,
+/// for bootstrap intervals and latency figures alike. `None` for no values.
+pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let pos = q.clamp(0.0, 1.0) * last as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let w = pos - lo as f64;
+    Some(sorted[lo] * (1.0 - w) + sorted[hi] * w)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,15 @@
 
 pub mod contract;
 
+/// The seeded generator every test, bench and simulation in the workspace uses: fastrand's
+/// (wyrand), so the same seed gives the same stream on every machine and run.
+pub use fastrand::Rng;
+
+/// A generator seeded with `seed`.
+pub fn rng(seed: u64) -> Rng {
+    Rng::with_seed(seed)
+}
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;

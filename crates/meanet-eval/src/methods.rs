@@ -194,9 +194,8 @@ pub async fn run_method_online(
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mean = latencies.iter().map(|d| ms(*d)).sum::<f64>() / latencies.len().max(1) as f64;
-    let p99 = latencies
-        .get(((latencies.len() as f64 - 1.0) * 0.99).round() as usize)
-        .map_or(0.0, |d| ms(*d));
+    let sorted_ms: Vec<f64> = latencies.iter().map(|d| ms(*d)).collect();
+    let p99 = meanet_core::numerics::percentile(&sorted_ms, 0.99).unwrap_or(0.0);
     let share = |e| s.exit(e).share;
     Ok((
         MethodRun {

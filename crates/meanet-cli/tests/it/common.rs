@@ -107,3 +107,44 @@ pub fn wait_until(what: &str, done: impl Fn() -> bool) {
         std::thread::yield_now();
     }
 }
+
+/// The `meanet` binary as a command to complete (no backtraces, no log level from outside).
+pub fn command() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_meanet"));
+    c.env_remove("RUST_BACKTRACE").env_remove("MEANET_LOG");
+    c
+}
+
+/// A fresh, empty directory under the system's temporary directory.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("meanet-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create a temporary directory");
+    d
+}
+
+/// Spawns `cmd` (a server) and reads its stderr up to the first line with an address after
+/// `marker` (`"http://"`, `"https://"`): the process, that address and the lines read. Its
+/// stderr is drained from then on, so it never blocks on a full pipe.
+pub fn spawn_server(mut cmd: std::process::Command, marker: &str) -> (Killed, String, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn meanet");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    let addr = loop {
+        let Some(Ok(line)) = lines.next() else {
+            panic!("meanet ended before announcing an address: {seen:?}");
+        };
+        let found = address_after(&line, marker);
+        seen.push(line);
+        if let Some(a) = found {
+            break a;
+        }
+    };
+    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    (Killed(child), addr, seen)
+}

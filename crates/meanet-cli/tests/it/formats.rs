@@ -17,21 +17,10 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-/// A deterministic noise source.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u8 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 56) as u8
-    }
-}
+use meanet_core::testing::Rng;
 
 /// A 3x32x32 CHW image of class `k` of `classes`: a colour per class plus noise.
-fn cifar_pixels(k: usize, classes: usize, rng: &mut Lcg) -> Vec<u8> {
+fn cifar_pixels(k: usize, classes: usize, rng: &mut Rng) -> Vec<u8> {
     let hue = (k * 255 / classes) as u8;
     let mut px = Vec::with_capacity(3072);
     for c in 0..3u8 {
@@ -41,14 +30,14 @@ fn cifar_pixels(k: usize, classes: usize, rng: &mut Lcg) -> Vec<u8> {
                 1 => 255 - hue,
                 _ => ((i / 32) as u8).wrapping_mul(k as u8),
             };
-            px.push(base / 2 + rng.next() / 4);
+            px.push(base / 2 + rng.u8(..) / 4);
         }
     }
     px
 }
 
 /// Writes CIFAR binary records: `[coarse] label pixels`.
-fn cifar_records(n: usize, classes: usize, coarse: bool, rng: &mut Lcg) -> Vec<u8> {
+fn cifar_records(n: usize, classes: usize, coarse: bool, rng: &mut Rng) -> Vec<u8> {
     let mut out = Vec::new();
     for i in 0..n {
         let k = i % classes;
@@ -62,7 +51,7 @@ fn cifar_records(n: usize, classes: usize, coarse: bool, rng: &mut Lcg) -> Vec<u
 }
 
 fn write_cifar10(dir: &Path, per_batch: usize, test: usize) {
-    let mut rng = Lcg(10);
+    let mut rng = meanet_core::testing::rng(10);
     for b in 1..=5 {
         std::fs::write(
             dir.join(format!("data_batch_{b}.bin")),
@@ -80,7 +69,7 @@ fn write_cifar10(dir: &Path, per_batch: usize, test: usize) {
 }
 
 fn write_cifar100(dir: &Path, train: usize, test: usize) {
-    let mut rng = Lcg(100);
+    let mut rng = meanet_core::testing::rng(100);
     std::fs::write(
         dir.join("train.bin"),
         cifar_records(train, 100, true, &mut rng),
@@ -97,7 +86,7 @@ const FOLDER_CLASSES: [&str; 3] = ["cat", "dog", "fox"];
 
 /// `root/<class>/NNN.png|jpg`: odd images are JPEG, sizes vary (they are resized).
 fn write_folder(root: &Path, per_class: usize, seed: u64) {
-    let mut rng = Lcg(seed);
+    let mut rng = meanet_core::testing::rng(seed);
     for (k, class) in FOLDER_CLASSES.iter().enumerate() {
         let dir = root.join(class);
         std::fs::create_dir_all(&dir).unwrap();
@@ -112,7 +101,7 @@ fn write_folder(root: &Path, per_class: usize, seed: u64) {
                     x + y
                 };
                 let v = if (stripe / 4) % 2 == 0 { 220 } else { 30 };
-                image::Rgb([v, (k * 100) as u8, rng.next() / 2])
+                image::Rgb([v, (k * 100) as u8, rng.u8(..) / 2])
             });
             let name = if i % 2 == 0 {
                 format!("{i:03}.png")

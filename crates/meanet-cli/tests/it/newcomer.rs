@@ -3,24 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use crate::common::{Killed, address_after, text};
+use crate::common::text;
 use crate::edge_server::{bundle, request};
 
-fn meanet() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_meanet"));
-    c.env_remove("RUST_BACKTRACE").env_remove("MEANET_LOG");
-    c
-}
+use crate::common::{command as meanet, temp_dir};
 
 fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("meanet-newcomer-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    temp_dir(&format!("newcomer-{name}"))
 }
 
 /// Every file of `dir` (not recursive) with its bytes.
@@ -122,26 +113,11 @@ fn eval_without_a_bundle_names_the_argument_when_none_is_found() {
 
 #[test]
 fn the_old_token_variable_still_works_and_names_the_new_one() {
-    let mut child = meanet()
-        .args(["edge", &bundle(), "--http", "127.0.0.1:0"])
+    let mut cmd = meanet();
+    cmd.args(["edge", &bundle(), "--http", "127.0.0.1:0"])
         .env("MEANET_SERVE_TOKEN", "old-secret")
-        .env_remove("MEANET_SERVER__TOKEN")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let addr = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(a) = address_after(&line, "http://") {
-            seen.push(line);
-            break a;
-        }
-        seen.push(line);
-    };
-    let _edge = Killed(child);
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        .env_remove("MEANET_SERVER__TOKEN");
+    let (_edge, addr, seen) = crate::common::spawn_server(cmd, "http://");
     let log = seen.join("\n");
     assert!(
         log.contains("MEANET_SERVE_TOKEN is deprecated") && log.contains("MEANET_SERVER__TOKEN"),

@@ -22,13 +22,8 @@ pub(crate) fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
 /// Learnable synthetic images: class k is a bright horizontal band at row 2k + noise.
 pub(crate) fn write_data(dir: &Path, train: u32, test: u32) {
     std::fs::create_dir_all(dir).unwrap();
-    let mut rng = 12345u64;
-    let mut next = || {
-        rng = rng
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (rng >> 33) as u32
-    };
+    let mut rng = meanet_core::testing::rng(12345);
+    let mut next = || rng.u32(..1 << 31);
     for (prefix, n) in [("train", train), ("t10k", test)] {
         let mut pixels = Vec::with_capacity((n * 784) as usize);
         let mut labels = Vec::with_capacity(n as usize);

@@ -10,17 +10,7 @@ use futures::executor::block_on;
 use ndarray::{Array2, ArrayD};
 use proptest::prelude::*;
 
-/// A small deterministic generator (xorshift64*), so simulations need no extra crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use crate::testing::Rng;
 
 /// A stream of samples with critical scales drawn from two populations, "easy" (mostly low)
 /// and "hard" (mostly high), mixed with `hard_share`; routing offloads a sample exactly when
@@ -39,9 +29,9 @@ fn simulate(
         let n = batch.min(samples - offloaded.len());
         let obs: Vec<Observation> = (0..n)
             .map(|_| {
-                let hard = rng.next() < hard_share(offloaded.len());
+                let hard = rng.f64() < hard_share(offloaded.len());
                 // Critical scales: easy ~ 0.5 * U^2, hard ~ 0.3 + 2 U (so both cross 1).
-                let u = rng.next();
+                let u = rng.f64();
                 let critical = if hard { 0.3 + 2.0 * u } else { 1.4 * u * u };
                 Observation {
                     critical,
@@ -125,7 +115,7 @@ proptest! {
     ) {
         let cfg = ControllerConfig::new(target);
         let mut c = OnlineController::new(cfg).unwrap();
-        let mut rng = Rng(seed);
+        let mut rng = crate::testing::rng(seed);
         simulate(&mut c, &mut rng, 2_000, batch, |_| hard);
         let mut offloaded = Vec::new();
         while offloaded.len() < 6_000 {
@@ -148,7 +138,10 @@ fn holds_the_target_through_a_mix_shift_where_static_thresholds_drift() {
     // Easy-heavy first half, hard-heavy second half.
     let mix = |i: usize| if i < 5_000 { 0.1 } else { 0.8 };
     let mut online = OnlineController::new(ControllerConfig::new(target)).unwrap();
-    let shares = window_shares(&simulate(&mut online, &mut Rng(7), 10_000, 32, mix), 1_000);
+    let shares = window_shares(
+        &simulate(&mut online, &mut crate::testing::rng(7), 10_000, 32, mix),
+        1_000,
+    );
     for (k, s) in shares.iter().enumerate().skip(1) {
         assert!(
             (s - target).abs() <= 0.03,
@@ -159,7 +152,10 @@ fn holds_the_target_through_a_mix_shift_where_static_thresholds_drift() {
     let mut cfg = ControllerConfig::new(target);
     (cfg.min_scale, cfg.max_scale) = (1.0, 1.0);
     let mut fixed = OnlineController::new(cfg).unwrap();
-    let shares = window_shares(&simulate(&mut fixed, &mut Rng(7), 10_000, 32, mix), 1_000);
+    let shares = window_shares(
+        &simulate(&mut fixed, &mut crate::testing::rng(7), 10_000, 32, mix),
+        1_000,
+    );
     assert!(
         shares[9] - shares[0] > 0.2,
         "static thresholds should drift: {shares:?}"
@@ -333,15 +329,15 @@ fn holds_the_target_at_a_thousand_classes_with_per_class_thresholds() {
     let mut online = OnlineRouting::new(base, OnlineController::new(cfg).unwrap());
     p.set_policy(online.policy());
     let cloud = FakeCloud::answering(classes, 0);
-    let mut rng = Rng(2021);
+    let mut rng = crate::testing::rng(2021);
     let (batch, batches) = (64, 120);
     let mut offloaded = Vec::new();
     for b in 0..batches {
         // Each row: noise over every class and a peak of random height at one class.
         let x = Array2::from_shape_fn((batch, classes), |(i, k)| {
-            (rng.next() * 2.0) as f32
+            (rng.f64() * 2.0) as f32
                 + if k == (b * 37 + i * 11) % classes {
-                    (rng.next() * 12.0) as f32
+                    (rng.f64() * 12.0) as f32
                 } else {
                     0.0
                 }
