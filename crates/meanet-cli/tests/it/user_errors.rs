@@ -401,7 +401,14 @@ fn json_is_honoured_by_export() {
 fn a_server_whose_stderr_reader_goes_away_keeps_serving_and_drains() {
     use std::os::unix::process::ExitStatusExt;
     let mut child = meanet()
-        .args(["edge", &bundle(), "--http", "127.0.0.1:0", "--set", "cloud.transport=none"])
+        .args([
+            "edge",
+            &bundle(),
+            "--http",
+            "127.0.0.1:0",
+            "--set",
+            "cloud.transport=none",
+        ])
         .args(["--set", "server.unready_ms=0"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -425,5 +432,10 @@ fn a_server_whose_stderr_reader_goes_away_keeps_serving_and_drains() {
         .unwrap();
     assert!(term.success());
     let status = edge.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{status:?} (signal {:?})", status.signal());
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{status:?} (signal {:?})",
+        status.signal()
+    );
 }
