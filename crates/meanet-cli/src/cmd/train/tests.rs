@@ -8,13 +8,15 @@ fn default_settings_are_the_trainers_defaults_and_flags_override_them() {
         #[command(flatten)]
         args: TrainArgs,
     }
-    let none = Cli::parse_from(["train"]).args;
+    let none = Cli::parse_from(["train", "--out", "b"]).args;
     assert_eq!(
         config(&apply(&none, TrainSettings::default()), &none),
         TrainConfig::default()
     );
     let flags = Cli::parse_from([
         "train",
+        "--out",
+        "b",
         "--preset",
         "resnet32",
         "--hard-by",
