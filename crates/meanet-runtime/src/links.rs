@@ -101,11 +101,9 @@ pub fn watched_link(
 /// its generated one to by default ([`crate::options::QUIC_CERT_FILE`] in the cache), so the two
 /// meet on one machine without a setting.
 pub fn quic_cert(c: &CloudOptions) -> std::path::PathBuf {
-    c.quic_cert.clone().unwrap_or_else(|| {
-        meanet_data::cache_root()
-            .map_or_else(std::env::temp_dir, |r| r.path)
-            .join(crate::options::QUIC_CERT_FILE)
-    })
+    c.quic_cert
+        .clone()
+        .unwrap_or_else(crate::options::default_quic_cert)
 }
 
 /// The name of a circuit-breaker state, as the metrics report it.

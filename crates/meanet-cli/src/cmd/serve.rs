@@ -129,8 +129,10 @@ impl ServerFlags {
 /// [`meanet_runtime::options::QUIC_CERT_FILE`] in the cache (the temporary directory when no
 /// cache is known), never the working directory.
 pub fn quic_cert_path(server: &ServerOptions) -> PathBuf {
-    let cache = meanet_data::cache_root().map_or_else(std::env::temp_dir, |r| r.path);
-    server.quic_cert_path(&cache)
+    server
+        .quic_cert_out
+        .clone()
+        .unwrap_or_else(meanet_runtime::options::default_quic_cert)
 }
 
 /// Says where `running` listens (stderr; with `--json` also one JSON line on stdout) and writes

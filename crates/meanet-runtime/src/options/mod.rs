@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use backend::{Backend, BackendOptions, Provider};
 pub use cloud::{CloudOptions, PayloadKind, Transport};
 pub use policy::{CalibrationOptions, PolicyOptions, Search};
-pub use server::{QUIC_CERT_FILE, ServerOptions, ServerRole};
+pub use server::{QUIC_CERT_FILE, ServerOptions, ServerRole, default_quic_cert};
 
 /// Every runtime option, section by section (`[runtime]`, `[cloud]`, ... in `meanet.toml`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -126,6 +126,15 @@ impl ServerRole {
 /// The file name of a generated QUIC certificate when `server.quic_cert_out` is unset.
 pub const QUIC_CERT_FILE: &str = "meanet-quic-cert.pem";
 
+/// Where a generated QUIC certificate goes when no setting names a file: [`QUIC_CERT_FILE`] in
+/// the cache (the temporary directory when no cache is known), never the working directory.
+/// `meanet serve` writes it there and the edge's link reads it there, so both meet by default.
+pub fn default_quic_cert() -> PathBuf {
+    meanet_data::cache_root()
+        .map_or_else(std::env::temp_dir, |r| r.path)
+        .join(QUIC_CERT_FILE)
+}
+
 impl ServerOptions {
     /// The model name for `role`: `model_name`, else the role's default.
     pub fn model_name(&self, role: ServerRole) -> &str {
