@@ -40,7 +40,7 @@ async fn main() -> Result<()> {
     options.policy.online_target = Some(0.15);
     options.validate()?;
 
-    // 2. The deployment: bundle checks, the backend, MACs and the energy model.
+    // 2. The deployment: bundle checks, the backend, MACs, the energy model and the batch size.
     let bundle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fashion-mnist");
     let dep = Deployment::load(&bundle, &options)?;
 
@@ -50,7 +50,7 @@ async fn main() -> Result<()> {
         &options.server,
         &options.cloud.model,
         false,
-        options.policy.batch_size,
+        dep.batch_size(),
     )
     .await?;
 
@@ -64,7 +64,8 @@ async fn main() -> Result<()> {
     let mut stream =
         EdgeStream::new(worker, Vec::<Outcome>::new()).with_metrics(Arc::clone(&metrics), energy);
 
-    // 5. The test images, in batches of `policy.batch_size` (the worker blocks on this thread
+    // 5. The test images, in batches of the deployment's batch size (`policy.batch_size`, else
+    //    by input size, within `runtime.memory_mb` when set; the worker blocks on this thread
     //    while its offload slots are full, so it runs off the async workers).
     let cache = meanet_data::default_dataset_cache();
     let test = DataSource::new(DatasetKind::FashionMnist, None)
@@ -72,7 +73,7 @@ async fn main() -> Result<()> {
         .context("Fashion-MNIST (run scripts/setup)")?;
     dep.check_data(&test)?;
     let first: Vec<usize> = (0..IMAGES.min(test.len())).collect();
-    let batch = options.policy.batch_size;
+    let batch = dep.batch_size();
     let outcomes = tokio::task::spawn_blocking(move || -> Result<Vec<Outcome>> {
         for read in test.batches(&first, batch, None) {
             stream.route(&read?.pixels)?;

@@ -38,7 +38,7 @@ async fn meanet_beats_main_only_and_spends_less_than_cloud_only() {
         &settings.server,
         &settings.cloud.model,
         false,
-        settings.policy.batch_size,
+        dep.batch_size(),
     )
     .await
     .unwrap();
@@ -120,7 +120,7 @@ async fn the_cloud_killed_mid_run_still_gives_every_sample_an_outcome() {
         &settings.server,
         &settings.cloud.model,
         false,
-        settings.policy.batch_size,
+        dep.batch_size(),
     )
     .await
     .unwrap();

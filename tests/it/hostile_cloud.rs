@@ -13,7 +13,7 @@ use ndarray::{Array, IxDyn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Serves `reply` (a JSON body, status 200) to every request, reading each request whole first.
-async fn hostile_cloud(reply: &'static str) -> std::net::SocketAddr {
+pub(crate) async fn hostile_cloud(reply: &'static str) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -4,6 +4,7 @@
 mod backends;
 mod cloud_faults;
 mod e2e;
+mod edge_bundle;
 mod fuzz_corpus;
 mod hostile_cloud;
 mod imagenet_ops;

@@ -25,6 +25,8 @@
 //! - [`signature`]: what a model file declares, and the checks every inference backend applies
 //!   before a network may serve as a block.
 //! - [`manifest`]: the deployment bundle manifest (`meanet.toml`) and its validation.
+//! - [`memory`]: the edge's memory footprint, its default batch size and the batch a memory
+//!   budget allows.
 //! - [`cache`]: the rule that says where fetched data sets and libraries are kept (pure: the
 //!   caller reads the environment and the file system).
 //! - [`training`]: the choices that define training (hard-class measure, network preset,
@@ -40,6 +42,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod calibration;
 pub mod manifest;
+pub mod memory;
 pub mod metrics;
 pub mod network;
 pub mod normalisation;

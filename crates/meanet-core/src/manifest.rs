@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::partition::{ClassPartition, PartitionError};
 
+mod cloud;
 mod dataset;
 mod thresholds;
 
+pub use cloud::{CloudSpec, CloudTensor};
 pub use dataset::{DatasetKind, DatasetSpec, Resize, SplitSpec, UnknownDataset};
 pub use thresholds::{PerClassSpec, ThresholdSpec};
 
@@ -38,6 +40,10 @@ pub struct Manifest {
     /// MACs per sample of each network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub macs: Option<MacsPerSample>,
+    /// The cloud model's interface (with `macs.cloud`, all the edge needs of the cloud: an
+    /// edge bundle carries no cloud file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<CloudSpec>,
     /// Calibrated thresholds, if calibration ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<ThresholdSpec>,
@@ -132,6 +138,9 @@ pub enum ManifestError {
     /// The split section is invalid.
     #[error("split: {0}")]
     Split(String),
+    /// The `[cloud]` section does not fit the rest of the manifest.
+    #[error("{0}")]
+    Cloud(String),
     /// A tensor name is empty.
     #[error("tensors.{key}: a tensor name cannot be empty")]
     Tensor {
@@ -203,6 +212,9 @@ impl Manifest {
             if name.is_empty() {
                 return Err(ManifestError::Tensor { key });
             }
+        }
+        if let Some(c) = &self.cloud {
+            c.validate(self)?;
         }
         if let Some(sp) = &self.split
             && !(sp.validation > 0.0 && sp.validation < 1.0)

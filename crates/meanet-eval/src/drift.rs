@@ -64,7 +64,7 @@ pub async fn drift(
         data: test,
         idx: &stream,
     };
-    let batch = options.policy.batch_size;
+    let batch = dep.batch_size();
     let b = progress(stream.len() as u64, "drift: static");
     let pipeline = dep.pipeline(routing.policy())?;
     let (fixed, pipeline) = run_method(dep, pipeline, samples, batch, cloud, &b).await?;

@@ -88,7 +88,7 @@ pub async fn evaluate(
             dep,
             pipeline,
             Samples { data: test, idx },
-            options.policy.batch_size,
+            dep.batch_size(),
             link,
             &b,
         )

@@ -87,6 +87,10 @@ pub struct RuntimeOptions {
     pub intra_threads: Option<usize>,
     /// Threads across operators (`None`: ONNX Runtime's default).
     pub inter_threads: Option<usize>,
+    /// Give memory back after each run: the CPU arena and the memory pattern off, so a session
+    /// holds its weights between runs and not the peak of its largest batch (for a memory
+    /// budget; a little slower).
+    pub frugal: bool,
 }
 
 /// A loaded ONNX Runtime: the process-wide environment plus session options.
@@ -159,6 +163,19 @@ impl Runtime {
             source,
         };
         let mut builder: SessionBuilder = Session::builder(&self.env).map_err(opts)?;
+        if self.options.frugal {
+            builder = builder
+                .with_memory_pattern(false)
+                .map_err(|e| opts(e.into()))?;
+            if self.options.provider == Provider::Cpu {
+                builder = builder
+                    .with_execution_providers([ort::ep::CPU::default()
+                        .with_arena_allocator(false)
+                        .build()
+                        .error_on_failure()])
+                    .map_err(|e| opts(e.into()))?;
+            }
+        }
         if let Some(ep) = self.options.provider.dispatch()? {
             builder = builder.with_execution_providers([ep]).map_err(|e| {
                 OnnxError::ProviderUnavailable {

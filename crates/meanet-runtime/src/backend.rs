@@ -31,6 +31,21 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Starts the backend `options.backend` names (for ONNX Runtime: loads its library).
     pub fn new(options: &BackendOptions) -> Result<Self> {
+        Self::start(options, false)
+    }
+
+    /// As [`Engine::new`], for a memory plan: when it holds a budget, ONNX Runtime's sessions
+    /// give memory back after each run (no arena, no memory pattern) instead of keeping their
+    /// peak. tract allocates per run already.
+    pub fn with_plan(
+        options: &BackendOptions,
+        plan: &meanet_core::memory::MemoryPlan,
+    ) -> Result<Self> {
+        Self::start(options, plan.frugal())
+    }
+
+    #[cfg_attr(not(feature = "ort"), allow(unused_variables))]
+    fn start(options: &BackendOptions, frugal: bool) -> Result<Self> {
         match options.backend {
             #[cfg(feature = "ort")]
             Backend::Ort => {
@@ -41,6 +56,7 @@ impl Engine {
                     provider,
                     intra_threads: options.threads,
                     inter_threads: None,
+                    frugal,
                 };
                 let rt = meanet_onnx::Runtime::new(opts).context("loading ONNX Runtime")?;
                 Ok(Engine::Ort(rt))

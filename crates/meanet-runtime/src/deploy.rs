@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use meanet_core::Normalisation;
 use meanet_core::manifest::DatasetKind;
+use meanet_core::memory::{MIB, MemoryPlan};
 use meanet_core::online::{OnlineController, OnlineRouting};
+use meanet_core::units::Bytes;
 use meanet_core::{
     BlockCosts, ClassPartition, ExitPolicy, Macs, Pipeline, RoutingThresholds, Thresholds,
 };
@@ -34,6 +36,8 @@ pub struct Deployment {
     pub energy: OnnxEnergyModel,
     /// The inference backend `runtime.backend` names.
     pub engine: Engine,
+    /// The batch size and memory estimate (`policy.batch_size`, `runtime.memory_mb`).
+    pub plan: MemoryPlan,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -46,14 +50,29 @@ impl std::fmt::Debug for Deployment {
 }
 
 impl Deployment {
-    /// Loads and checks the bundle at `dir`, profiles its networks, builds the energy model
-    /// (`options.energy`, `memory`, `link`) and starts the backend (`options.runtime`).
+    /// Loads and checks the bundle at `dir`, profiles its main and extension blocks, builds the
+    /// energy model (`options.energy`, `memory`, `link`), plans the batch size for
+    /// `runtime.memory_mb` and starts the backend (`options.runtime`).
+    ///
+    /// It never opens the cloud model's file when the manifest records the cloud's MACs
+    /// (`[macs]`), so an edge bundle (`meanet export edge`) loads; the cloud is then priced by
+    /// its MACs alone. [`Deployment::load_full`] also profiles the cloud, for the commands that
+    /// run it.
     pub fn load(dir: &Path, options: &Options) -> Result<Self> {
+        Self::load_with(dir, options, false)
+    }
+
+    /// As [`Deployment::load`], and profiles the cloud model too (its file must be present):
+    /// for `eval` and `calibrate`, which run the cloud and report its energy.
+    pub fn load_full(dir: &Path, options: &Options) -> Result<Self> {
+        Self::load_with(dir, options, true)
+    }
+
+    fn load_with(dir: &Path, options: &Options, full: bool) -> Result<Self> {
         let bundle = Bundle::load(dir)?;
         let partition = bundle.manifest.partition()?;
-        let profile = |file: &str| -> Result<meanet_energy::Profile> {
-            let path = bundle.dir.join(file);
-            let p = Graph::read(&path)?
+        let profile = |path: &Path| -> Result<meanet_energy::Profile> {
+            let p = Graph::read(path)?
                 .profile(1)
                 .with_context(|| format!("profiling {}", path.display()))?;
             if !p.is_complete() {
@@ -62,36 +81,87 @@ impl Deployment {
             Ok(p)
         };
         let m = &bundle.manifest.models;
-        let profiles = BlockProfiles {
-            main: profile(&m.main)?,
-            extension: Some(profile(&m.extension)?),
-            cloud: Some(profile(&m.cloud)?),
+        let main = profile(&bundle.dir.join(&m.main))?;
+        let extension = profile(&bundle.dir.join(&m.extension))?;
+        let recorded = bundle.manifest.macs.map(|m| Macs(m.cloud));
+        let cloud = match (full, recorded) {
+            (false, Some(_)) => None,
+            (true, _) => Some(profile(&bundle.cloud_file()?)?),
+            (false, None) if bundle.has_cloud() => Some(profile(&bundle.cloud_file()?)?),
+            (false, None) => bail!(
+                "bundle {}: its manifest has no [macs] and there is no cloud model file to count the cloud's MACs from; count each network with `meanet profile MODEL.onnx` and add `[macs]` (main, extension, cloud: MACs per sample) to meanet.toml",
+                bundle.dir.display()
+            ),
         };
         let per = |p: &meanet_energy::Profile| p.macs_per_sample();
         let costs = BlockCosts {
-            main: per(&profiles.main),
-            extension: profiles.extension.as_ref().map_or(Macs(0), per),
-            cloud: profiles.cloud.as_ref().map_or(Macs(0), per),
+            main: per(&main),
+            extension: per(&extension),
+            cloud: cloud.as_ref().map(per).or(recorded).unwrap_or(Macs(0)),
+        };
+        let values = bundle.manifest.sample_len();
+        let footprint = crate::footprint::estimate(&main, &extension, values, options);
+        let plan = meanet_core::memory::plan(
+            footprint,
+            options
+                .runtime
+                .memory_mb
+                .map(|mb| Bytes(mb.saturating_mul(MIB))),
+            options.policy.batch_for(values),
+        )
+        .with_context(|| format!("bundle {}", bundle.dir.display()))?;
+        let profiles = BlockProfiles {
+            main,
+            extension: Some(extension),
+            cloud,
         };
         let energy = OnnxEnergyModel::new(&profiles, &options.energy, options.memory, options.link);
-        let engine = Engine::new(&options.runtime)?;
+        let engine = Engine::with_plan(&options.runtime, &plan)?;
         Ok(Deployment {
             bundle,
             partition,
             costs,
             energy,
             engine,
+            plan,
         })
     }
 
-    /// Loads the three networks.
+    /// The batch size the edge routes with ([`Deployment::plan`]).
+    pub fn batch_size(&self) -> usize {
+        self.plan.batch
+    }
+
+    /// What [`Deployment::plan`] chose, in words: the batch size, the estimated peak, and the
+    /// budget that limited it.
+    pub fn describe_plan(&self) -> String {
+        let p = &self.plan;
+        let mib = |b: Bytes| b.0.div_ceil(MIB);
+        match p.budget {
+            None => format!(
+                "batch {} (estimated peak {} MiB; no runtime.memory_mb budget)",
+                p.batch,
+                mib(p.estimate)
+            ),
+            Some(b) => format!(
+                "batch {}{} for runtime.memory_mb = {} (estimated peak {} MiB; {} gives memory back after each batch)",
+                p.batch,
+                if p.limited { ", lowered" } else { "" },
+                b.0 / MIB,
+                mib(p.estimate),
+                self.engine.backend().name()
+            ),
+        }
+    }
+
+    /// Loads the three networks (the cloud's file must be present).
     pub fn networks(&self) -> Result<Networks> {
         self.bundle.networks(&self.engine)
     }
 
     /// A pipeline with `policy` over freshly loaded main and extension blocks.
     pub fn pipeline(&self, policy: Box<dyn ExitPolicy>) -> Result<Pipeline> {
-        let n = self.networks()?;
+        let n = self.bundle.edge_networks(&self.engine)?;
         Ok(Pipeline::new(
             n.main,
             Some(n.extension),

@@ -5,7 +5,9 @@
 //! - [`backend`]: the inference backend (`ort` or `tract`, cargo features) as an [`Engine`]
 //!   that opens a model file as core's [`Network`](meanet_core::Network); the only place a
 //!   backend is chosen.
-//! - [`bundle`]: a bundle directory (`meanet.toml` and three ONNX files), checked as it opens.
+//! - [`bundle`]: a bundle directory (`meanet.toml` and three ONNX files, or two for an edge
+//!   bundle), checked as it opens.
+//! - [`footprint`]: the edge's memory footprint, from its blocks' profiles and the backend.
 //! - [`deploy`]: a [`Deployment`]: the bundle, its costs and energy model, its thresholds and
 //!   online controller, and the per-channel normalisation of data.
 //! - [`links`]: the HTTP or QUIC cloud link with retry and circuit breaker.
@@ -32,13 +34,14 @@ pub mod bundle;
 pub mod deploy;
 pub mod edge;
 pub mod export;
+pub mod footprint;
 pub mod links;
 pub mod metrics;
 pub mod options;
 pub mod serving;
 
 pub use backend::Engine;
-pub use bundle::{Bundle, Networks};
+pub use bundle::{Bundle, EdgeNetworks, Networks};
 pub use deploy::Deployment;
 pub use metrics::RoutingMetrics;
 pub use options::Options;

@@ -78,11 +78,7 @@ pub async fn loopback_cloud(
     quic: bool,
     batch: usize,
 ) -> Result<RunningServer> {
-    let t = &dep.bundle.manifest.tensors;
-    let model = dep
-        .engine
-        .classifier(&dep.bundle.cloud_path(), Some((&t.input, &t.cloud_logits)))
-        .context("loading the cloud model")?;
+    let model = dep.bundle.cloud(&dep.engine)?;
     let loopback: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     // The edge's own cloud takes a whole batch of FP32 samples whatever their size: at 224x224
     // a batch of 64 is 39 MB, over the 16 MiB a public server allows by default.

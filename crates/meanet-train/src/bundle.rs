@@ -59,6 +59,7 @@ pub fn manifest(info: &BundleInfo<'_>) -> Manifest {
         },
         tensors: Tensors::default(),
         macs: None,
+        cloud: None,
         thresholds: None,
         split: Some(SplitSpec {
             seed: info.config.seed,

@@ -43,7 +43,7 @@ pub fn run(args: &CalibrateArgs, settings: &Settings, out: Output) -> Result<()>
     }
     settings.calibration.per_class |= args.per_class;
     let target = settings.calibration.target;
-    let dep = Deployment::load(&args.bundle, &settings)?;
+    let dep = Deployment::load_full(&args.bundle, &settings)?;
     let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
     let (data, idx, from) = match &args.validation {
         Some(path) => {

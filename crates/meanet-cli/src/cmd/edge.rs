@@ -58,6 +58,7 @@ pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> 
     );
     server.validate()?;
     let dep = Deployment::load(&args.bundle, settings)?;
+    super::say_plan("edge", &dep);
     let m = &dep.bundle.manifest;
     let (worker, metrics) = dep.edge_worker(settings, None, tokio::runtime::Handle::current())?;
     let endpoint = EdgeEndpoint::start(
@@ -66,7 +67,9 @@ pub async fn start(args: &EdgeArgs, settings: &Settings) -> Result<RunningEdge> 
         dep.energy.clone(),
         Arc::clone(&metrics),
         EdgeBatching {
-            max_batch: server.max_batch.max(1),
+            // A run holds at most the plan's batch (`policy.batch_size`, by input size,
+            // within `runtime.memory_mb`), whatever `server.max_batch` merges.
+            max_batch: server.max_batch.min(dep.batch_size()).max(1),
             max_delay: Duration::from_millis(server.max_delay_ms),
             queue: server.queue.max(1),
         },

@@ -84,7 +84,7 @@ pub fn reference_bundle(cwd: Option<&Path>, built_in: Option<&Path>) -> Result<P
 /// `meanet eval` (and the core of `meanet demo`).
 pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report> {
     let bundle = args.bundle()?;
-    let dep = Deployment::load(&bundle, settings)?;
+    let dep = Deployment::load_full(&bundle, settings)?;
     let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
     let test = dep.align_classes(wiring::test_data(&source, &args.data.cache)?, source.kind)?;
     let n = args.limit.unwrap_or(test.len()).min(test.len());
@@ -106,7 +106,7 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
                 &settings.server,
                 &settings.cloud.model,
                 transport == Transport::Quic,
-                settings.policy.batch_size,
+                dep.batch_size(),
             )
             .await?;
             say(

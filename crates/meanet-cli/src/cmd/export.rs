@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use meanet_runtime::export::{self, K8sOptions, TritonOptions};
 use meanet_runtime::{Bundle, Engine};
 
@@ -31,8 +31,19 @@ pub enum ExportCommand {
     },
     /// Kubernetes manifests: a KServe InferenceService for the cloud model (protocol v2, ONNX
     /// on the Triton runtime, autoscaled on concurrency) and, for `meanet edge`, a ConfigMap
-    /// (meanet.toml pointing at the predictor), Deployment and Service.
+    /// (meanet.toml pointing at the predictor), Deployment and Service; and OUT/edge-bundle,
+    /// the edge bundle to put at --bundle-path in the edge's image.
     K8s(Box<K8sArgs>),
+    /// An edge bundle: the main and extension blocks, the manifest (with the cloud's MACs per
+    /// sample and its input and output) and the calibration, without the cloud model. `meanet
+    /// run` and `meanet edge` run it and offload to a `meanet serve` of the full bundle.
+    Edge {
+        /// The full bundle directory.
+        bundle: PathBuf,
+        /// Where to write the edge bundle (a new directory).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `meanet export k8s`.
@@ -86,10 +97,7 @@ pub fn run(command: &ExportCommand, settings: &Settings, json: bool) -> Result<(
         } => {
             let b = Bundle::load(bundle)?;
             let engine = Engine::new(&settings.runtime)?;
-            let t = &b.manifest.tensors;
-            let cloud = engine
-                .classifier(&b.cloud_path(), Some((&t.input, &t.cloud_logits)))
-                .context("loading the cloud model")?;
+            let cloud = b.cloud(&engine)?;
             let o = TritonOptions {
                 model_name: model_name
                     .clone()
@@ -102,8 +110,14 @@ pub fn run(command: &ExportCommand, settings: &Settings, json: bool) -> Result<(
             let files = export::write_triton(&b, &sig, &o, out)?;
             written(&files, json)
         }
+        ExportCommand::Edge { bundle, out } => {
+            let b = Bundle::load(bundle)?;
+            let engine = Engine::new(&settings.runtime)?;
+            let files = export::write_edge_bundle(&b, &engine, out)?;
+            written(&files, json)
+        }
         ExportCommand::K8s(a) => {
-            Bundle::load(&a.bundle)?;
+            let b = Bundle::load(&a.bundle)?;
             let o = K8sOptions {
                 name: a.name.clone(),
                 namespace: a.namespace.clone(),
@@ -117,7 +131,13 @@ pub fn run(command: &ExportCommand, settings: &Settings, json: bool) -> Result<(
                 edge_replicas: a.edge_replicas,
                 token_secret: a.token_secret.clone(),
             };
-            let files = export::write_k8s(&settings.options, &o, &a.out)?;
+            let mut files = export::write_k8s(&settings.options, &o, &a.out)?;
+            let engine = Engine::new(&settings.runtime)?;
+            files.extend(export::write_edge_bundle(
+                &b,
+                &engine,
+                &a.out.join("edge-bundle"),
+            )?);
             written(&files, json)
         }
     }

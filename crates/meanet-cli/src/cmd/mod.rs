@@ -1,9 +1,11 @@
 //! One module per command: its flags (clap) and what it does. Adapters come from
 //! [`crate::wiring`], never from here.
 
+#[cfg(feature = "eval")]
 pub mod calibrate;
 pub mod data;
 pub mod edge;
+#[cfg(feature = "eval")]
 pub mod eval;
 pub mod export;
 pub mod profile;
@@ -174,6 +176,17 @@ impl DataArgs {
                 _ => None,
             },
         }
+    }
+}
+
+/// Says what batch size and memory estimate `meanet <command>` chose: on stderr when a
+/// `runtime.memory_mb` budget is set (the user asked for it), else in the log at info level.
+pub(crate) fn say_plan(command: &str, dep: &meanet_runtime::Deployment) {
+    let what = dep.describe_plan();
+    if dep.plan.budget.is_some() {
+        crate::stdout::note(format_args!("meanet {command}: memory: {what}"));
+    } else {
+        tracing::info!("memory: {what}");
     }
 }
 

@@ -244,8 +244,9 @@ enum Input {
 /// as soon as it is decided.
 pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     let dep = Deployment::load(&args.bundle, settings)?;
+    super::say_plan("run", &dep);
     let per = dep.bundle.manifest.input.shape.iter().product();
-    let batch = settings.policy.batch_size.max(1);
+    let batch = dep.batch_size();
     // SIGTERM or SIGINT: stop taking samples, answer every one already read, flush, exit 0.
     let stop = Arc::new(AtomicBool::new(false));
     let (input, what) = match args.input.as_deref() {

@@ -203,7 +203,7 @@ pub fn run(args: &ServeArgs, settings: &Settings, out: Output) -> Result<()> {
         (None, Some(b)) => {
             let b = meanet_runtime::Bundle::load(b)?;
             // A bundle's server also takes UINT8 pixels (`cloud.payload = "u8"`).
-            (b.cloud_path(), Some(b.manifest.input))
+            (b.cloud_file()?, Some(b.manifest.input))
         }
         (Some(_), Some(_)) => bail!("give either a bundle or --model, not both"),
         (None, None) => bail!("nothing to serve: give a bundle directory or --model FILE.onnx"),

@@ -338,7 +338,8 @@ fn publish(staged: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Profiles the bundle's ONNX files and writes MACs per sample into its manifest.
+/// Profiles the bundle's ONNX files and writes MACs per sample and the cloud's interface into
+/// its manifest.
 fn record_macs(bundle: &Path) -> Result<MacsPerSample> {
     let path = bundle.join("meanet.toml");
     let text =
@@ -358,6 +359,9 @@ fn record_macs(bundle: &Path) -> Result<MacsPerSample> {
         cloud: macs(&manifest.models.cloud)?,
     };
     manifest.macs = Some(m);
+    // What the cloud takes and answers, so an edge bundle made from this one needs no cloud
+    // file (the agreement check that follows loads the cloud against it).
+    manifest.cloud = Some(meanet_core::manifest::CloudSpec::expected(&manifest));
     std::fs::write(&path, toml::to_string_pretty(&manifest)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(m)

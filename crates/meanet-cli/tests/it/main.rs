@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod drain;
+mod edge_bundle;
 mod edge_server;
 mod edge_stream;
 mod formats;

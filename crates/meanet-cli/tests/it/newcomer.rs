@@ -87,6 +87,7 @@ fn eval_finds_the_reference_bundle_from_another_directory() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg(feature = "eval")]
 #[test]
 fn eval_without_a_bundle_names_the_argument_when_none_is_found() {
     let dir = temp("eval-none");

@@ -20,6 +20,7 @@ pub(crate) fn sample() -> Manifest {
         },
         tensors: Tensors::default(),
         macs: None,
+        cloud: None,
         thresholds: None,
         split: None,
         dataset: None,
@@ -158,4 +159,30 @@ fn inconsistencies_name_the_key() {
         let err = m.validate().unwrap_err().to_string();
         assert!(err.starts_with(want), "{err:?} should start with {want:?}");
     }
+}
+
+#[test]
+fn the_cloud_section_round_trips_and_a_mismatch_names_the_key() {
+    let mut m = sample();
+    m.cloud = Some(CloudSpec::expected(&m));
+    let text = toml::to_string_pretty(&m).unwrap();
+    assert!(text.contains("[cloud.input]"), "{text}");
+    let back: Manifest = toml::from_str(&text).unwrap();
+    back.validate().unwrap();
+    assert_eq!(back.cloud.as_ref().and_then(CloudSpec::outputs), Some(4));
+    assert_eq!(back.cloud.as_ref().unwrap().input.shape, vec![-1, 1, 8, 8]);
+
+    let mut wrong = back.clone();
+    wrong.cloud.as_mut().unwrap().output.shape = vec![-1, 5];
+    let e = wrong.validate().unwrap_err().to_string();
+    assert!(e.contains("cloud.output.shape is [-1, 5]"), "{e}");
+    assert!(e.contains("[-1, 4]"), "{e}");
+    let mut wrong = back.clone();
+    wrong.cloud.as_mut().unwrap().input.datatype = "UINT8".into();
+    let e = wrong.validate().unwrap_err().to_string();
+    assert!(e.contains("cloud.input.datatype"), "{e}");
+    let mut wrong = back;
+    wrong.cloud.as_mut().unwrap().input.name.clear();
+    let e = wrong.validate().unwrap_err().to_string();
+    assert!(e.contains("cloud.input.name"), "{e}");
 }

@@ -125,6 +125,12 @@ pub struct BackendOptions {
     /// the calling thread.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+    /// A memory budget for the edge, in MiB (unset: none). `meanet run`, `meanet edge` and the
+    /// runtime library pick their batch size to stay inside it, and ONNX Runtime gives memory
+    /// back after each batch (no arena, no memory pattern) instead of keeping its peak. A budget
+    /// the bundle cannot meet at batch 1 is refused at start, naming the smallest that works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
 }
 
 impl BackendOptions {
@@ -144,6 +150,9 @@ impl BackendOptions {
                 "runtime.provider = \"{}\" applies to ONNX Runtime only; tract runs on the CPU (use runtime.backend = \"ort\" for a GPU provider)",
                 self.provider.name()
             );
+        }
+        if self.memory_mb == Some(0) {
+            bail!("runtime.memory_mb must be at least 1 (leave it unset for no budget)");
         }
         if self.threads == Some(0) {
             bail!("runtime.threads must be at least 1 (leave it unset for ONNX Runtime's default)");

@@ -92,7 +92,7 @@ mod tests {
     fn each_section_names_the_key_at_fault() {
         let mut o = Options::default();
         o.validate().unwrap();
-        o.policy.batch_size = 0;
+        o.policy.batch_size = Some(0);
         assert!(
             o.validate()
                 .unwrap_err()

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyOptions {
-    /// Samples routed together on the edge.
-    pub batch_size: usize,
+    /// Samples routed together on the edge (unset: by the input's size, 64 at 28x28 and 32x32,
+    /// 8 at 224x224: [`meanet_core::memory::default_batch`]; `runtime.memory_mb` may lower it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
     /// The uncertainty measure of thresholds used when the bundle has none.
     pub measure: Measure,
     /// t_main when the bundle has none (unset: no check).
@@ -42,7 +44,7 @@ pub struct PolicyOptions {
 impl Default for PolicyOptions {
     fn default() -> Self {
         PolicyOptions {
-            batch_size: 64,
+            batch_size: None,
             measure: Measure::Entropy,
             main: None,
             cloud_main: Some(0.8),
@@ -202,10 +204,17 @@ impl PolicyOptions {
         if !(self.online_range.is_finite() && self.online_range >= 1.0) {
             bail!("policy.online_range must be finite and >= 1");
         }
-        if self.batch_size == 0 {
+        if self.batch_size == Some(0) {
             bail!("policy.batch_size must be at least 1");
         }
         Ok(())
+    }
+
+    /// The batch size for samples of `values` numbers each: `batch_size`, else the default
+    /// for that size.
+    pub fn batch_for(&self, values: usize) -> usize {
+        self.batch_size
+            .unwrap_or_else(|| meanet_core::memory::default_batch(values))
     }
 
     /// Fallback thresholds for bundles that were not calibrated.

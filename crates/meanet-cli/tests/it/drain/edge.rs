@@ -41,10 +41,7 @@ fn slow_cloud(rt: &tokio::runtime::Runtime, delay: Duration) -> meanet_transport
     let b = meanet_runtime::Bundle::load(std::path::Path::new(&bundle())).unwrap();
     let engine =
         meanet_runtime::Engine::new(&meanet_runtime::options::BackendOptions::default()).unwrap();
-    let t = &b.manifest.tensors;
-    let model = engine
-        .classifier(&b.cloud_path(), Some((&t.input, &t.cloud_logits)))
-        .unwrap();
+    let model = b.cloud(&engine).unwrap();
     let cfg = meanet_transport::ServerConfig {
         model_name: "cloud".into(),
         http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),

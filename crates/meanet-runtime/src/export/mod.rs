@@ -1,10 +1,14 @@
 //! Deployment files for where users scale: a Triton model repository for the cloud model, and
 //! Kubernetes manifests (a KServe `InferenceService` for the cloud model on the Triton runtime;
-//! a `Deployment`, `Service` and `ConfigMap` for `meanet edge`).
+//! a `Deployment`, `Service` and `ConfigMap` for `meanet edge`), and the edge bundle a device
+//! carries (main and extension blocks, no cloud model).
 //!
 //! Everything is built from the bundle and the model file's own signature, as plain data
 //! (`serde_json::Value`) written out as YAML, so the shapes in a `config.pbtxt` are the model's,
 //! and the edge's configuration is the runtime's [`Options`] serialized.
+
+mod edge;
+pub use edge::write_edge_bundle;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -109,7 +113,7 @@ pub fn write_triton(
     std::fs::write(&config, triton_config(sig, o)?)
         .with_context(|| format!("writing {}", config.display()))?;
     let model = version.join("model.onnx");
-    std::fs::copy(bundle.cloud_path(), &model)
+    std::fs::copy(bundle.cloud_file()?, &model)
         .with_context(|| format!("copying the cloud model to {}", model.display()))?;
     Ok(vec![config, model])
 }
