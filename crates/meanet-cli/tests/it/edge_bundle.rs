@@ -105,3 +105,26 @@ fn a_memory_budget_is_said_and_one_too_small_for_batch_one_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn export_k8s_ships_the_edge_bundle_for_the_edge_image() {
+    let out = temp_dir("edge-bundle-k8s");
+    let listed = ok(&meanet(&[
+        "export",
+        "k8s",
+        &bundle(),
+        "--out",
+        out.to_str().unwrap(),
+        "--storage-uri",
+        "s3://bucket/repo",
+    ]));
+    let edge = out.join("edge-bundle");
+    assert!(listed.contains("edge-bundle/meanet.toml"), "{listed}");
+    assert!(edge.join("main.onnx").is_file() && edge.join("extension.onnx").is_file());
+    assert!(
+        !edge.join("cloud.onnx").exists(),
+        "the predictor serves the cloud"
+    );
+    let manifest = std::fs::read_to_string(edge.join("meanet.toml")).unwrap();
+    assert!(manifest.contains("[cloud.output]"), "{manifest}");
+}
