@@ -16,7 +16,8 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn test_set() -> Dataset {
+/// The Fashion-MNIST test split (fetched by `scripts/setup`).
+pub(crate) fn test_set() -> Dataset {
     let cache = meanet_data::default_dataset_cache();
     let dir = cache.join("fashion-mnist/root/usr/share/datasets/fashion-mnist");
     let dir = if dir.is_dir() { Some(dir) } else { None };

@@ -11,21 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use meanet_core::{CloudErrorKind, CloudOnly, Exit, Outcome};
-use meanet_data::{Dataset, fashion_mnist};
+use meanet_data::Dataset;
 use meanet_runtime::Deployment;
 use meanet_runtime::Options as Settings;
 
 fn reference() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fashion-mnist")
-}
-
-fn test_set() -> Dataset {
-    let cache = meanet_data::default_dataset_cache();
-    let dir = cache.join("fashion-mnist/root/usr/share/datasets/fashion-mnist");
-    let dir = if dir.is_dir() { Some(dir) } else { None };
-    fashion_mnist(dir.as_deref(), &cache)
-        .expect("Fashion-MNIST (run scripts/setup)")
-        .1
 }
 
 /// A fresh directory under the system's temp dir (never the source tree).
@@ -105,7 +96,7 @@ async fn an_edge_bundle_routes_without_the_cloud_file_and_offloads_to_the_full_b
     )
     .await
     .unwrap();
-    let test = test_set();
+    let test = crate::e2e::test_set();
     let n = 1000;
     let via_edge = tokio::task::block_in_place(|| route(&edge, &settings, &server, &test, n));
     let via_full = tokio::task::block_in_place(|| route(&full, &settings, &server, &test, n));
@@ -137,7 +128,7 @@ async fn a_reply_that_does_not_match_the_manifests_cloud_degrades() {
         .clone()
         .expect("the edge bundle records the cloud's interface");
     assert_eq!(spec.output.shape, vec![-1, 10]);
-    let test = test_set();
+    let test = crate::e2e::test_set();
     let pixels = test.read(&[0, 1]).unwrap();
     for reply in [
         // Nine logits where the manifest's cloud answers ten.

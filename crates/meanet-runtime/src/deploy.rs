@@ -24,6 +24,18 @@ use crate::links::watched_link;
 use crate::metrics::RoutingMetrics;
 use crate::options::{Options, PayloadKind, PolicyOptions};
 
+/// The profile at batch 1 of the ONNX graph at `path`, which must count completely (an
+/// operator it cannot count is an error naming it, never a zero).
+pub(crate) fn profile(path: &Path) -> Result<meanet_energy::Profile> {
+    let p = Graph::read(path)?
+        .profile(1)
+        .with_context(|| format!("profiling {}", path.display()))?;
+    if !p.is_complete() {
+        bail!("{}: cannot count {:?}", path.display(), p.unsupported_ops);
+    }
+    Ok(p)
+}
+
 /// A bundle ready to run.
 pub struct Deployment {
     /// The bundle.
@@ -71,15 +83,6 @@ impl Deployment {
     fn load_with(dir: &Path, options: &Options, full: bool) -> Result<Self> {
         let bundle = Bundle::load(dir)?;
         let partition = bundle.manifest.partition()?;
-        let profile = |path: &Path| -> Result<meanet_energy::Profile> {
-            let p = Graph::read(path)?
-                .profile(1)
-                .with_context(|| format!("profiling {}", path.display()))?;
-            if !p.is_complete() {
-                bail!("{}: cannot count {:?}", path.display(), p.unsupported_ops);
-            }
-            Ok(p)
-        };
         let m = &bundle.manifest.models;
         let main = profile(&bundle.dir.join(&m.main))?;
         let extension = profile(&bundle.dir.join(&m.extension))?;

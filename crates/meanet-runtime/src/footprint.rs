@@ -31,13 +31,8 @@ fn per_sample_overhead(backend: Backend) -> u64 {
 }
 
 /// Bytes held per byte of weights once a block is loaded: the weights themselves plus the
-/// backend's packed copies for its kernels.
-fn weight_factor(backend: Backend) -> u64 {
-    match backend {
-        Backend::Ort => 3,
-        Backend::Tract => 3,
-    }
-}
+/// backend's packed copies for its kernels (the same for both backends, measured).
+const WEIGHT_FACTOR: u64 = 3;
 
 /// Live activation bytes per byte of a block's largest layer (its input plus output), per
 /// sample: neighbouring layers' buffers and the kernels' scratch are alive at the same time.
@@ -74,7 +69,7 @@ pub fn estimate(
     // The 8-bit pixels, the normalised FP32 batch and its copy for the offloaded sub-batch.
     let input = values.saturating_mul(1 + 4 + 4);
     Footprint {
-        fixed: Bytes(base(backend).saturating_add(weights.saturating_mul(weight_factor(backend)))),
+        fixed: Bytes(base(backend).saturating_add(weights.saturating_mul(WEIGHT_FACTOR))),
         per_sample: Bytes(
             input
                 .saturating_add(widest.saturating_mul(ACTIVATION_FACTOR))

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use meanet_core::manifest::{CloudSpec, MacsPerSample};
-use meanet_energy::Graph;
 
 use crate::backend::Engine;
 use crate::bundle::Bundle;
+use crate::deploy::profile;
 
 /// Files besides the manifest and the two blocks that travel with an edge bundle when present.
 const ALSO: &[&str] = &["calibration.json"];
@@ -20,19 +20,7 @@ fn macs(bundle: &Bundle) -> Result<MacsPerSample> {
     if let Some(m) = bundle.manifest.macs {
         return Ok(m);
     }
-    let count = |path: PathBuf| -> Result<u64> {
-        let p = Graph::read(&path)?
-            .profile(1)
-            .with_context(|| format!("profiling {}", path.display()))?;
-        if !p.is_complete() {
-            bail!(
-                "{}: cannot count the MACs of {:?}",
-                path.display(),
-                p.unsupported_ops
-            );
-        }
-        Ok(p.macs_per_sample().0)
-    };
+    let count = |path: PathBuf| -> Result<u64> { Ok(profile(&path)?.macs_per_sample().0) };
     let m = &bundle.manifest.models;
     Ok(MacsPerSample {
         main: count(bundle.dir.join(&m.main))?,
