@@ -82,6 +82,11 @@ enum Command {
     /// --target offload=0.2 | energy=JOULES_PER_SAMPLE | accuracy=0.9.
     #[cfg(feature = "eval")]
     Calibrate(Box<cmd::calibrate::CalibrateArgs>),
+    /// Write an int8 bundle: main and extension (and with --cloud the cloud model) as static
+    /// QDQ graphs calibrated on the bundle's training data, each kept only where it is faster
+    /// than f32 here; thresholds re-calibrated. See docs/quantize.md.
+    #[cfg(feature = "eval")]
+    Quantize(Box<cmd::quantize::QuantizeArgs>),
     /// Run the edge runtime on inputs, offloading over the configured cloud link; prints one
     /// outcome per sample (class, exit, energy, degraded).
     Run(Box<cmd::run::RunArgs>),
@@ -146,6 +151,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => cmd::serve::run(&args, &settings()?, out),
         #[cfg(feature = "eval")]
         Command::Calibrate(args) => cmd::calibrate::run(&args, &settings()?, out),
+        #[cfg(feature = "eval")]
+        Command::Quantize(args) => cmd::quantize::run(&args, &settings()?, out),
         Command::Run(args) => cmd::run::run(&args, &settings()?, out),
         Command::Edge(args) => cmd::edge::run(&args, &settings()?, out),
         #[cfg(feature = "eval")]

@@ -9,10 +9,12 @@ use crate::partition::{ClassPartition, PartitionError};
 
 mod cloud;
 mod dataset;
+mod quantization;
 mod thresholds;
 
 pub use cloud::{CloudSpec, CloudTensor};
 pub use dataset::{DatasetKind, DatasetSpec, Resize, SplitSpec, UnknownDataset};
+pub use quantization::{QuantizationSpec, QuantizedBlock};
 pub use thresholds::{PerClassSpec, ThresholdSpec};
 
 /// The current manifest format version.
@@ -54,6 +56,9 @@ pub struct Manifest {
     /// The data set the networks were trained on (`eval` and `calibrate` default to it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetSpec>,
+    /// What `meanet quantize` did: absent for an f32 bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<QuantizationSpec>,
 }
 
 /// Input shape and normalisation.

@@ -18,6 +18,7 @@ pub mod calibrate;
 pub mod drift;
 pub mod methods;
 mod payload;
+pub mod quantize;
 pub mod report;
 pub mod schema;
 pub mod sweep;

@@ -66,6 +66,7 @@ pub fn manifest(info: &BundleInfo<'_>) -> Manifest {
             validation: info.config.validation,
         }),
         dataset: Some(info.dataset.clone()),
+        quantization: None,
     }
 }
 

@@ -9,6 +9,8 @@ pub mod edge;
 pub mod eval;
 pub mod export;
 pub mod profile;
+#[cfg(feature = "eval")]
+pub mod quantize;
 pub mod run;
 pub mod runtime;
 pub mod serve;

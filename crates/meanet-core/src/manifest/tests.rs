@@ -24,6 +24,7 @@ pub(crate) fn sample() -> Manifest {
         thresholds: None,
         split: None,
         dataset: None,
+        quantization: None,
     }
 }
 

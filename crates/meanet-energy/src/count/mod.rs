@@ -213,6 +213,22 @@ impl Graph {
                 ));
                 continue;
             }
+            // A dequantized weight is the weight, at its stored width, for the node that reads
+            // it: no layer of its own, and its bytes count once, there.
+            if node.op == "DequantizeLinear"
+                && let Some(Some(w)) = ins.first()
+                && w.param
+                && let Some(name) = node.outputs.first()
+            {
+                let t = Tensor {
+                    shape: w.shape.clone(),
+                    dtype: w.dtype,
+                    ints: None,
+                    param: true,
+                };
+                env.insert(name, t);
+                continue;
+            }
             let result = match infer(node, &ins) {
                 Ok(r) => r,
                 Err(Infer::Unsupported) => {

@@ -35,6 +35,8 @@ pub(super) const OPS: &[(&str, OpRule)] = &[
     ("Round", activation),
     ("Sign", activation),
     ("Not", activation),
+    ("QuantizeLinear", quantize_linear),
+    ("DequantizeLinear", dequantize_linear),
     ("Softmax", softmax),
     ("LogSoftmax", softmax),
     ("Identity", identity_or_cast),
@@ -70,6 +72,23 @@ fn layer_normalization(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred,
 /// `Relu` `LeakyRelu` `PRelu` `Clip` `Sigmoid` `Tanh` `HardSigmoid` `HardSwish` `Elu` `Selu` `Gelu` `Erf` `Exp` `Log` `Sqrt` `Neg` `Abs` `Reciprocal` `Softplus` `Sin` `Cos` `Floor` `Ceil` `Round` `Sign` `Not`.
 fn activation(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
     same(node, ins, 1)
+}
+
+/// `QuantizeLinear`: one multiply and a rounding per element; the output is 8-bit.
+fn quantize_linear(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
+    let mut r = same(node, ins, 1)?;
+    r.dtype = Some(DType::I8);
+    Ok(r)
+}
+
+/// `DequantizeLinear` of an activation: the value stays 8-bit for the operator that reads it
+/// (ONNX Runtime fuses the pair into that operator's int8 kernel), at one multiply per element.
+/// Of a weight, the count's loop folds it into the reader (weights read at their stored width).
+fn dequantize_linear(node: &Node, ins: &[Option<&Tensor>]) -> Result<Inferred, Infer> {
+    let t = input(node, ins, 0)?;
+    let mut r = same(node, ins, 1)?;
+    r.dtype = Some(t.dtype);
+    Ok(r)
 }
 
 /// `Softmax` `LogSoftmax`.

@@ -1,0 +1,82 @@
+//! Running calibration batches through an augmented graph, and timing a graph.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use meanet_core::Network;
+use meanet_core::network::run_named;
+use meanet_quant::Collector;
+use ndarray::ArrayD;
+
+use meanet_runtime::Engine;
+
+/// One calibration batch: the block's inputs by name.
+pub(crate) type Feed = Vec<(String, ArrayD<f32>)>;
+
+/// Runs every batch of `feeds` through the augmented graph at `path` into `collector`, for
+/// the tensors in `wanted` (a second pass too, when the method needs histograms).
+pub(crate) fn collect(
+    engine: &Engine,
+    path: &Path,
+    feeds: &[Feed],
+    wanted: &[&str],
+    collector: &mut Collector,
+) -> Result<()> {
+    let mut net = engine
+        .open(path)
+        .with_context(|| format!("loading the calibration graph {}", path.display()))?;
+    let passes = if collector.method().needs_histograms() {
+        2
+    } else {
+        1
+    };
+    for pass in 0..passes {
+        if pass == 1 {
+            collector.start_second_pass();
+        }
+        for feed in feeds {
+            let inputs: Vec<(&str, _)> = feed.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
+            let outs = run_named(net.as_mut(), &inputs)?;
+            let names: Vec<String> = net
+                .signature()
+                .outputs
+                .iter()
+                .map(|s| s.name.clone())
+                .collect();
+            for (name, out) in names.iter().zip(&outs) {
+                if wanted.contains(&name.as_str()) {
+                    collector.observe(name, out.view())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Samples per second of the graph at `path` over `feeds` (one warm-up pass, then the best of
+/// `rounds` passes: the least disturbed by whatever else the machine runs).
+pub(crate) fn rate(engine: &Engine, path: &Path, feeds: &[Feed], rounds: usize) -> Result<f64> {
+    let mut net: Box<dyn Network> = engine
+        .open(path)
+        .with_context(|| format!("loading {}", path.display()))?;
+    let samples: usize = feeds
+        .iter()
+        .map(|f| {
+            f.first()
+                .map_or(0, |(_, a)| a.shape().first().copied().unwrap_or(0))
+        })
+        .sum();
+    let mut best = f64::INFINITY;
+    for round in 0..=rounds {
+        let t0 = Instant::now();
+        for feed in feeds {
+            let inputs: Vec<(&str, _)> = feed.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
+            run_named(net.as_mut(), &inputs)?;
+        }
+        if round > 0 {
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok(samples as f64 / best.max(1e-9))
+}

@@ -1,0 +1,294 @@
+//! `meanet quantize`: a bundle's blocks as static int8 QDQ graphs, calibrated on the bundle's
+//! own training data, each kept only where it is faster than its f32 form on this machine.
+//!
+//! The graph work is meanet-quant's; this module does the I/O around it: it reads the
+//! calibration batches through [`Dataset::batches`], runs them through each block's augmented
+//! graph with the deployment's backend, times the f32 and int8 graphs side by side and writes
+//! the new bundle with a `[quantization]` record. The extension is calibrated on what it will
+//! see: the (chosen) main block's features of the samples the main block predicts hard.
+
+mod calib;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use meanet_core::manifest::{QuantizationSpec, QuantizedBlock};
+use meanet_data::Dataset;
+use meanet_quant::{Activations, Collector, KeptF32, Method, Quantizer};
+use meanet_runtime::Deployment;
+use ndarray::{Axis, concatenate};
+
+use calib::Feed;
+
+/// How to quantize.
+#[derive(Debug, Clone)]
+pub struct QuantizeOptions {
+    /// The activation-range method.
+    pub method: Method,
+    /// The activations' type.
+    pub activations: Activations,
+    /// Also the cloud model.
+    pub cloud: bool,
+    /// Timing passes per graph (the best counts).
+    pub rounds: usize,
+}
+
+/// What `quantize_bundle` did.
+#[derive(Debug, Clone)]
+pub struct QuantizeOutcome {
+    /// The record written into the new bundle's manifest.
+    pub spec: QuantizationSpec,
+    /// Per block, the nodes that stayed f32 and why.
+    pub kept_f32: Vec<(String, Vec<KeptF32>)>,
+}
+
+fn ops_line(ops: &BTreeMap<String, usize>) -> String {
+    ops.iter()
+        .map(|(op, n)| format!("{op} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Quantizes one block file: calibrates on `feeds`, writes `<stem>.int8.onnx` into `out`,
+/// times both and says which the bundle keeps. Returns the record and the file name to use.
+fn block(
+    dep: &Deployment,
+    name: &str,
+    file: &Path,
+    out: &Path,
+    feeds: &[Feed],
+    opts: &QuantizeOptions,
+) -> Result<(QuantizedBlock, Vec<KeptF32>, Option<String>)> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let q = Quantizer::new(bytes, format!("the {name} block {}", file.display()))?;
+    let aug_path = out.join(format!(".{name}.calibrate.onnx"));
+    std::fs::write(&aug_path, q.augmented()?)
+        .with_context(|| format!("writing {}", aug_path.display()))?;
+    let mut collector = Collector::new(opts.method)?;
+    let wanted = q.analysis().calibrated();
+    let collected = calib::collect(&dep.engine, &aug_path, feeds, &wanted, &mut collector);
+    let _ = std::fs::remove_file(&aug_path);
+    collected?;
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(name)
+        .to_string();
+    let int8_name = format!("{stem}.int8.onnx");
+    let int8_path = out.join(&int8_name);
+    std::fs::write(&int8_path, q.quantize(&collector, opts.activations)?)
+        .with_context(|| format!("writing {}", int8_path.display()))?;
+    let f32_rate = calib::rate(&dep.engine, file, feeds, opts.rounds)?;
+    let int8_rate = calib::rate(&dep.engine, &int8_path, feeds, opts.rounds)
+        .with_context(|| format!("running the int8 {name} block {}", int8_path.display()))?;
+    let batch = feeds
+        .first()
+        .and_then(|f| f.first())
+        .map_or(0, |(_, a)| a.shape().first().copied().unwrap_or(0));
+    let ratio = int8_rate / f32_rate.max(1e-9);
+    let int8 = int8_rate >= f32_rate;
+    let why = if int8 {
+        format!("int8 is {ratio:.2}x f32 at batch {batch}")
+    } else {
+        format!("int8 is {ratio:.2}x f32 at batch {batch} (slower): kept f32")
+    };
+    let record = QuantizedBlock {
+        block: name.into(),
+        int8,
+        f32_per_s: f32_rate,
+        int8_per_s: int8_rate,
+        batch,
+        ops: ops_line(q.analysis().quantized_ops()),
+        why,
+    };
+    let kept = q.analysis().kept_f32().to_vec();
+    if int8 {
+        Ok((record, kept, Some(int8_name)))
+    } else {
+        std::fs::remove_file(&int8_path).ok();
+        Ok((record, kept, None))
+    }
+}
+
+/// Copies the bundle's files (not its subdirectories) into `out`.
+fn copy_bundle(dep: &Deployment, out: &Path) -> Result<()> {
+    let dir = &dep.bundle.dir;
+    let same = match (dir.canonicalize(), out.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        bail!(
+            "--out {} is the bundle itself; give a new directory for the quantized bundle",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_file()
+            && let Some(name) = path.file_name()
+        {
+            let to: PathBuf = out.join(name);
+            std::fs::copy(&path, &to)
+                .with_context(|| format!("copying {} to {}", path.display(), to.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the quantized bundle of `dep` into `out`, calibrated on the samples `idx` of
+/// `train` (described by `data` in the manifest). Thresholds are not re-calibrated here: the
+/// caller runs calibration on the new bundle.
+pub fn quantize_bundle(
+    dep: &Deployment,
+    train: &Dataset,
+    idx: &[usize],
+    data: &str,
+    out: &Path,
+    opts: &QuantizeOptions,
+) -> Result<QuantizeOutcome> {
+    let manifest = &dep.bundle.manifest;
+    if manifest.quantization.is_some() {
+        bail!(
+            "bundle {} is already quantized (its manifest has [quantization]): quantize the f32 bundle it came from",
+            dep.bundle.dir.display()
+        );
+    }
+    if idx.is_empty() {
+        bail!(
+            "no calibration data: the calibration set is empty (raise --samples, or check the data set)"
+        );
+    }
+    copy_bundle(dep, out)?;
+    let names = manifest.tensors.clone();
+    let batch = dep.batch_size().max(1);
+    let mut main_feeds: Vec<Feed> = Vec::new();
+    for read in train.batches(idx, batch, None) {
+        let read = read?;
+        let x = dep.batch_of(&read.pixels, read.indices.len());
+        main_feeds.push(vec![(names.input.clone(), x)]);
+    }
+    let mut new = manifest.clone();
+    let mut records = Vec::new();
+    let mut kept_f32 = Vec::new();
+    let dir = &dep.bundle.dir;
+
+    let (rec, kept, file) = block(
+        dep,
+        "main",
+        &dir.join(&manifest.models.main),
+        out,
+        &main_feeds,
+        opts,
+    )?;
+    if let Some(f) = file {
+        new.models.main = f;
+    }
+    records.push(rec);
+    kept_f32.push(("main".to_string(), kept));
+
+    // The extension sees the features of the samples the (chosen) main block predicts hard.
+    let main_path = out.join(&new.models.main);
+    let mut main = dep.engine.main(&main_path, &names)?;
+    let hard = &dep.partition;
+    let mut ext_feeds: Vec<Feed> = Vec::new();
+    for feed in &main_feeds {
+        let x = &feed[0].1;
+        let o = main.run(x.view())?;
+        let rows: Vec<usize> = (0..o.logits.nrows())
+            .filter(|&r| {
+                let row = o.logits.row(r);
+                let top = row
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                    )
+                    .0;
+                hard.is_hard(top)
+            })
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let xs = x.select(Axis(0), &rows);
+        let fs = o.features.select(Axis(0), &rows);
+        ext_feeds.push(vec![
+            (names.input.clone(), xs),
+            (names.features.clone(), fs),
+        ]);
+    }
+    if ext_feeds.is_empty() {
+        bail!(
+            "no calibration data for the extension: the main block predicts none of the {} calibration samples as a hard class (raise --samples)",
+            idx.len()
+        );
+    }
+    // Whole batches for timing: the hard samples, re-cut to the deployment's batch size.
+    let ext_feeds = rebatch(ext_feeds, batch)?;
+    let (rec, kept, file) = block(
+        dep,
+        "extension",
+        &dir.join(&manifest.models.extension),
+        out,
+        &ext_feeds,
+        opts,
+    )?;
+    if let Some(f) = file {
+        new.models.extension = f;
+    }
+    records.push(rec);
+    kept_f32.push(("extension".to_string(), kept));
+
+    if opts.cloud {
+        let cloud = dep.bundle.cloud_file()?;
+        let (rec, kept, file) = block(dep, "cloud", &cloud, out, &main_feeds, opts)?;
+        if let Some(f) = file {
+            new.models.cloud = f;
+        }
+        records.push(rec);
+        kept_f32.push(("cloud".to_string(), kept));
+    }
+    let spec = QuantizationSpec {
+        method: opts.method.describe(),
+        activations: opts.activations.name().into(),
+        data: data.into(),
+        blocks: records,
+    };
+    new.quantization = Some(spec.clone());
+    // The old thresholds were chosen on the f32 blocks: calibration chooses new ones.
+    new.thresholds = None;
+    let path = out.join("meanet.toml");
+    std::fs::write(&path, toml::to_string_pretty(&new)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(QuantizeOutcome { spec, kept_f32 })
+}
+
+/// Concatenates the feeds' samples and cuts them into batches of `batch`.
+fn rebatch(feeds: Vec<Feed>, batch: usize) -> Result<Vec<Feed>> {
+    let names: Vec<String> = feeds[0].iter().map(|(n, _)| n.clone()).collect();
+    let mut whole = Vec::new();
+    for (k, name) in names.iter().enumerate() {
+        let views: Vec<_> = feeds.iter().map(|f| f[k].1.view()).collect();
+        whole.push((name.clone(), concatenate(Axis(0), &views)?));
+    }
+    let n = whole[0].1.shape()[0];
+    Ok((0..n)
+        .step_by(batch)
+        .map(|start| {
+            let end = (start + batch).min(n);
+            whole
+                .iter()
+                .map(|(name, a)| {
+                    (
+                        name.clone(),
+                        a.slice_axis(Axis(0), (start..end).into()).to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .collect())
+}

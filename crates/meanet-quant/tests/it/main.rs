@@ -1,0 +1,2 @@
+//! Integration tests of meanet-quant.
+mod ranges;
