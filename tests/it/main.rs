@@ -10,3 +10,4 @@ mod hostile_cloud;
 mod imagenet_ops;
 mod load;
 mod pipeline_onnx;
+mod quantize;

@@ -15,6 +15,7 @@
 //! renderers, and the renderers import only the schema and the calibration report.
 
 pub mod calibrate;
+pub mod compare;
 pub mod drift;
 pub mod methods;
 mod payload;

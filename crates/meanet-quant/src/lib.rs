@@ -24,6 +24,8 @@ mod params;
 mod range;
 mod rewrite;
 mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::collections::HashMap;
 

@@ -20,16 +20,20 @@ pub enum Method {
     /// absolute values (ONNX Runtime's Percentile with `CalibTensorRangeSymmetric`), over
     /// 2,048 bins.
     Percentile(f64),
-    /// The threshold whose 128-level quantization of the histogram (2,048 bins over
-    /// `[-max|x|, max|x|]`) loses least information, measured as the KL divergence (TensorRT's
-    /// method, as ONNX Runtime implements it), clamped to the observed extent.
+    /// The threshold whose 128-level quantization of the histogram of the values loses least
+    /// information, measured as the KL divergence (TensorRT's method), clamped to the observed
+    /// extent. As ONNX Runtime's Entropy calibrator (what `quantize_static` runs): 128 bins over
+    /// the first batch's `[-max|x|, max|x|]`, widened at the same bin width when a later batch
+    /// reaches further, so the candidates are the thresholds between the first batch's extent
+    /// and the whole set's.
     Entropy,
 }
 
 impl Method {
-    /// Whether a second pass into histograms is needed.
+    /// Whether a second pass over the calibration batches is needed (Percentile's histogram
+    /// takes its range from the first).
     pub fn needs_histograms(&self) -> bool {
-        !matches!(self, Method::MinMax)
+        matches!(self, Method::Percentile(_))
     }
 
     /// The method's name, as the manifest records it.
@@ -44,8 +48,8 @@ impl Method {
 
 /// Bins of the Percentile histogram (ONNX Runtime's default).
 pub const PERCENTILE_BINS: usize = 2048;
-/// Bins of the Entropy histogram.
-pub const ENTROPY_BINS: usize = 2048;
+/// Bins of the Entropy histogram over the first batch (ONNX Runtime's default).
+pub const ENTROPY_BINS: usize = 128;
 /// Quantized levels the Entropy search compares against.
 pub const ENTROPY_QUANTIZED_BINS: usize = 128;
 
@@ -64,6 +68,8 @@ struct Stats {
     max: f32,
     count: u64,
     hist: Vec<u64>,
+    /// Entropy: the histogram's half-range.
+    threshold: f32,
 }
 
 /// Collects statistics per tensor over the calibration batches.
@@ -98,13 +104,10 @@ impl Collector {
     /// batches observed again.
     pub fn start_second_pass(&mut self) {
         self.second_pass = true;
-        let bins = match self.method {
-            Method::MinMax => 0,
-            Method::Percentile(_) => PERCENTILE_BINS,
-            Method::Entropy => ENTROPY_BINS,
-        };
-        for s in self.stats.values_mut() {
-            s.hist = vec![0; bins];
+        if let Method::Percentile(_) = self.method {
+            for s in self.stats.values_mut() {
+                s.hist = vec![0; PERCENTILE_BINS];
+            }
         }
     }
 
@@ -122,11 +125,21 @@ impl Collector {
                 max: f32::NEG_INFINITY,
                 count: 0,
                 hist: Vec::new(),
+                threshold: 0.0,
             });
+            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
             for &v in values.iter() {
-                s.min = s.min.min(v);
-                s.max = s.max.max(v);
+                lo = lo.min(v);
+                hi = hi.max(v);
             }
+            if values.is_empty() {
+                return Ok(());
+            }
+            if self.method == Method::Entropy {
+                merge_histogram(s, &values, lo.abs().max(hi.abs()));
+            }
+            s.min = s.min.min(lo);
+            s.max = s.max.max(hi);
             s.count += values.len() as u64;
             return Ok(());
         }
@@ -144,12 +157,7 @@ impl Collector {
                     s.hist[bin(v.abs(), 0.0, amax, bins)] += 1;
                 }
             }
-            Method::Entropy => {
-                for &v in values.iter() {
-                    s.hist[bin(v, -amax, amax, bins)] += 1;
-                }
-            }
-            Method::MinMax => {}
+            Method::Entropy | Method::MinMax => {}
         }
         Ok(())
     }
@@ -172,7 +180,7 @@ impl Collector {
             max: s.max,
         };
         let amax = s.min.abs().max(s.max.abs());
-        if amax == 0.0 || !self.method.needs_histograms() {
+        if amax == 0.0 || self.method == Method::MinMax {
             return Ok(Some(observed));
         }
         let (lo, hi) = match self.method {
@@ -189,13 +197,60 @@ impl Collector {
                 let t = percentile_threshold(&s.hist, amax, p);
                 (-t, t)
             }
-            Method::Entropy => entropy_threshold(&s.hist, amax, ENTROPY_QUANTIZED_BINS),
+            Method::Entropy if s.threshold > 0.0 => {
+                entropy_threshold(&s.hist, s.threshold, ENTROPY_QUANTIZED_BINS)
+            }
+            Method::Entropy => (s.min, s.max),
             Method::MinMax => (s.min, s.max),
         };
         Ok(Some(Range {
             min: lo.max(s.min),
             max: hi.min(s.max),
         }))
+    }
+}
+
+/// ONNX Runtime's `merge_histogram`: the first batch's histogram spans its own
+/// `[-t, t]` in [`ENTROPY_BINS`] bins; a batch reaching further widens it by whole bins of the
+/// same width on both sides.
+fn merge_histogram(s: &mut Stats, values: &ndarray::ArrayViewD<'_, f32>, t: f32) {
+    let fill = |hist: &mut [u64], half: f32| {
+        let n = hist.len();
+        if half > 0.0 {
+            for &v in values.iter() {
+                if v >= -half && v <= half {
+                    hist[bin(v, -half, half, n)] += 1;
+                }
+            }
+        }
+    };
+    if s.hist.is_empty() {
+        s.hist = vec![0; ENTROPY_BINS];
+        s.threshold = t;
+        fill(&mut s.hist, t);
+        return;
+    }
+    let old_t = s.threshold;
+    if t <= old_t {
+        fill(&mut s.hist, old_t);
+    } else if old_t == 0.0 {
+        let old = std::mem::replace(&mut s.hist, vec![0; ENTROPY_BINS]);
+        fill(&mut s.hist, t);
+        s.hist.iter_mut().zip(old).for_each(|(h, o)| *h += o);
+        s.threshold = t;
+    } else {
+        let n = s.hist.len();
+        let stride = 2.0 * old_t / n as f32;
+        let half_inc = ((t - old_t) / stride).floor() as usize + 1;
+        let new_t = half_inc as f32 * stride + old_t;
+        let mut hist = vec![0; n + 2 * half_inc];
+        fill(&mut hist, new_t);
+        hist[half_inc..half_inc + n]
+            .iter_mut()
+            .zip(&s.hist)
+            .for_each(|(h, o)| *h += o);
+        s.hist = hist;
+        s.threshold = new_t;
     }
 }
 

@@ -36,6 +36,12 @@ pub struct EvalArgs {
     /// validation and test samples once more.
     #[arg(long)]
     pub no_sweep: bool,
+    /// Also evaluate BUNDLE on the same samples (an f32 bundle beside its `meanet quantize`d
+    /// one, say) and print both side by side: per method, both accuracies, their paired
+    /// bootstrap difference and both edge energies (OUT/compare.md; BUNDLE's report in
+    /// OUT/compare/).
+    #[arg(long, value_name = "BUNDLE")]
+    pub compare: Option<PathBuf>,
     /// The data set (default: the one recorded in the bundle).
     #[command(flatten)]
     pub data: DataArgs,
@@ -84,7 +90,33 @@ pub fn reference_bundle(cwd: Option<&Path>, built_in: Option<&Path>) -> Result<P
 /// `meanet eval` (and the core of `meanet demo`).
 pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report> {
     let bundle = args.bundle()?;
-    let dep = Deployment::load_full(&bundle, settings)?;
+    let report = evaluate(args, &bundle, settings, out)?;
+    if out.json {
+        crate::stdout::line(serde_json::to_string(&report)?)?;
+    } else {
+        let mut text = format!(
+            "{}\n{}{}",
+            report::table(&report.methods),
+            report::difference_table(&report.differences),
+            report::target_table(&report.targets)
+        );
+        if let Some(d) = &report.drift {
+            text.push_str(&report::drift_table(d));
+        }
+        crate::stdout::text(format_args!(
+            "{text}report: {}\n",
+            args.out.join("report.md").display()
+        ))?;
+    }
+    if let Some(other) = &args.compare {
+        compare(args, &bundle, &report, other, settings, out)?;
+    }
+    Ok(report)
+}
+
+/// Evaluates `bundle` and writes the report into `args.out`.
+fn evaluate(args: &EvalArgs, bundle: &Path, settings: &Settings, out: Output) -> Result<Report> {
+    let dep = Deployment::load_full(bundle, settings)?;
     let source = args.data.source(dep.bundle.manifest.dataset.as_ref());
     let test = dep.align_classes(wiring::test_data(&source, &args.data.cache)?, source.kind)?;
     let n = args.limit.unwrap_or(test.len()).min(test.len());
@@ -193,24 +225,52 @@ pub fn eval(args: &EvalArgs, settings: &Settings, out: Output) -> Result<Report>
         );
     }
     report::write(&args.out, &report, &runs, calibration.as_ref())?;
-    if out.json {
-        crate::stdout::line(serde_json::to_string(&report)?)?;
-    } else {
-        let mut text = format!(
-            "{}\n{}{}",
-            report::table(&report.methods),
-            report::difference_table(&report.differences),
-            report::target_table(&report.targets)
-        );
-        if let Some(d) = &report.drift {
-            text.push_str(&report::drift_table(d));
-        }
-        crate::stdout::text(format_args!(
-            "{text}report: {}\n",
-            args.out.join("report.md").display()
-        ))?;
-    }
     Ok(report)
+}
+
+/// `--compare`: the other bundle evaluated on the same samples, and the side-by-side table.
+fn compare(
+    args: &EvalArgs,
+    bundle: &Path,
+    report: &Report,
+    other: &Path,
+    settings: &Settings,
+    out: Output,
+) -> Result<()> {
+    say(
+        out,
+        &format!("evaluating {} on the same samples", other.display()),
+    );
+    let other_args = EvalArgs {
+        bundle: Some(other.to_path_buf()),
+        out: args.out.join("compare"),
+        compare: None,
+        drift: false,
+        no_sweep: true,
+        ..args.clone()
+    };
+    let quiet = Output {
+        quiet: true,
+        json: false,
+    };
+    let other_report = evaluate(&other_args, other, settings, quiet)?;
+    let name = |p: &Path| {
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    let table = meanet_eval::compare::compare(
+        (report, &args.out, &name(bundle)),
+        (&other_report, &other_args.out, &name(other)),
+    )?;
+    let path = args.out.join("compare.md");
+    std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+    if out.json {
+        Ok(())
+    } else {
+        crate::stdout::text(format_args!("{table}comparison: {}\n", path.display()))
+    }
 }
 
 /// `meanet demo`: fetch Fashion-MNIST, then [`eval()`] the bundle.

@@ -71,16 +71,21 @@ pub fn run(model: &Path, batch: usize, json: bool) -> Result<()> {
     );
     let _ = writeln!(
         o,
-        "{:<28} {:<20} {:<18} {:>12} {:>10} {:>12}",
-        "layer", "op", "output", "MACs", "params", "energy"
+        "{:<28} {:<20} {:<18} {:>5} {:>12} {:>10} {:>12}",
+        "layer", "op", "output", "prec", "MACs", "params", "energy"
     );
     for (l, p) in profile.layers.iter().zip(&priced.layers) {
         let _ = writeln!(
             o,
-            "{:<28} {:<20} {:<18} {:>12} {:>10} {:>12}",
+            "{:<28} {:<20} {:<18} {:>5} {:>12} {:>10} {:>12}",
             truncate(&l.name, 28),
             truncate(&l.op_type, 20),
             truncate(&format!("{:?}", l.output_shape), 18),
+            match l.precision {
+                meanet_energy::Precision::Fp32 => "f32",
+                meanet_energy::Precision::Fp16 => "f16",
+                meanet_energy::Precision::Int8 => "int8",
+            },
             Macs(l.macs).to_string(),
             l.params,
             meanet_core::Joules(p.compute_j + p.memory_j).to_string(),

@@ -61,6 +61,14 @@ pub struct QuantizeArgs {
     /// Also quantize the cloud model (for `meanet serve` and `meanet export triton`).
     #[arg(long)]
     pub cloud: bool,
+    /// Also write the int8 graph of a block that stays f32 (as <block>.int8.onnx, which the
+    /// bundle does not use), to compare or time it.
+    #[arg(long)]
+    pub keep_slower: bool,
+    /// Write each block's calibration inputs into DIR as .npy files (<block>.<tensor>.npy),
+    /// so that another quantizer (scripts/quantize-peer) calibrates on the same samples.
+    #[arg(long, value_name = "DIR")]
+    pub write_calibration: Option<PathBuf>,
     /// The target the thresholds are re-calibrated for [calibration.target].
     #[arg(long)]
     pub target: Option<Target>,
@@ -97,35 +105,40 @@ pub fn run(args: &QuantizeArgs, settings: &Settings, out: Output) -> Result<()> 
         calibrate::validation_split(&dep, &train, settings)
             .into_iter()
             .collect();
-    let pool: Vec<usize> = (0..train.len())
+    // The training split in a spread-out order: evenly spaced first, so that the first N
+    // cover the whole set (and its classes) for any N.
+    let train_idx: Vec<usize> = (0..train.len())
         .filter(|i| !validation.contains(i))
         .collect();
-    let n = (args.samples as usize).min(pool.len());
-    let idx: Vec<usize> = (0..n).map(|k| pool[k * pool.len() / n.max(1)]).collect();
+    let pool = spread(&train_idx, args.samples as usize);
     let data = format!(
-        "{n} samples of the {} training split (evenly spaced, validation samples excluded)",
+        "the {} training split (validation samples excluded), evenly spaced",
         source.kind
     );
     say(
         out,
         &format!(
-            "quantizing {} ({}, {} activations) on {data}",
+            "quantizing {} ({}, {} activations) on {} samples per block of {data}",
             args.bundle.display(),
             method.describe(),
-            activations.name()
+            activations.name(),
+            args.samples,
         ),
     );
     let outcome = quantize_bundle(
         &dep,
         &train,
-        &idx,
+        &pool,
         &data,
         &args.out,
         &QuantizeOptions {
             method,
             activations,
             cloud: args.cloud,
+            samples: args.samples as usize,
             rounds: 3,
+            keep_slower: args.keep_slower,
+            write_calibration: args.write_calibration.clone(),
         },
     )?;
     for b in &outcome.spec.blocks {
@@ -163,4 +176,31 @@ pub fn run(args: &QuantizeArgs, settings: &Settings, out: Output) -> Result<()> 
         data: args.data.clone(),
     };
     super::calibrate::run(&cal, settings, out)
+}
+
+/// `idx` reordered in rounds of `n` evenly spaced elements: every prefix of length `n` (and of
+/// each multiple of it) spreads over the whole of `idx`.
+fn spread(idx: &[usize], n: usize) -> Vec<usize> {
+    let n = n.clamp(1, idx.len().max(1));
+    let stride = idx.len().div_ceil(n).max(1);
+    (0..stride)
+        .flat_map(|offset| idx.iter().skip(offset).step_by(stride).copied())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn spread_is_a_permutation_whose_prefix_spans_the_set() {
+        let idx: Vec<usize> = (100..1100).collect();
+        let s = spread(&idx, 64);
+        let mut sorted = s.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, idx);
+        // Stride 16: the first 63 are every 16th, from the first to the last sixteenth.
+        assert!(s[..63].iter().all(|i| (i - 100) % 16 == 0));
+        assert_eq!((s[0], s[62]), (100, 1092));
+    }
 }

@@ -12,6 +12,7 @@ mod hostile_serve;
 mod imagenet;
 mod newcomer;
 mod online;
+mod quantize;
 mod resnet32;
 mod run_quic;
 mod small_data;

@@ -80,3 +80,52 @@ pub(crate) fn rate(engine: &Engine, path: &Path, feeds: &[Feed], rounds: usize) 
     }
     Ok(samples as f64 / best.max(1e-9))
 }
+
+/// Writes the feeds' tensors, concatenated, as `dir/<block>.<tensor>.npy` (numpy format 1.0,
+/// little-endian f32).
+pub(crate) fn write_npy(dir: &Path, block: &str, feeds: &[Feed]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let Some(first) = feeds.first() else {
+        return Ok(());
+    };
+    for (k, (name, _)) in first.iter().enumerate() {
+        let views: Vec<_> = feeds
+            .iter()
+            .filter_map(|f| f.get(k))
+            .map(|(_, a)| a.view())
+            .collect();
+        let whole = ndarray::concatenate(ndarray::Axis(0), &views)?;
+        let shape: Vec<String> = whole.shape().iter().map(|d| d.to_string()).collect();
+        let shape = if shape.len() == 1 {
+            format!("({},)", shape[0])
+        } else {
+            format!("({})", shape.join(", "))
+        };
+        let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+        // Magic (6) + version (2) + length (2) + header + newline: a multiple of 64.
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let len = u16::try_from(header.len()).context("npy header too long")?;
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend(len.to_le_bytes());
+        bytes.extend(header.as_bytes());
+        for v in whole.iter() {
+            bytes.extend(v.to_le_bytes());
+        }
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{block}.{safe}.npy"));
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

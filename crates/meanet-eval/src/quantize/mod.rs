@@ -30,8 +30,17 @@ pub struct QuantizeOptions {
     pub activations: Activations,
     /// Also the cloud model.
     pub cloud: bool,
+    /// Calibration samples per block (the main block's first ones of the pool; the
+    /// extension's, the first ones of the pool the main block predicts hard).
+    pub samples: usize,
     /// Timing passes per graph (the best counts).
     pub rounds: usize,
+    /// Keep the int8 graph of a block that stays f32 (as `<block>.int8.onnx`, unused by the
+    /// bundle), to compare or time it.
+    pub keep_slower: bool,
+    /// Write each block's calibration inputs into this directory as `.npy` files
+    /// (`<block>.<tensor>.npy`), so that another quantizer can calibrate on the same samples.
+    pub write_calibration: Option<PathBuf>,
 }
 
 /// What `quantize_bundle` did.
@@ -103,8 +112,11 @@ fn block(
         why,
     };
     let kept = q.analysis().kept_f32().to_vec();
-    if int8 {
-        Ok((record, kept, Some(int8_name)))
+    if let Some(dir) = &opts.write_calibration {
+        calib::write_npy(dir, name, feeds)?;
+    }
+    if int8 || opts.keep_slower {
+        Ok((record, kept, int8.then_some(int8_name)))
     } else {
         std::fs::remove_file(&int8_path).ok();
         Ok((record, kept, None))
@@ -138,13 +150,13 @@ fn copy_bundle(dep: &Deployment, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes the quantized bundle of `dep` into `out`, calibrated on the samples `idx` of
-/// `train` (described by `data` in the manifest). Thresholds are not re-calibrated here: the
+/// Writes the quantized bundle of `dep` into `out`, calibrated on samples of `train` drawn in
+/// the order of `pool` (described by `data` in the manifest). Thresholds are not re-calibrated here: the
 /// caller runs calibration on the new bundle.
 pub fn quantize_bundle(
     dep: &Deployment,
     train: &Dataset,
-    idx: &[usize],
+    pool: &[usize],
     data: &str,
     out: &Path,
     opts: &QuantizeOptions,
@@ -156,6 +168,7 @@ pub fn quantize_bundle(
             dep.bundle.dir.display()
         );
     }
+    let idx = &pool[..opts.samples.min(pool.len())];
     if idx.is_empty() {
         bail!(
             "no calibration data: the calibration set is empty (raise --samples, or check the data set)"
@@ -192,39 +205,20 @@ pub fn quantize_bundle(
     // The extension sees the features of the samples the (chosen) main block predicts hard.
     let main_path = out.join(&new.models.main);
     let mut main = dep.engine.main(&main_path, &names)?;
-    let hard = &dep.partition;
-    let mut ext_feeds: Vec<Feed> = Vec::new();
-    for feed in &main_feeds {
-        let x = &feed[0].1;
-        let o = main.run(x.view())?;
-        let rows: Vec<usize> = (0..o.logits.nrows())
-            .filter(|&r| {
-                let row = o.logits.row(r);
-                let top = row
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f32::NEG_INFINITY),
-                        |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-                    )
-                    .0;
-                hard.is_hard(top)
-            })
-            .collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let xs = x.select(Axis(0), &rows);
-        let fs = o.features.select(Axis(0), &rows);
-        ext_feeds.push(vec![
-            (names.input.clone(), xs),
-            (names.features.clone(), fs),
-        ]);
+    // By prediction first; a main block that predicts no hard class at all (an undertrained
+    // one) gets the samples labelled hard instead.
+    let mut by = "the main block predicts hard";
+    let (mut ext_feeds, mut found) =
+        extension_feeds(dep, &mut main, train, pool, batch, opts.samples, true)?;
+    if found == 0 {
+        by = "labelled hard (the main block predicts no hard class)";
+        (ext_feeds, found) =
+            extension_feeds(dep, &mut main, train, pool, batch, opts.samples, false)?;
     }
     if ext_feeds.is_empty() {
         bail!(
-            "no calibration data for the extension: the main block predicts none of the {} calibration samples as a hard class (raise --samples)",
-            idx.len()
+            "no calibration data for the extension: none of the {} training samples is of a hard class",
+            pool.len()
         );
     }
     // Whole batches for timing: the hard samples, re-cut to the deployment's batch size.
@@ -255,7 +249,11 @@ pub fn quantize_bundle(
     let spec = QuantizationSpec {
         method: opts.method.describe(),
         activations: opts.activations.name().into(),
-        data: data.into(),
+        data: format!(
+            "{data}; main{}: the first {}; extension: the first {found} {by}",
+            if opts.cloud { " and cloud" } else { "" },
+            idx.len()
+        ),
         blocks: records,
     };
     new.quantization = Some(spec.clone());
@@ -265,6 +263,62 @@ pub fn quantize_bundle(
     std::fs::write(&path, toml::to_string_pretty(&new)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(QuantizeOutcome { spec, kept_f32 })
+}
+
+/// The extension's calibration batches: up to `samples` samples of `pool` that the main block
+/// predicts hard (`predicted`) or that are labelled hard, with the main block's features.
+fn extension_feeds(
+    dep: &Deployment,
+    main: &mut meanet_core::MainNet,
+    train: &Dataset,
+    pool: &[usize],
+    batch: usize,
+    samples: usize,
+    predicted: bool,
+) -> Result<(Vec<Feed>, usize)> {
+    let names = &dep.bundle.manifest.tensors;
+    let mut feeds: Vec<Feed> = Vec::new();
+    let mut found = 0;
+    for read in train.batches(pool, batch, None) {
+        if found >= samples {
+            break;
+        }
+        let read = read?;
+        let x = dep.batch_of(&read.pixels, read.indices.len());
+        let o = main.run(x.view())?;
+        let rows: Vec<usize> = (0..o.logits.nrows())
+            .filter(|&r| {
+                let class = if predicted {
+                    let row = o.logits.row(r);
+                    row.iter()
+                        .enumerate()
+                        .fold(
+                            (0, f32::NEG_INFINITY),
+                            |b, (i, &v)| {
+                                if v > b.1 { (i, v) } else { b }
+                            },
+                        )
+                        .0
+                } else {
+                    read.indices
+                        .get(r)
+                        .and_then(|&i| train.labels.get(i))
+                        .map_or(usize::MAX, |&l| usize::from(l))
+                };
+                dep.partition.is_hard(class)
+            })
+            .collect();
+        let rows = &rows[..rows.len().min(samples - found)];
+        if rows.is_empty() {
+            continue;
+        }
+        found += rows.len();
+        feeds.push(vec![
+            (names.input.clone(), x.select(Axis(0), rows)),
+            (names.features.clone(), o.features.select(Axis(0), rows)),
+        ]);
+    }
+    Ok((feeds, found))
 }
 
 /// Concatenates the feeds' samples and cuts them into batches of `batch`.

@@ -1,2 +1,3 @@
 //! Integration tests of meanet-quant.
+mod graph;
 mod ranges;
