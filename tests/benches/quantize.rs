@@ -66,6 +66,11 @@ fn quantize(rt: &Runtime, f32_path: &Path, dir: &Path, block: &str) -> PathBuf {
     for seed in 0..8 {
         let f = feed(&net, 64, seed);
         let inputs: Vec<(&str, _)> = f.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
+        for (n, x) in &inputs {
+            if wanted.contains(n) {
+                c.observe(n, x.view()).expect("observe");
+            }
+        }
         let outs = run_named(&mut net, &inputs).expect("calibrate");
         for (n, o) in names.iter().zip(&outs) {
             if wanted.contains(&n.as_str()) {

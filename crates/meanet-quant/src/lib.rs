@@ -58,7 +58,8 @@ impl Quantizer {
         &self.analysis
     }
 
-    /// The graph with every tensor calibration measures added as an output.
+    /// The graph with every tensor calibration measures added as an output, except the graph's
+    /// inputs, which the caller observes from what it feeds.
     pub fn augmented(&self) -> Result<Vec<u8>, QuantError> {
         rewrite::augmented(
             &self.bytes,

@@ -34,7 +34,8 @@ fn float_output(name: &str) -> ValueInfo<'_> {
     }
 }
 
-/// The model with every tensor of `tensors` that is not already a graph output added as one.
+/// The model with every tensor of `tensors` that is not already a graph output, nor a graph
+/// input (the caller has those values: it feeds them), added as an output.
 pub(crate) fn augmented(
     bytes: &[u8],
     origin: &str,
@@ -44,7 +45,12 @@ pub(crate) fn augmented(
     let graph = model.graph.as_mut().ok_or_else(|| QuantError::NoGraph {
         origin: origin.into(),
     })?;
-    let present: HashSet<&str> = graph.output.iter().map(|v| v.name).collect();
+    let present: HashSet<&str> = graph
+        .output
+        .iter()
+        .chain(&graph.input)
+        .map(|v| v.name)
+        .collect();
     for &t in tensors {
         if !present.contains(t) {
             graph.output.push(float_output(t));

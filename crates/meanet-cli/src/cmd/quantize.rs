@@ -61,6 +61,10 @@ pub struct QuantizeArgs {
     /// Also quantize the cloud model (for `meanet serve` and `meanet export triton`).
     #[arg(long)]
     pub cloud: bool,
+    /// Every block int8, even where int8 is slower than f32 on this machine: for targets that
+    /// run int8 only (NPUs, DSPs). The default keeps a block int8 only where it pays here.
+    #[arg(long)]
+    pub always_int8: bool,
     /// Also write the int8 graph of a block that stays f32 (as <block>.int8.onnx, which the
     /// bundle does not use), to compare or time it.
     #[arg(long)]
@@ -137,6 +141,7 @@ pub fn run(args: &QuantizeArgs, settings: &Settings, out: Output) -> Result<()> 
             cloud: args.cloud,
             samples: args.samples as usize,
             rounds: 3,
+            always_int8: args.always_int8,
             keep_slower: args.keep_slower,
             write_calibration: args.write_calibration.clone(),
         },

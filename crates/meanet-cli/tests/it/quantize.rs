@@ -82,6 +82,7 @@ fn train_quantize_eval_and_run() {
         );
         // Never slower: the bundle runs int8 exactly where int8 was measured at least as fast.
         assert_eq!(int8, i >= f, "{name}: {block:?}");
+        assert_eq!(block["why"].as_str().unwrap().contains("(slower)"), i < f);
         let file = models[name].as_str().unwrap();
         assert_eq!(file.ends_with(".int8.onnx"), int8, "{name} runs {file}");
     }

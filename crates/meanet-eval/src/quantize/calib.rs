@@ -37,6 +37,11 @@ pub(crate) fn collect(
         }
         for feed in feeds {
             let inputs: Vec<(&str, _)> = feed.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
+            for (name, x) in &inputs {
+                if wanted.contains(name) {
+                    collector.observe(name, x.view())?;
+                }
+            }
             let outs = run_named(net.as_mut(), &inputs)?;
             let names: Vec<String> = net
                 .signature()
@@ -45,7 +50,7 @@ pub(crate) fn collect(
                 .map(|s| s.name.clone())
                 .collect();
             for (name, out) in names.iter().zip(&outs) {
-                if wanted.contains(&name.as_str()) {
+                if wanted.contains(&name.as_str()) && !feed.iter().any(|(n, _)| n == name) {
                     collector.observe(name, out.view())?;
                 }
             }

@@ -35,6 +35,8 @@ pub struct QuantizeOptions {
     pub samples: usize,
     /// Timing passes per graph (the best counts).
     pub rounds: usize,
+    /// Every block int8 whatever its speed here (targets that run int8 only: NPUs, DSPs).
+    pub always_int8: bool,
     /// Keep the int8 graph of a block that stays f32 (as `<block>.int8.onnx`, unused by the
     /// bundle), to compare or time it.
     pub keep_slower: bool,
@@ -96,9 +98,11 @@ fn block(
         .and_then(|f| f.first())
         .map_or(0, |(_, a)| a.shape().first().copied().unwrap_or(0));
     let ratio = int8_rate / f32_rate.max(1e-9);
-    let int8 = int8_rate >= f32_rate;
-    let why = if int8 {
+    let int8 = int8_rate >= f32_rate || opts.always_int8;
+    let why = if int8_rate >= f32_rate {
         format!("int8 is {ratio:.2}x f32 at batch {batch}")
+    } else if int8 {
+        format!("int8 is {ratio:.2}x f32 at batch {batch} (slower), kept by --always-int8")
     } else {
         format!("int8 is {ratio:.2}x f32 at batch {batch} (slower): kept f32")
     };
