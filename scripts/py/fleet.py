@@ -27,6 +27,10 @@ ap.add_argument("--devices", type=int, default=8)
 ap.add_argument("--rate", type=float, default=100.0)
 ap.add_argument("--seconds", type=float, default=10.0)
 ap.add_argument("--threads", type=int, default=16)
+ap.add_argument("--bundle", default="models/fashion-mnist",
+                help="the bundle whose cloud model `meanet serve` serves (an int8 one from `meanet quantize --cloud`, say)")
+ap.add_argument("--saturate-only", action="store_true",
+                help="measure the replica's capacity (the saturating client) and stop")
 a = ap.parse_args()
 raw = gzip.open(a.images).read()[16:]
 SAMPLE = 784
@@ -34,7 +38,7 @@ N = len(raw) // SAMPLE
 
 
 def start_serve():
-    p = subprocess.Popen([a.bin, "serve", "models/fashion-mnist", "--http", "127.0.0.1:0"],
+    p = subprocess.Popen([a.bin, "serve", a.bundle, "--http", "127.0.0.1:0"],
                          stderr=subprocess.PIPE, text=True)
     line = p.stderr.readline()
     addr = re.search(r"http://([^/ ]+)/", line).group(1)
@@ -90,7 +94,7 @@ def saturate(addr):
 
 
 def device(addr, k, out):
-    p = subprocess.Popen([a.bin, "--quiet", "run", "models/fashion-mnist", "--input", "-", "--json",
+    p = subprocess.Popen([a.bin, "--quiet", "run", a.bundle, "--input", "-", "--json",
                           "--max-wait-ms", "20", "--set", "policy.batch_size=16",
                           "--set", f"cloud.url=http://{addr}", "--set", "cloud.payload=u8"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -124,6 +128,9 @@ def device(addr, k, out):
 serve, addr = start_serve()
 try:
     sat = saturate(addr)
+    if a.saturate_only:
+        print(json.dumps({"bundle": a.bundle, "saturating_client": sat}))
+        sys.exit(0)
     before = metrics(addr)
     t0 = time.time()
     results = [None] * a.devices

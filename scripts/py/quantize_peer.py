@@ -108,8 +108,10 @@ def main():
     p.add_argument("work")
     p.add_argument("--cloud", action="store_true")
     p.add_argument("--methods", default="minmax,percentile,entropy")
-    p.add_argument("extra", nargs="*")
-    a = p.parse_args()
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    a = p.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    a.extra = extra
     os.makedirs(a.work, exist_ok=True)
     blocks = [("main", "main", "main_only")] + ([("cloud", "cloud", "cloud_only")] if a.cloud else [])
     f32_files = {"main": os.path.join(a.bundle, "main.onnx"), "cloud": os.path.join(a.bundle, "cloud.onnx")}
