@@ -65,11 +65,11 @@ pub struct QuantizeArgs {
     /// run int8 only (NPUs, DSPs). The default keeps a block int8 only where it pays here.
     #[arg(long)]
     pub always_int8: bool,
-    /// Also write the int8 graph of a block that stays f32 (as <block>.int8.onnx, which the
+    /// Also write the int8 graph of a block that stays f32 (as BLOCK.int8.onnx, which the
     /// bundle does not use), to compare or time it.
     #[arg(long)]
     pub keep_slower: bool,
-    /// Write each block's calibration inputs into DIR as .npy files (<block>.<tensor>.npy),
+    /// Write each block's calibration inputs into DIR as .npy files (BLOCK.TENSOR.npy),
     /// so that another quantizer (scripts/quantize-peer) calibrates on the same samples.
     #[arg(long, value_name = "DIR")]
     pub write_calibration: Option<PathBuf>,
