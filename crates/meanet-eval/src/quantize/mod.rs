@@ -141,6 +141,14 @@ fn copy_bundle(dep: &Deployment, out: &Path) -> Result<()> {
         );
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // int8 graphs of an earlier quantization into the same --out (--force) would linger.
+    for entry in std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))? {
+        let path = entry?.path();
+        if path.is_file() && path.to_string_lossy().ends_with(".int8.onnx") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the stale {}", path.display()))?;
+        }
+    }
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
         if path.is_file()
