@@ -61,22 +61,17 @@ fn quantize(rt: &Runtime, f32_path: &Path, dir: &Path, block: &str) -> PathBuf {
         .iter()
         .map(|s| s.name.clone())
         .collect();
-    let wanted = q.analysis().calibrated();
     let mut c = Collector::new(Method::MinMax).expect("collector");
     for seed in 0..8 {
         let f = feed(&net, 64, seed);
         let inputs: Vec<(&str, _)> = f.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
-        for (n, x) in &inputs {
-            if wanted.contains(n) {
-                c.observe(n, x.view()).expect("observe");
-            }
-        }
         let outs = run_named(&mut net, &inputs).expect("calibrate");
-        for (n, o) in names.iter().zip(&outs) {
-            if wanted.contains(&n.as_str()) {
-                c.observe(n, o.view()).expect("observe");
-            }
-        }
+        let outputs: Vec<(&str, _)> = names
+            .iter()
+            .zip(&outs)
+            .map(|(n, o)| (n.as_str(), o.view()))
+            .collect();
+        q.observe(&mut c, &inputs, &outputs).expect("observe");
     }
     let out = dir.join(format!("{block}.int8.onnx"));
     std::fs::write(&out, q.quantize(&c, Activations::U8).expect("quantize")).expect("write");

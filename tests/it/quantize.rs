@@ -83,17 +83,18 @@ fn an_int8_convolution_agrees_with_the_hand_computed_reference_in_both_runtimes(
         .iter()
         .map(|s| s.name.clone())
         .collect();
+    let outputs: Vec<(&str, _)> = names
+        .iter()
+        .zip(&outs)
+        .map(|(n, o)| (n.as_str(), o.view()))
+        .collect();
     let mut c = Collector::new(Method::MinMax).unwrap();
-    let mut ymax = 0f32;
-    c.observe("x", x.view()).unwrap();
-    for (name, out) in names.iter().zip(&outs) {
-        if name == "y" {
-            c.observe(name, out.view()).unwrap();
-        }
-        if name == "y" {
-            ymax = out.iter().fold(0f32, |a, &v| a.max(v));
-        }
-    }
+    q.observe(&mut c, &[("x", x.view())], &outputs).unwrap();
+    let ymax = outputs
+        .iter()
+        .find(|(n, _)| *n == "y")
+        .map(|(_, y)| y.iter().fold(0f32, |a, &v| a.max(v)))
+        .unwrap();
     assert!(ymax > 0.0);
     let int8 = dir.join("conv.int8.onnx");
     std::fs::write(&int8, q.quantize(&c, Activations::U8).unwrap()).unwrap();

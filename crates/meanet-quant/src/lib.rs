@@ -29,6 +29,8 @@ pub mod testing;
 
 use std::collections::HashMap;
 
+use ndarray::ArrayViewD;
+
 pub use error::QuantError;
 pub use graph::{Analysis, KeptF32};
 pub use params::{
@@ -66,6 +68,27 @@ impl Quantizer {
             &self.analysis.origin,
             &self.analysis.calibrated(),
         )
+    }
+
+    /// Records one calibration batch into `collector`: `fed`, what the caller fed the augmented
+    /// graph (by input name), and `outputs`, what it answered (by output name). Every tensor
+    /// calibration measures is taken from whichever holds it; the rest are ignored.
+    pub fn observe(
+        &self,
+        collector: &mut Collector,
+        fed: &[(&str, ArrayViewD<'_, f32>)],
+        outputs: &[(&str, ArrayViewD<'_, f32>)],
+    ) -> Result<(), QuantError> {
+        let wanted = self.analysis.calibrated();
+        let outputs = outputs
+            .iter()
+            .filter(|(name, _)| !fed.iter().any(|(n, _)| n == name));
+        for (name, x) in fed.iter().chain(outputs) {
+            if wanted.contains(name) {
+                collector.observe(name, x.view())?;
+            }
+        }
+        Ok(())
     }
 
     /// The QDQ graph, with the ranges `collector` measured.

@@ -68,6 +68,17 @@ struct NewNode {
     axis: Option<i64>,
 }
 
+/// A node of the graph being written: a new one, or an original one with its inputs and
+/// outputs rewired.
+enum Emitted {
+    New(NewNode),
+    Original {
+        index: usize,
+        inputs: Vec<String>,
+        outputs: Vec<String>,
+    },
+}
+
 /// An owned initializer of the graph being written.
 struct NewInit {
     name: String,
@@ -255,105 +266,90 @@ pub(crate) fn quantized(
         }
         order.push((Some(i), extra));
     }
-    // Assemble: weight DQs before their node, then the node, then its output's QDQ pair.
-    let mut new_nodes: Vec<NewNode> = Vec::new();
-    let mut node_slots: Vec<(usize, usize)> = Vec::new(); // (position in new_nodes, original index)
+    // Assemble: weight DQs before their node, then the node, rewired, then its output's QDQ
+    // pair.
+    let mut emitted: Vec<Emitted> = Vec::new();
     for (idx, extra) in order {
-        new_nodes.extend(extra);
-        if let Some(i) = idx {
-            node_slots.push((new_nodes.len(), i));
-            // A placeholder, filled below with the original node.
-            new_nodes.push(NewNode {
-                name: String::new(),
-                op: "",
-                inputs: vec![],
-                output: String::new(),
-                axis: None,
-            });
-            let out = match &analysis.plans[i] {
-                Plan::Quantized { output, .. } => output.clone(),
-                _ => graph.node[i]
-                    .output
-                    .first()
-                    .map_or(String::new(), |s| s.to_string()),
-            };
-            if in_qdq.contains(out.as_str()) {
-                qdq_nodes(&out, &mut new_nodes);
-            }
+        emitted.extend(extra.into_iter().map(Emitted::New));
+        let Some(i) = idx else { continue };
+        let n = &graph.node[i];
+        let (weight_axis, output) = match &analysis.plans[i] {
+            Plan::Quantized {
+                weight_axis,
+                output,
+            } => (*weight_axis, Some(output.clone())),
+            _ => (None, None),
+        };
+        let inputs = n
+            .input
+            .iter()
+            .enumerate()
+            .map(|(k, &x)| {
+                if weight_axis.is_some() && (k == 1 || k == 2) && !x.is_empty() {
+                    dq_name(&format!("{x}_quantized_{i}"))
+                } else if in_qdq.contains(x) {
+                    dq_name(x)
+                } else {
+                    x.to_string()
+                }
+            })
+            .collect();
+        let mut outputs: Vec<String> = n.output.iter().map(|s| s.to_string()).collect();
+        if let (Some(first), Some(output)) = (outputs.first_mut(), output) {
+            *first = output;
+        }
+        let out = outputs.first().cloned().unwrap_or_default();
+        emitted.push(Emitted::Original {
+            index: i,
+            inputs,
+            outputs,
+        });
+        if in_qdq.contains(out.as_str()) {
+            let mut pair = Vec::new();
+            qdq_nodes(&out, &mut pair);
+            emitted.extend(pair.into_iter().map(Emitted::New));
         }
     }
-    // The inputs each original node reads after the rewrite.
-    let rewired: Vec<(usize, Vec<String>, Vec<String>)> = node_slots
+    let still_read: HashSet<&str> = emitted
         .iter()
-        .map(|&(pos, i)| {
-            let n = &graph.node[i];
-            let (quantized, axis) = match &analysis.plans[i] {
-                Plan::Quantized { weight_axis, .. } => (true, *weight_axis),
-                _ => (false, None),
-            };
-            let inputs = n
-                .input
-                .iter()
-                .enumerate()
-                .map(|(k, &x)| {
-                    if quantized && axis.is_some() && (k == 1 || k == 2) && !x.is_empty() {
-                        dq_name(&format!("{x}_quantized_{i}"))
-                    } else if in_qdq.contains(x) {
-                        dq_name(x)
-                    } else {
-                        x.to_string()
-                    }
-                })
-                .collect();
-            let outputs = match &analysis.plans[i] {
-                Plan::Quantized { output, .. } => {
-                    let mut o: Vec<String> = n.output.iter().map(|s| s.to_string()).collect();
-                    if let Some(first) = o.first_mut() {
-                        *first = output.clone();
-                    }
-                    o
-                }
-                _ => n.output.iter().map(|s| s.to_string()).collect(),
-            };
-            (pos, inputs, outputs)
+        .filter_map(|e| match e {
+            Emitted::Original { inputs, .. } => Some(inputs.iter().map(String::as_str)),
+            Emitted::New(_) => None,
+        })
+        .flatten()
+        .collect();
+    let nodes: Vec<Node<'_>> = emitted
+        .iter()
+        .map(|e| match e {
+            Emitted::Original {
+                index,
+                inputs,
+                outputs,
+            } => {
+                let mut node = graph.node[*index].clone();
+                node.input = inputs.iter().map(String::as_str).collect();
+                node.output = outputs.iter().map(String::as_str).collect();
+                node
+            }
+            Emitted::New(nn) => Node {
+                name: &nn.name,
+                op_type: OpType::from(nn.op),
+                input: nn.inputs.iter().map(String::as_str).collect(),
+                output: vec![nn.output.as_str()],
+                attribute: nn
+                    .axis
+                    .map(|a| Attribute {
+                        name: "axis",
+                        r#type: AttributeType::Int,
+                        i: a,
+                        ..Default::default()
+                    })
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            },
         })
         .collect();
-    let still_read: HashSet<&str> = rewired
-        .iter()
-        .flat_map(|(_, ins, _)| ins.iter().map(String::as_str))
-        .collect();
-    let mut nodes: Vec<Node<'_>> = Vec::with_capacity(new_nodes.len());
-    let mut slot = rewired.iter().peekable();
-    for (pos, nn) in new_nodes.iter().enumerate() {
-        if let Some((p, ins, outs)) = slot.peek()
-            && *p == pos
-        {
-            let i = node_slots.iter().find(|(q, _)| q == p).map_or(0, |s| s.1);
-            let mut node = graph.node[i].clone();
-            node.input = ins.iter().map(String::as_str).collect();
-            node.output = outs.iter().map(String::as_str).collect();
-            nodes.push(node);
-            slot.next();
-            continue;
-        }
-        nodes.push(Node {
-            name: &nn.name,
-            op_type: OpType::from(nn.op),
-            input: nn.inputs.iter().map(String::as_str).collect(),
-            output: vec![nn.output.as_str()],
-            attribute: nn
-                .axis
-                .map(|a| Attribute {
-                    name: "axis",
-                    r#type: AttributeType::Int,
-                    i: a,
-                    ..Default::default()
-                })
-                .into_iter()
-                .collect(),
-            ..Default::default()
-        });
-    }
     let mut initializer: Vec<TensorProto<'_>> = graph
         .initializer
         .iter()

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use meanet_core::Network;
 use meanet_core::network::run_named;
-use meanet_quant::Collector;
+use meanet_quant::{Collector, Quantizer};
 use ndarray::ArrayD;
 
 use meanet_runtime::Engine;
@@ -14,18 +14,24 @@ use meanet_runtime::Engine;
 /// One calibration batch: the block's inputs by name.
 pub(crate) type Feed = Vec<(String, ArrayD<f32>)>;
 
-/// Runs every batch of `feeds` through the augmented graph at `path` into `collector`, for
-/// the tensors in `wanted` (a second pass too, when the method needs histograms).
+/// Runs every batch of `feeds` through the augmented graph at `path` (written from `q`) into
+/// `collector` (a second pass too, when the method needs histograms).
 pub(crate) fn collect(
     engine: &Engine,
     path: &Path,
+    q: &Quantizer,
     feeds: &[Feed],
-    wanted: &[&str],
     collector: &mut Collector,
 ) -> Result<()> {
     let mut net = engine
         .open(path)
         .with_context(|| format!("loading the calibration graph {}", path.display()))?;
+    let names: Vec<String> = net
+        .signature()
+        .outputs
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     let passes = if collector.method().needs_histograms() {
         2
     } else {
@@ -37,23 +43,13 @@ pub(crate) fn collect(
         }
         for feed in feeds {
             let inputs: Vec<(&str, _)> = feed.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
-            for (name, x) in &inputs {
-                if wanted.contains(name) {
-                    collector.observe(name, x.view())?;
-                }
-            }
             let outs = run_named(net.as_mut(), &inputs)?;
-            let names: Vec<String> = net
-                .signature()
-                .outputs
+            let outputs: Vec<(&str, _)> = names
                 .iter()
-                .map(|s| s.name.clone())
+                .zip(&outs)
+                .map(|(n, o)| (n.as_str(), o.view()))
                 .collect();
-            for (name, out) in names.iter().zip(&outs) {
-                if wanted.contains(&name.as_str()) && !feed.iter().any(|(n, _)| n == name) {
-                    collector.observe(name, out.view())?;
-                }
-            }
+            q.observe(collector, &inputs, &outputs)?;
         }
     }
     Ok(())

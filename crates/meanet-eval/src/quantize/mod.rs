@@ -61,6 +61,9 @@ fn ops_line(ops: &BTreeMap<String, usize>) -> String {
         .join(", ")
 }
 
+/// A block's record, its nodes kept f32, and the int8 file the bundle uses (if it does).
+type BlockOutcome = (QuantizedBlock, Vec<KeptF32>, Option<String>);
+
 /// Quantizes one block file: calibrates on `feeds`, writes `<stem>.int8.onnx` into `out`,
 /// times both and says which the bundle keeps. Returns the record and the file name to use.
 fn block(
@@ -70,15 +73,14 @@ fn block(
     out: &Path,
     feeds: &[Feed],
     opts: &QuantizeOptions,
-) -> Result<(QuantizedBlock, Vec<KeptF32>, Option<String>)> {
+) -> Result<BlockOutcome> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let q = Quantizer::new(bytes, format!("the {name} block {}", file.display()))?;
     let aug_path = out.join(format!(".{name}.calibrate.onnx"));
     std::fs::write(&aug_path, q.augmented()?)
         .with_context(|| format!("writing {}", aug_path.display()))?;
     let mut collector = Collector::new(opts.method)?;
-    let wanted = q.analysis().calibrated();
-    let collected = calib::collect(&dep.engine, &aug_path, feeds, &wanted, &mut collector);
+    let collected = calib::collect(&dep.engine, &aug_path, &q, feeds, &mut collector);
     let _ = std::fs::remove_file(&aug_path);
     collected?;
     let stem = file
@@ -200,19 +202,19 @@ pub fn quantize_bundle(
     let mut kept_f32 = Vec::new();
     let dir = &dep.bundle.dir;
 
-    let (rec, kept, file) = block(
-        dep,
-        "main",
-        &dir.join(&manifest.models.main),
-        out,
-        &main_feeds,
-        opts,
-    )?;
-    if let Some(f) = file {
-        new.models.main = f;
-    }
-    records.push(rec);
-    kept_f32.push(("main".to_string(), kept));
+    // Records a block's outcome; the manifest names its int8 graph where that is kept.
+    let mut record = |(rec, kept, file): BlockOutcome, model: &mut String| {
+        if let Some(f) = file {
+            *model = f;
+        }
+        kept_f32.push((rec.block.clone(), kept));
+        records.push(rec);
+    };
+    let main_file = dir.join(&manifest.models.main);
+    record(
+        block(dep, "main", &main_file, out, &main_feeds, opts)?,
+        &mut new.models.main,
+    );
 
     // The extension sees the features of the samples the (chosen) main block predicts hard.
     let main_path = out.join(&new.models.main);
@@ -235,28 +237,18 @@ pub fn quantize_bundle(
     }
     // Whole batches for timing: the hard samples, re-cut to the deployment's batch size.
     let ext_feeds = rebatch(ext_feeds, batch)?;
-    let (rec, kept, file) = block(
-        dep,
-        "extension",
-        &dir.join(&manifest.models.extension),
-        out,
-        &ext_feeds,
-        opts,
-    )?;
-    if let Some(f) = file {
-        new.models.extension = f;
-    }
-    records.push(rec);
-    kept_f32.push(("extension".to_string(), kept));
+    let ext_file = dir.join(&manifest.models.extension);
+    record(
+        block(dep, "extension", &ext_file, out, &ext_feeds, opts)?,
+        &mut new.models.extension,
+    );
 
     if opts.cloud {
         let cloud = dep.bundle.cloud_file()?;
-        let (rec, kept, file) = block(dep, "cloud", &cloud, out, &main_feeds, opts)?;
-        if let Some(f) = file {
-            new.models.cloud = f;
-        }
-        records.push(rec);
-        kept_f32.push(("cloud".to_string(), kept));
+        record(
+            block(dep, "cloud", &cloud, out, &main_feeds, opts)?,
+            &mut new.models.cloud,
+        );
     }
     let spec = QuantizationSpec {
         method: opts.method.describe(),
