@@ -11,6 +11,8 @@
 //!   cloud-only, main + extension).
 //! - [`ports`]: the capabilities adapters implement: [`MainBlock`], [`ExtensionBlock`],
 //!   [`Classifier`], [`CloudLink`] (async) and [`EnergyModel`].
+//! - [`link`]: the link as the edge measures it (latency, goodput, outages), the latency,
+//!   energy and uplink budgets held against it, and link traces.
 //! - [`online`]: the online controller that holds the offload share at its target as the input
 //!   mix changes, and the running estimate of the edge's accuracy per class.
 //! - [`pipeline`]: routes a batch through the blocks, giving every sample exactly one [`Outcome`].
@@ -41,6 +43,7 @@ pub mod batching;
 pub mod bootstrap;
 pub mod cache;
 pub mod calibration;
+pub mod link;
 pub mod manifest;
 pub mod memory;
 pub mod metrics;
