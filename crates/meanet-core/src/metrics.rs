@@ -191,6 +191,8 @@ mod tests {
             },
             degraded: degraded.then_some(CloudErrorKind::Timeout),
             cloud_latency: None,
+            withheld: None,
+            latency: None,
         }
     }
 

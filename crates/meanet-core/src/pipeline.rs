@@ -7,6 +7,7 @@
 
 use ndarray::{Array2, ArrayView1, ArrayViewD, Axis};
 
+use crate::link::Withheld;
 use crate::numerics::{NumericError, Scores};
 use crate::partition::ClassPartition;
 use crate::policy::{ExitPolicy, ExtensionRoute, Route, RouteReason};
@@ -76,6 +77,11 @@ pub struct Outcome {
     pub degraded: Option<CloudErrorKind>,
     /// The cloud round trip for the sub-batch this sample travelled in, if it was offloaded.
     pub cloud_latency: Option<Seconds>,
+    /// Set when the sample was meant for the cloud but the link's budgets kept it at the edge
+    /// (its answer is the best edge prediction; it is not degraded: nothing failed).
+    pub withheld: Option<Withheld>,
+    /// From the sample's arrival at the edge to its answer, when the runtime measured it.
+    pub latency: Option<Seconds>,
 }
 
 impl Outcome {
@@ -240,6 +246,8 @@ impl Pipeline {
                 },
                 degraded: None,
                 cloud_latency: None,
+                withheld: None,
+                latency: None,
             });
         }
 
@@ -377,6 +385,15 @@ impl EdgePass {
             o.cost.bytes_sent = sent[k];
             o.cost.bytes_received = received[k];
             o.cloud_latency = Some(reply.latency);
+        }
+        self.outcomes
+    }
+
+    /// Answers every offloaded sample at the edge, marked withheld for `why`: it keeps its best
+    /// edge answer, and was never sent.
+    pub fn withhold(mut self, why: Withheld) -> Vec<Outcome> {
+        for &i in &self.offload {
+            self.outcomes[i].withheld = Some(why);
         }
         self.outcomes
     }

@@ -204,7 +204,9 @@ impl Deployment {
             rt,
             options.cloud.max_in_flight,
         )
-        .with_online(online);
+        .with_online(online)
+        .with_link(options.policy.link_budgets(options.cloud.deadline_ms))
+        .context("the link budgets ([policy] latency_budget_ms, uplink_kbps)")?;
         Ok((worker, metrics))
     }
 

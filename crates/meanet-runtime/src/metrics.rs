@@ -68,7 +68,15 @@ pub struct RoutingMetrics {
     accuracy: Mutex<Option<Accuracy>>,
     window: Mutex<(VecDeque<bool>, usize)>,
     probe: Mutex<Option<BreakerProbe>>,
+    withheld: Family<CauseLabel, Counter>,
+    latency: Histogram,
+    link: Family<LinkLabel, Gauge<f64, AtomicU64>>,
     registry: Registry,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LinkLabel {
+    estimate: &'static str,
 }
 
 impl std::fmt::Debug for RoutingMetrics {
@@ -153,7 +161,30 @@ impl RoutingMetrics {
             "Per class the edge predicted: how often its answer agreed with the cloud's on offloaded samples (running, half-life 500 samples)",
             edge_accuracy.clone(),
         );
+        let withheld = Family::<CauseLabel, Counter>::default();
+        r.register(
+            "withheld",
+            "Outcomes meant for the cloud that the link's budgets kept at the edge, by reason",
+            withheld.clone(),
+        );
+        let latency = Histogram::new([
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 10.0,
+        ]);
+        r.register(
+            "sample_latency_seconds",
+            "From a sample's arrival at the edge to its answer",
+            latency.clone(),
+        );
+        let link = Family::<LinkLabel, Gauge<f64, AtomicU64>>::default();
+        r.register(
+            "link",
+            "The link as the edge measures it: srtt_seconds, rttvar_seconds, min_rtt_seconds, goodput_bits_per_second, outstanding_bytes, down (1 or 0); -1 until measured",
+            link.clone(),
+        );
         RoutingMetrics {
+            withheld,
+            latency,
+            link,
             exits,
             batch_size,
             degraded,
@@ -195,6 +226,21 @@ impl RoutingMetrics {
         self.scale.set(scale);
     }
 
+    /// Sets the link gauges from the worker's estimate.
+    pub fn set_link(&self, e: &meanet_core::link::LinkEstimate) {
+        let or = |v: Option<f64>| v.unwrap_or(-1.0);
+        for (estimate, value) in [
+            ("srtt_seconds", or(e.srtt.map(|s| s.0))),
+            ("rttvar_seconds", e.rttvar.0),
+            ("min_rtt_seconds", or(e.min_rtt.map(|s| s.0))),
+            ("goodput_bits_per_second", or(e.goodput_bps)),
+            ("outstanding_bytes", e.outstanding.0 as f64),
+            ("down", f64::from(u8::from(e.down))),
+        ] {
+            self.link.get_or_create(&LinkLabel { estimate }).set(value);
+        }
+    }
+
     /// Counts one edge batch of `samples`.
     pub fn observe_batch(&self, samples: usize) {
         self.batch_size.observe(samples as f64);
@@ -211,6 +257,14 @@ impl RoutingMetrics {
             self.degraded
                 .get_or_create(&CauseLabel { cause: kind.name() })
                 .inc();
+        }
+        if let Some(why) = o.withheld {
+            self.withheld
+                .get_or_create(&CauseLabel { cause: why.name() })
+                .inc();
+        }
+        if let Some(l) = o.latency {
+            self.latency.observe(l.0);
         }
         // Each sample of a sub-batch carries its round trip: observe it once per sub-batch
         // would need the batch; per sample weights it by samples, which is what a user feels.
@@ -301,6 +355,8 @@ mod tests {
             },
             degraded,
             cloud_latency: (exit == Exit::Cloud).then_some(Seconds(0.02)),
+            withheld: None,
+            latency: None,
         }
     }
 

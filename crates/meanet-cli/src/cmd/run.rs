@@ -110,6 +110,8 @@ struct Printer {
     written: usize,
     /// Degraded outcomes by cause, for the summary at the end.
     degraded: std::collections::BTreeMap<&'static str, usize>,
+    /// Offloads the link's budgets kept at the edge, by reason.
+    withheld: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl Printer {
@@ -135,6 +137,12 @@ impl Printer {
             if let Some(t) = o.cloud_latency {
                 line["cloud_ms"] = serde_json::json!(t.0 * 1e3);
             }
+            if let Some(t) = o.latency {
+                line["latency_ms"] = serde_json::json!(t.0 * 1e3);
+            }
+            if let Some(w) = o.withheld {
+                line["withheld"] = serde_json::json!(w.name());
+            }
             writeln!(self.out, "{line}")
         } else {
             writeln!(
@@ -144,8 +152,11 @@ impl Printer {
                 name,
                 o.exit.name(),
                 Joules(e.edge().0).to_string(),
-                o.degraded
-                    .map_or(String::new(), |k| format!("degraded ({})", k.name()))
+                match (o.degraded, o.withheld) {
+                    (Some(k), _) => format!("degraded ({})", k.name()),
+                    (None, Some(w)) => format!("withheld ({})", w.name()),
+                    (None, None) => String::new(),
+                }
             )
         }
     }
@@ -157,6 +168,9 @@ impl Sink for Printer {
         self.written += 1;
         if let Some(k) = o.degraded {
             *self.degraded.entry(k.name()).or_default() += 1;
+        }
+        if let Some(w) = o.withheld {
+            *self.withheld.entry(w.name()).or_default() += 1;
         }
         self.progress.inc(1);
         if self.failed.is_none()
@@ -345,6 +359,7 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
         failed: None,
         written: 0,
         degraded: std::collections::BTreeMap::new(),
+        withheld: std::collections::BTreeMap::new(),
     };
     let mut stream = EdgeStream::new(worker, printer);
     if args.metrics.is_some() {
@@ -392,6 +407,18 @@ pub fn run(args: &RunArgs, settings: &Settings, out: Output) -> Result<()> {
     let written = printer.written;
     if let Some(summary) = degraded_summary(&printer.degraded, written) {
         crate::stdout::note(format_args!("meanet run: {summary}"));
+    }
+    if !printer.withheld.is_empty() {
+        let total: usize = printer.withheld.values().sum();
+        let list: Vec<String> = printer
+            .withheld
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        crate::stdout::note(format_args!(
+            "meanet run: {total} of {written} samples meant for the cloud were answered on the edge to hold the link's budgets ({}); see policy.latency_budget_ms and docs/link.md",
+            list.join(", ")
+        ));
     }
     if let Some(signal) = signalled.get() {
         let (samples, dropped) = read.unwrap_or((written, 0));

@@ -56,6 +56,9 @@ pub enum Withheld {
     LinkDown,
     /// Sending it would exceed the uplink cap.
     UplinkCap,
+    /// As many offloads as allowed are in flight already (`cloud.max_in_flight`): the edge
+    /// does not wait for one to come back.
+    Busy,
 }
 
 impl Withheld {
@@ -65,6 +68,7 @@ impl Withheld {
             Withheld::OverBudget => "over_budget",
             Withheld::LinkDown => "link_down",
             Withheld::UplinkCap => "uplink_cap",
+            Withheld::Busy => "busy",
         }
     }
 }

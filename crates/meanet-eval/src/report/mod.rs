@@ -235,6 +235,8 @@ mod tests {
             cost: SampleCost::default(),
             degraded: None,
             cloud_latency: None,
+            withheld: None,
+            latency: None,
         }
     }
 

@@ -234,6 +234,9 @@ fn run_worker(
         if let Some(scale) = worker.scale() {
             metrics.set_scale(scale);
         }
+        if let Some(link) = worker.link_estimate() {
+            metrics.set_link(&link);
+        }
     }
     worker.drain();
 }

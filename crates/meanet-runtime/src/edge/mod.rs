@@ -16,16 +16,21 @@
 //! degraded. Every sample of a batch given to [`EdgeWorker::route_u8`] gets exactly one outcome.
 
 mod endpoint;
+mod gate;
 mod reorder;
 mod stdin;
 mod stream;
 mod worker;
 
 pub use endpoint::{EdgeBatching, EdgeEndpoint, OUTPUTS};
+pub use gate::{LinkGate, PROBE_DEADLINE, link_failure};
 pub use reorder::{Reorder, SharedReorder, Sink, push_shared};
 pub use stdin::StdinBatches;
 pub use stream::{EdgeStream, StreamError};
 pub use worker::{EdgeError, EdgeWorker};
+
+#[cfg(test)]
+mod gate_tests;
 
 #[cfg(test)]
 mod tests {
@@ -122,6 +127,8 @@ mod tests {
             cost: meanet_core::SampleCost::default(),
             degraded: None,
             cloud_latency: None,
+            withheld: None,
+            latency: None,
         };
         let mut r = Reorder::new(Vec::new());
         r.push(1, 2, vec![mk(0), mk(1)]);

@@ -100,6 +100,9 @@ impl<S: Sink + Send + 'static> EdgeStream<S> {
         if let (Some(m), Some(scale)) = (&self.metrics, self.worker.scale()) {
             m.set_scale(scale);
         }
+        if let (Some(m), Some(link)) = (&self.metrics, self.worker.link_estimate()) {
+            m.set_link(&link);
+        }
         self.routed += n;
         self.seq += 1;
         Ok(())

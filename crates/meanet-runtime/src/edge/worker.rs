@@ -1,13 +1,18 @@
 //! [`EdgeWorker`]: owns the pipeline, routes batches on the calling thread, overlaps offloads
-//! (at most `max_in_flight` in flight).
+//! (at most `max_in_flight` in flight), and, with a [`LinkGate`], never waits for the link.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use meanet_core::Normalisation;
+use meanet_core::link::{Admission, BudgetError, LinkBudgets, LinkEstimate, Withheld};
 use meanet_core::manifest::InputSpec;
 use meanet_core::online::OnlineRouting;
-use meanet_core::{CloudErrorKind, CloudLink, Outcome, Pipeline, PipelineError, Seconds};
+use meanet_core::{
+    CloudError, CloudErrorKind, CloudLink, CloudReply, Outcome, Pipeline, PipelineError, Seconds,
+};
+
+use super::gate::{LinkGate, PROBE_DEADLINE};
 use ndarray::{ArrayViewD, Axis, IxDyn};
 
 /// Offloads in flight, bounded: a counter and a condition variable.
@@ -24,6 +29,16 @@ impl InFlight {
             n = self.changed.wait(n).unwrap_or_else(PoisonError::into_inner);
         }
         *n += 1;
+    }
+
+    /// A slot if one is free now; the edge does not wait for one.
+    fn try_acquire(self: &Arc<Self>, max: usize) -> Option<Slot> {
+        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot(Arc::clone(self)))
     }
 
     fn release(&self) {
@@ -76,6 +91,7 @@ pub struct EdgeWorker {
     in_flight: Arc<InFlight>,
     max_in_flight: usize,
     online: Option<(OnlineRouting, Instant)>,
+    gate: Option<Arc<LinkGate>>,
 }
 
 impl std::fmt::Debug for EdgeWorker {
@@ -114,7 +130,24 @@ impl EdgeWorker {
             in_flight: Arc::new(InFlight::default()),
             max_in_flight: max_in_flight.max(1),
             online: None,
+            gate: None,
         }
+    }
+
+    /// Holds `budgets` on the link, measured from the offloads: an offload whose answer is
+    /// predicted later than the latency budget, that the uplink cap does not allow, or that
+    /// finds the link down or `max_in_flight` offloads already in flight is not sent; its
+    /// samples are answered at the edge at once, marked [`withheld`](Outcome::withheld). Every
+    /// offload sent is given up at its sample's latency budget (answered degraded then). The
+    /// worker never waits for the link.
+    pub fn with_link(mut self, budgets: LinkBudgets) -> Result<Self, BudgetError> {
+        self.gate = Some(Arc::new(LinkGate::new(budgets)?));
+        Ok(self)
+    }
+
+    /// The link as measured so far (`None` without [`with_link`](Self::with_link)).
+    pub fn link_estimate(&self) -> Option<LinkEstimate> {
+        self.gate.as_ref().map(|g| g.estimate())
     }
 
     /// Routes under `online`: after each batch the controller sees what was routed and sets
@@ -175,11 +208,20 @@ impl EdgeWorker {
     }
 
     /// Routes a normalised batch `(n, C, H, W)`; `done` as for [`route_u8`](Self::route_u8).
+    /// Each outcome's [`latency`](Outcome::latency) counts from this call.
     pub fn route(
         &mut self,
         x: ArrayViewD<'_, f32>,
         done: impl FnOnce(Vec<Outcome>) + Send + 'static,
     ) -> Result<(), EdgeError> {
+        let arrived = Instant::now();
+        let done = move |mut outcomes: Vec<Outcome>| {
+            let latency = Seconds(arrived.elapsed().as_secs_f64());
+            for o in &mut outcomes {
+                o.latency = Some(latency);
+            }
+            done(outcomes);
+        };
         let pass = self.pipeline.run_edge(x.view())?;
         if let Some((online, started)) = &mut self.online {
             let now = Seconds(started.elapsed().as_secs_f64());
@@ -197,6 +239,43 @@ impl EdgeWorker {
             return Ok(());
         };
         let sub = x.select(Axis(0), pass.offload());
+        if let Some(gate) = self.gate.clone() {
+            let n = pass.offload().len();
+            let fallback = (sub.len() / n.max(1) * 4) as u64;
+            let (admission, bytes) = gate.admit(arrived.elapsed(), n, fallback);
+            let deadline = match admission {
+                Admission::Send { deadline } => deadline,
+                Admission::Withhold(why) => {
+                    done(pass.withhold(why));
+                    return Ok(());
+                }
+                Admission::Probe(why) => {
+                    done(pass.withhold(why));
+                    if let Some(slot) = self.in_flight.try_acquire(self.max_in_flight) {
+                        let id = gate.sent(bytes);
+                        self.rt.spawn(async move {
+                            let _slot = slot;
+                            let reply = within(Some(PROBE_DEADLINE), cloud.classify(sub)).await;
+                            gate.finished(id, &reply, n);
+                        });
+                    }
+                    return Ok(());
+                }
+            };
+            let Some(slot) = self.in_flight.try_acquire(self.max_in_flight) else {
+                done(pass.withhold(Withheld::Busy));
+                return Ok(());
+            };
+            let id = gate.sent(bytes);
+            let deadline = deadline.map(|d| Duration::from_secs_f64(d.0));
+            self.rt.spawn(async move {
+                let _slot = slot;
+                let reply = within(deadline, cloud.classify(sub)).await;
+                gate.finished(id, &reply, n);
+                done(pass.apply(reply));
+            });
+            return Ok(());
+        }
         self.in_flight.acquire(self.max_in_flight);
         let slot = Slot(Arc::clone(&self.in_flight));
         self.rt.spawn(async move {
@@ -210,5 +289,18 @@ impl EdgeWorker {
     /// Waits until every offload has been answered (or failed) and its `done` has run.
     pub fn drain(&self) {
         self.in_flight.wait_idle();
+    }
+}
+
+/// `call`, given up after `deadline` (if any) as a timeout.
+async fn within(
+    deadline: Option<Duration>,
+    call: impl std::future::Future<Output = Result<CloudReply, CloudError>>,
+) -> Result<CloudReply, CloudError> {
+    match deadline {
+        Some(d) => tokio::time::timeout(d, call)
+            .await
+            .unwrap_or(Err(CloudError::Timeout(Seconds(d.as_secs_f64())))),
+        None => call.await,
     }
 }

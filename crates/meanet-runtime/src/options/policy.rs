@@ -39,6 +39,15 @@ pub struct PolicyOptions {
     pub online_horizon: f64,
     /// Bounds of the online threshold scale: `[1 / online_range, online_range]`.
     pub online_range: f64,
+    /// The latest a sample may be answered, in ms from its arrival at the edge: an offload
+    /// predicted to come back later is not sent (its samples are answered at the edge, marked
+    /// `withheld`), and one sent is given up at it (unset: `cloud.deadline_ms`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_budget_ms: Option<f64>,
+    /// The most uplink bandwidth offloads may use, in kbit/s on average (bursts of one
+    /// second's worth); offloads beyond it are answered at the edge (unset: no cap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uplink_kbps: Option<f64>,
 }
 
 impl Default for PolicyOptions {
@@ -55,6 +64,8 @@ impl Default for PolicyOptions {
             online_window: 400,
             online_horizon: 400.0,
             online_range: 4.0,
+            latency_budget_ms: None,
+            uplink_kbps: None,
         }
     }
 }
@@ -207,7 +218,27 @@ impl PolicyOptions {
         if self.batch_size == Some(0) {
             bail!("policy.batch_size must be at least 1");
         }
+        for (key, value) in [
+            ("latency_budget_ms", self.latency_budget_ms),
+            ("uplink_kbps", self.uplink_kbps),
+        ] {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                bail!("policy.{key} = {v} must be positive and finite (leave it unset for none)");
+            }
+        }
         Ok(())
+    }
+
+    /// The budgets the edge holds on the link: `latency_budget_ms` (else the cloud deadline,
+    /// `deadline_ms`) and `uplink_kbps`.
+    pub fn link_budgets(&self, deadline_ms: u64) -> meanet_core::link::LinkBudgets {
+        meanet_core::link::LinkBudgets {
+            latency: Some(meanet_core::Seconds(
+                self.latency_budget_ms.unwrap_or(deadline_ms as f64) / 1e3,
+            )),
+            energy: None,
+            uplink_bps: self.uplink_kbps.map(|k| k * 1e3),
+        }
     }
 
     /// The batch size for samples of `values` numbers each: `batch_size`, else the default

@@ -1,0 +1,115 @@
+//! [`LinkGate`]: the I/O around core's [`LinkEstimator`] and [`LinkPolicy`] for an
+//! [`EdgeWorker`](super::EdgeWorker): the clock, the lock shared with the offload tasks, and
+//! the bytes an offload will carry (learned from the link's replies).
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use meanet_core::link::{
+    Admission, BudgetError, EstimatorConfig, LinkBudgets, LinkEstimate, LinkEstimator, LinkPolicy,
+    OffloadId,
+};
+use meanet_core::{Bytes, CloudError, CloudErrorKind, CloudReply, Seconds};
+
+/// How long a probe of a link that looks down (or too slow) may take to come back.
+pub const PROBE_DEADLINE: Duration = Duration::from_secs(2);
+
+struct State {
+    est: LinkEstimator,
+    policy: LinkPolicy,
+    /// Bytes the link sent per sample, from its last reply.
+    bytes_per_sample: Option<f64>,
+}
+
+/// The link's estimator and budgets, shared by a worker and its offload tasks.
+pub struct LinkGate {
+    state: Mutex<State>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for LinkGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkGate")
+            .field("estimate", &self.estimate())
+            .finish()
+    }
+}
+
+/// Whether a failure is the link's (it says the link may be down), not the server's.
+pub fn link_failure(kind: CloudErrorKind) -> bool {
+    matches!(
+        kind,
+        CloudErrorKind::Unreachable | CloudErrorKind::Timeout | CloudErrorKind::CircuitOpen
+    )
+}
+
+impl LinkGate {
+    /// A gate holding `budgets`.
+    pub fn new(budgets: LinkBudgets) -> Result<Self, BudgetError> {
+        Ok(LinkGate {
+            state: Mutex::new(State {
+                est: LinkEstimator::new(EstimatorConfig::default()),
+                policy: LinkPolicy::new(budgets)?,
+                bytes_per_sample: None,
+            }),
+            started: Instant::now(),
+        })
+    }
+
+    fn now(&self) -> Seconds {
+        Seconds(self.started.elapsed().as_secs_f64())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The budgets held.
+    pub fn budgets(&self) -> LinkBudgets {
+        *self.lock().policy.budgets()
+    }
+
+    /// The link as estimated now.
+    pub fn estimate(&self) -> LinkEstimate {
+        let now = self.now();
+        self.lock().est.estimate(now)
+    }
+
+    /// Decides on an offload of `samples` whose first arrived `waited` ago; `fallback` is the
+    /// bytes per sample assumed until the link has answered once. Returns the decision and the
+    /// bytes the offload is expected to carry.
+    pub fn admit(&self, waited: Duration, samples: usize, fallback: u64) -> (Admission, Bytes) {
+        let now = self.now();
+        let mut s = self.lock();
+        let per = s.bytes_per_sample.unwrap_or(fallback as f64);
+        let bytes = Bytes((per * samples as f64).round() as u64);
+        let est = s.est.estimate(now);
+        let a = s
+            .policy
+            .admit(now, Seconds(waited.as_secs_f64()), bytes, &est);
+        (a, bytes)
+    }
+
+    /// Records an offload of `bytes` sent now.
+    pub fn sent(&self, bytes: Bytes) -> OffloadId {
+        let now = self.now();
+        self.lock().est.sent(now, bytes)
+    }
+
+    /// Records how the offload `id` of `samples` ended.
+    pub fn finished(&self, id: OffloadId, reply: &Result<CloudReply, CloudError>, samples: usize) {
+        let now = self.now();
+        let mut s = self.lock();
+        match reply {
+            Ok(r) => {
+                if samples > 0 && r.bytes_sent.0 > 0 {
+                    s.bytes_per_sample = Some(r.bytes_sent.0 as f64 / samples as f64);
+                }
+                s.est.answered(now, id, None);
+            }
+            Err(e) => {
+                s.est.failed(now, id, link_failure(e.kind()));
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The worker with a [`LinkGate`](super::LinkGate): it never waits for the link, and every
+//! sample still gets exactly one outcome. No assertion here reads a clock: a cloud that waits
+//! for the test to release it stands for a slow link.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use meanet_core::link::{LinkBudgets, Withheld};
+use meanet_core::manifest::InputSpec;
+use meanet_core::testing::EchoMain;
+use meanet_core::{
+    BlockCosts, Bytes, ClassPartition, CloudError, CloudLink, CloudOnly, CloudReply, Exit, Macs,
+    Outcome, Pipeline, Seconds,
+};
+use ndarray::{Array2, ArrayD};
+use tokio::sync::Notify;
+
+use super::EdgeWorker;
+
+/// A cloud that answers class 1 once `open` is notified (or at once when `gated` is off), and
+/// fails as unreachable while `down` is set.
+#[derive(Default)]
+struct Cloud {
+    gated: AtomicBool,
+    open: Notify,
+    down: AtomicBool,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl CloudLink for Cloud {
+    async fn classify(&self, input: ArrayD<f32>) -> Result<CloudReply, CloudError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(CloudError::Unreachable("the link is cut".into()));
+        }
+        if self.gated.load(Ordering::SeqCst) {
+            self.open.notified().await;
+        }
+        let n = input.shape()[0];
+        let mut logits = Array2::zeros((n, 4));
+        logits.column_mut(1).fill(10.0);
+        Ok(CloudReply {
+            logits,
+            bytes_sent: Bytes(16 * n as u64),
+            bytes_received: Bytes(16),
+            latency: Seconds(0.001),
+        })
+    }
+}
+
+fn worker(cloud: Arc<Cloud>, rt: &tokio::runtime::Runtime, budgets: LinkBudgets) -> EdgeWorker {
+    let pipeline = Pipeline::new(
+        Box::new(EchoMain),
+        None,
+        ClassPartition::try_new(4, vec![3]).unwrap(),
+        Box::new(CloudOnly),
+        BlockCosts {
+            main: Macs(1),
+            extension: Macs(1),
+            cloud: Macs(1),
+        },
+    );
+    let input = InputSpec {
+        shape: vec![4, 1, 1],
+        mean: vec![0.0; 4],
+        std: vec![1.0; 4],
+    };
+    EdgeWorker::new(pipeline, &input, Some(cloud), rt.handle().clone(), 1)
+        .with_link(budgets)
+        .unwrap()
+}
+
+type Seen = Arc<std::sync::Mutex<Vec<Vec<Outcome>>>>;
+
+fn route(w: &mut EdgeWorker, seen: &Seen) {
+    let x =
+        ArrayD::from_shape_vec(vec![2, 4], vec![0.1, 0.2, 0.3, 0.4, 0.4, 0.3, 0.2, 0.1]).unwrap();
+    let seen = Arc::clone(seen);
+    w.route(x.view(), move |o| seen.lock().unwrap().push(o))
+        .unwrap();
+}
+
+#[test]
+fn the_edge_does_not_wait_for_a_full_link_and_loses_nothing() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cloud = Arc::new(Cloud::default());
+    cloud.gated.store(true, Ordering::SeqCst);
+    let mut w = worker(Arc::clone(&cloud), &rt, LinkBudgets::default());
+    let seen: Seen = Arc::default();
+    // One offload may be in flight, and the cloud holds it: every later batch is answered at
+    // the edge at once (this loop would never end if the worker waited for a slot).
+    for _ in 0..10 {
+        route(&mut w, &seen);
+    }
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen.len(),
+            9,
+            "nine batches answered while the first is in flight"
+        );
+        for o in seen.iter().flatten() {
+            assert_eq!(o.withheld, Some(Withheld::Busy));
+            assert_eq!((o.exit, o.degraded), (Exit::Main, None));
+            assert!(o.latency.is_some());
+        }
+    }
+    cloud.open.notify_one();
+    w.drain();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 10, "the held batch answered too: none lost");
+    assert!(
+        seen[9]
+            .iter()
+            .all(|o| o.exit == Exit::Cloud && o.withheld.is_none())
+    );
+    assert_eq!(cloud.calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_cut_link_is_probed_not_waited_on_and_offloads_resume_when_it_returns() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cloud = Arc::new(Cloud::default());
+    cloud.down.store(true, Ordering::SeqCst);
+    let budgets = LinkBudgets {
+        latency: Some(Seconds(0.5)),
+        ..LinkBudgets::default()
+    };
+    let mut w = worker(Arc::clone(&cloud), &rt, budgets);
+    let seen: Seen = Arc::default();
+    route(&mut w, &seen);
+    w.drain();
+    assert!(
+        w.link_estimate().unwrap().down,
+        "a failure marks the link down"
+    );
+    for _ in 0..20 {
+        route(&mut w, &seen);
+        w.drain();
+    }
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 21);
+        assert!(
+            seen[0].iter().all(|o| o.degraded.is_some()),
+            "the first offload failed"
+        );
+        for o in seen[1..].iter().flatten() {
+            assert_eq!((o.withheld, o.degraded), (Some(Withheld::LinkDown), None));
+        }
+    }
+    let probes = cloud.calls.load(Ordering::SeqCst) - 1;
+    assert!(
+        (1..20).contains(&probes),
+        "probed, with backoff: {probes} probes"
+    );
+    // The link returns: a probe finds it, and offloads go to the cloud again.
+    cloud.down.store(false, Ordering::SeqCst);
+    let started = Instant::now();
+    loop {
+        route(&mut w, &seen);
+        w.drain();
+        if seen
+            .lock()
+            .unwrap()
+            .last()
+            .unwrap()
+            .iter()
+            .all(|o| o.exit == Exit::Cloud)
+        {
+            break;
+        }
+        // A hang guard, not a timing assertion: probes come at most a second apart.
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "offloads never resumed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!w.link_estimate().unwrap().down);
+}
