@@ -19,7 +19,8 @@ mod estimate;
 mod trace;
 
 pub use admit::{
-    Admission, BudgetError, Demand, FIRST_PROBE, LinkBudgets, LinkPolicy, MAX_PROBE, Withheld,
+    Admission, BudgetError, DEADLINE_MARGIN, Demand, FIRST_PROBE, LinkBudgets, LinkPolicy,
+    MAX_DEADLINE_MARGIN, MAX_PROBE, Withheld,
 };
 pub use estimate::{EstimatorConfig, LinkEstimate, LinkEstimator, MAX_OUTSTANDING, OffloadId};
 pub use trace::{

@@ -178,8 +178,9 @@ impl Deployment {
     /// over a fresh pipeline with the bundle's thresholds (under the online controller when
     /// `policy.online` is set), offloading over the link `options.cloud` names (to `server` if
     /// given; none for `transport = "none"`) with at most `cloud.max_in_flight` in flight,
-    /// spawned on `rt`; and the [`RoutingMetrics`] of the bundle, watching the link's circuit
-    /// breaker. Must be called inside the async runtime (a QUIC link binds its socket there).
+    /// spawned on `rt`, holding the link's budgets (`policy.link_aware`, on by default: see
+    /// [`EdgeWorker::with_link`]); and the [`RoutingMetrics`] of the bundle, watching the
+    /// link's circuit breaker. Must be called inside the async runtime (a QUIC link binds its socket there).
     pub fn edge_worker(
         &self,
         options: &Options,
@@ -197,16 +198,19 @@ impl Deployment {
         if let Some(p) = probe {
             metrics.watch_breaker(p);
         }
-        let worker = EdgeWorker::new(
+        let mut worker = EdgeWorker::new(
             self.pipeline(routing.policy())?,
             &m.input,
             link,
             rt,
             options.cloud.max_in_flight,
         )
-        .with_online(online)
-        .with_link(options.policy.link_budgets(options.cloud.deadline_ms))
-        .context("the link budgets ([policy] latency_budget_ms, uplink_kbps)")?;
+        .with_online(online);
+        if let Some(budgets) = options.policy.link_budgets(options.cloud.deadline_ms) {
+            worker = worker
+                .with_link(budgets)
+                .context("the link budgets ([policy] latency_budget_ms, uplink_kbps)")?;
+        }
         Ok((worker, metrics))
     }
 

@@ -76,7 +76,7 @@ impl Withheld {
 /// What to do with an offload the thresholds chose.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Admission {
-    /// Send it, and give up on it after `deadline` (the budget left, or none).
+    /// Send it, and give up on it after `deadline` (the budget left less a margin, or none).
     Send {
         /// Time left in its latency budget, if one is set.
         deadline: Option<Seconds>,
@@ -106,6 +106,11 @@ pub struct Demand {
 pub const FIRST_PROBE: Seconds = Seconds(0.25);
 /// The longest wait between probes.
 pub const MAX_PROBE: Seconds = Seconds(1.0);
+/// An offload sent is given up this share of the latency budget before the budget ends (at
+/// most [`MAX_DEADLINE_MARGIN`]), to leave time to answer its samples at the edge.
+pub const DEADLINE_MARGIN: f64 = 0.1;
+/// The most time kept back from an offload's deadline.
+pub const MAX_DEADLINE_MARGIN: Seconds = Seconds(0.010);
 
 /// Holds [`LinkBudgets`] against a [`LinkEstimate`]. Pure: the caller passes the time.
 #[derive(Debug, Clone)]
@@ -180,8 +185,14 @@ impl LinkPolicy {
             self.tokens -= bytes.0 as f64;
         }
         self.backoff = FIRST_PROBE.0;
+        // Given up a little before the budget ends, so that its samples, answered at the edge
+        // then, still make it.
+        let margin = self
+            .budgets
+            .latency
+            .map_or(0.0, |b| (b.0 * DEADLINE_MARGIN).min(MAX_DEADLINE_MARGIN.0));
         Admission::Send {
-            deadline: left.map(|l| Seconds(l.0.max(0.0))),
+            deadline: left.map(|l| Seconds((l.0 - margin).max(0.0))),
         }
     }
 

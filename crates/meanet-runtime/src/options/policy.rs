@@ -39,6 +39,11 @@ pub struct PolicyOptions {
     pub online_horizon: f64,
     /// Bounds of the online threshold scale: `[1 / online_range, online_range]`.
     pub online_range: f64,
+    /// Hold the link's budgets (below): measure the link from the offloads, send an offload
+    /// only when it can come back within the latency budget, never wait for the link. Off: the
+    /// edge waits for an in-flight slot, and every offload waits for its answer up to
+    /// `cloud.deadline_ms` (the behaviour before the link was measured).
+    pub link_aware: bool,
     /// The latest a sample may be answered, in ms from its arrival at the edge: an offload
     /// predicted to come back later is not sent (its samples are answered at the edge, marked
     /// `withheld`), and one sent is given up at it (unset: `cloud.deadline_ms`).
@@ -64,6 +69,7 @@ impl Default for PolicyOptions {
             online_window: 400,
             online_horizon: 400.0,
             online_range: 4.0,
+            link_aware: true,
             latency_budget_ms: None,
             uplink_kbps: None,
         }
@@ -230,15 +236,18 @@ impl PolicyOptions {
     }
 
     /// The budgets the edge holds on the link: `latency_budget_ms` (else the cloud deadline,
-    /// `deadline_ms`) and `uplink_kbps`.
-    pub fn link_budgets(&self, deadline_ms: u64) -> meanet_core::link::LinkBudgets {
-        meanet_core::link::LinkBudgets {
+    /// `deadline_ms`) and `uplink_kbps`; `None` when `link_aware` is off.
+    pub fn link_budgets(&self, deadline_ms: u64) -> Option<meanet_core::link::LinkBudgets> {
+        if !self.link_aware {
+            return None;
+        }
+        Some(meanet_core::link::LinkBudgets {
             latency: Some(meanet_core::Seconds(
                 self.latency_budget_ms.unwrap_or(deadline_ms as f64) / 1e3,
             )),
             energy: None,
             uplink_bps: self.uplink_kbps.map(|k| k * 1e3),
-        }
+        })
     }
 
     /// The batch size for samples of `values` numbers each: `batch_size`, else the default
