@@ -10,6 +10,7 @@ mod edge_stream;
 mod formats;
 mod hostile_serve;
 mod imagenet;
+mod link_lab;
 mod newcomer;
 mod online;
 mod quantize;
