@@ -6,7 +6,9 @@ degraded, withheld and lost samples; and a timeline plot (SVG).
 
   link_experiment.py run --meanet BIN --emu BIN --bundle DIR --images IDX --labels IDX
       --out DIR [--modes unshaped,static,online,aware] [--rate 100] [--budget-ms 150]
-      [--trace FILE | --phases 30:20,30:1,10:0,30:20] [--rtt-ms 40] [--payload f32|u8]
+      [--phases 30:20,30:1,10:0,30:20] [--rtt-ms 40] [--payload f32|u8] [--energy-mj 2]
+  modes: unshaped, static (link_aware = false), online (the share controller alone), aware
+  (link-aware, --budget-ms), lte (aware, LTE radio prices), energy (lte with --energy-mj)
   link_experiment.py feed ...   (inside the edge namespace; called by `run`)
 
 Standard library only: it runs as root inside the namespaces, beside the binaries under test.
@@ -33,6 +35,20 @@ MODES = {
     "static": ["--set", "policy.link_aware=false"],
     "online": ["--set", "policy.link_aware=false", "--set", "policy.online=true"],
     "aware": ["--set", "policy.link_aware=true"],
+    # Link-aware with an energy budget (--energy-mj) on LTE's radio (Huang et al.).
+    "energy": ["--set", "policy.link_aware=true"] + [
+        x for k, v in [("kind", "lte"), ("uplink_mbps", "5.64"), ("downlink_mbps", "12.74"),
+                       ("rtt_s", "0.07"), ("alpha_up_mw_per_mbps", "438.39"),
+                       ("alpha_down_mw_per_mbps", "51.97"), ("beta_mw", "1288.04")]
+        for x in ("--set", f"link.{k}={v}")
+    ],
+    # The same LTE radio without the energy budget: what the budget is measured against.
+    "lte": ["--set", "policy.link_aware=true"] + [
+        x for k, v in [("kind", "lte"), ("uplink_mbps", "5.64"), ("downlink_mbps", "12.74"),
+                       ("rtt_s", "0.07"), ("alpha_up_mw_per_mbps", "438.39"),
+                       ("alpha_down_mw_per_mbps", "51.97"), ("beta_mw", "1288.04")]
+        for x in ("--set", f"link.{k}={v}")
+    ],
 }
 
 
@@ -199,6 +215,8 @@ def run(a):
             "--set", f"policy.latency_budget_ms={a.budget_ms}",
             "--set", f"cloud.payload={a.payload}",
         ] + json.loads(a.extra)
+        if mode == "energy":
+            extra += ["--set", f"policy.energy_budget_mj={a.energy_mj}"]
         out = os.path.join(a.out, mode + ".json")
         start_file = os.path.join(a.out, mode + ".start")
         feed_cmd = " ".join([
@@ -250,6 +268,7 @@ def main():
     r.add_argument("--rtt-ms", type=float, default=40)
     r.add_argument("--payload", default="f32")
     r.add_argument("--extra", default="[]")
+    r.add_argument("--energy-mj", type=float, default=2.0, help="the energy mode's budget, mJ per sample")
     a = p.parse_args()
     if a.cmd == "feed":
         feed(a)

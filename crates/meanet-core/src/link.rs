@@ -22,7 +22,9 @@ pub use admit::{
     Admission, BudgetError, DEADLINE_MARGIN, Demand, FIRST_PROBE, LinkBudgets, LinkPolicy,
     MAX_DEADLINE_MARGIN, MAX_PROBE, Withheld,
 };
-pub use estimate::{EstimatorConfig, LinkEstimate, LinkEstimator, MAX_OUTSTANDING, OffloadId};
+pub use estimate::{
+    EstimatorConfig, LinkEstimate, LinkEstimator, MAX_OUTSTANDING, OffloadId, RateMeter,
+};
 pub use trace::{
     LinkTrace, MAHIMAHI_BIN, MAHIMAHI_PACKET, MAX_SEGMENTS, MAX_TRACE_BYTES, Segment, TraceError,
     TraceFormat,
@@ -30,5 +32,7 @@ pub use trace::{
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod sim_tests;
 #[cfg(test)]
 mod trace_tests;

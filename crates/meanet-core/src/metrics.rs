@@ -188,6 +188,7 @@ mod tests {
                 cloud: (exit == Exit::Cloud).then_some(Macs(1000)),
                 bytes_sent: Bytes(if exit == Exit::Cloud { 40 } else { 0 }),
                 bytes_received: Bytes(0),
+                uplink_bps: None,
             },
             degraded: degraded.then_some(CloudErrorKind::Timeout),
             cloud_latency: None,

@@ -144,6 +144,14 @@ impl OnlineController {
         &self.cfg
     }
 
+    /// Holds `target` from now on (clamped to `[0, 1]`; NaN keeps the current one): the link's
+    /// budgets lower the calibrated share this way when they cannot afford it.
+    pub fn set_target(&mut self, target: f64) {
+        if !target.is_nan() {
+            self.cfg.target = target.clamp(0.0, 1.0);
+        }
+    }
+
     /// The current scale, always within `[min_scale, max_scale]`.
     pub fn scale(&self) -> f64 {
         self.scale
@@ -247,6 +255,11 @@ impl OnlineRouting {
     /// The controller.
     pub fn controller(&self) -> &OnlineController {
         &self.controller
+    }
+
+    /// The controller, to change its target ([`OnlineController::set_target`]).
+    pub fn controller_mut(&mut self) -> &mut OnlineController {
+        &mut self.controller
     }
 
     /// What the controller sees of a routed batch.

@@ -389,8 +389,7 @@ impl EdgePass {
         self.outcomes
     }
 
-    /// Answers every offloaded sample at the edge, marked withheld for `why`: it keeps its best
-    /// edge answer, and was never sent.
+    /// Answers every offloaded sample at the edge (its best edge answer), withheld for `why`.
     pub fn withhold(mut self, why: Withheld) -> Vec<Outcome> {
         for &i in &self.offload {
             self.outcomes[i].withheld = Some(why);

@@ -202,6 +202,10 @@ pub struct SampleCost {
     pub bytes_sent: Bytes,
     /// This sample's share of the bytes received from the cloud.
     pub bytes_received: Bytes,
+    /// The uplink goodput (bits per second) the runtime measured when this sample was sent,
+    /// if it measured one: its radio energy is priced at that rate rather than the configured
+    /// link's.
+    pub uplink_bps: Option<u64>,
 }
 
 /// Energy of one sample, split by where it was spent.

@@ -116,7 +116,11 @@ impl EnergyModel for OnnxEnergyModel {
         EnergyBreakdown {
             edge_compute: Joules(compute),
             edge_memory: Joules(memory),
-            transmit: self.link.energy(cost.bytes_sent, cost.bytes_received),
+            transmit: match cost.uplink_bps {
+                Some(bps) => self.link.at_uplink(bps as f64 / 1e6),
+                None => self.link,
+            }
+            .energy(cost.bytes_sent, cost.bytes_received),
             cloud: Joules(cloud),
         }
     }

@@ -99,6 +99,21 @@ impl Link {
         self
     }
 
+    /// This link with the uplink at `mbps` (a measured goodput): Huang et al.'s power keeps its
+    /// slope in the throughput; a custom link's flat transmit power stays flat. A rate that is
+    /// not positive and finite leaves the link as it is.
+    pub fn at_uplink(self, mbps: f64) -> Link {
+        if !(mbps.is_finite() && mbps > 0.0) {
+            return self;
+        }
+        let mut l = self;
+        if l.kind == LinkKind::Custom {
+            l.alpha_up_mw_per_mbps *= l.uplink_mbps / mbps;
+        }
+        l.uplink_mbps = mbps;
+        l
+    }
+
     /// Seconds on the air to send `up` and receive `down` bytes (RTT excluded).
     pub fn airtime(&self, up: Bytes, down: Bytes) -> (Seconds, Seconds) {
         let t = |b: Bytes, mbps: f64| Seconds(b.0 as f64 * 8.0 / (mbps * 1e6));
@@ -136,5 +151,27 @@ impl Link {
             return Err("link throughputs must be > 0".to_string());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_measured_uplink_reprices_the_air_time() {
+        let bits = Bytes(125_000); // 1 Mbit
+        // WiFi at its configured 10 Mbit/s: (283.17 * 10 + 132.86) mW for 0.1 s.
+        let wifi = Link::wifi();
+        let e10 = wifi.energy(bits, Bytes(0)).0;
+        assert!((e10 - (283.17 * 10.0 + 132.86) * 1e-3 * 0.1).abs() < 1e-12);
+        // Measured at 1 Mbit/s: (283.17 + 132.86) mW for 1 s.
+        let e1 = wifi.at_uplink(1.0).energy(bits, Bytes(0)).0;
+        assert!((e1 - (283.17 + 132.86) * 1e-3).abs() < 1e-12, "{e1}");
+        // A custom link's transmit power is flat: 2 W for the time on the air.
+        let custom = Link::custom(10.0, 10.0, 0.02, 2.0, 1.0);
+        let c1 = custom.at_uplink(1.0).energy(bits, Bytes(0)).0;
+        assert!((c1 - 2.0).abs() < 1e-9, "{c1}");
+        assert_eq!(wifi.at_uplink(f64::NAN), wifi);
     }
 }

@@ -209,7 +209,10 @@ impl Deployment {
         if let Some(budgets) = options.policy.link_budgets(options.cloud.deadline_ms) {
             worker = worker
                 .with_link(budgets)
-                .context("the link budgets ([policy] latency_budget_ms, uplink_kbps)")?;
+                .context(
+                    "the link budgets ([policy] latency_budget_ms, uplink_kbps, energy_budget_mj)",
+                )?
+                .with_energy(Arc::new(self.energy.clone()));
         }
         Ok((worker, metrics))
     }

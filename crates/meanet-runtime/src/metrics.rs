@@ -71,6 +71,7 @@ pub struct RoutingMetrics {
     withheld: Family<CauseLabel, Counter>,
     latency: Histogram,
     link: Family<LinkLabel, Gauge<f64, AtomicU64>>,
+    held: Gauge<f64, AtomicU64>,
     registry: Registry,
 }
 
@@ -181,7 +182,15 @@ impl RoutingMetrics {
             "The link as the edge measures it: srtt_seconds, rttvar_seconds, min_rtt_seconds, goodput_bits_per_second, outstanding_bytes, down (1 or 0); -1 until measured",
             link.clone(),
         );
+        let held = Gauge::<f64, AtomicU64>::default();
+        held.set(-1.0);
+        r.register(
+            "offload_share_held",
+            "The offload share the online controller holds now: its target, or less when the energy budget or the uplink cap cannot afford it (-1: no controller)",
+            held.clone(),
+        );
         RoutingMetrics {
+            held,
             withheld,
             latency,
             link,
@@ -224,6 +233,11 @@ impl RoutingMetrics {
     /// Sets the online controller's threshold scale.
     pub fn set_scale(&self, scale: f64) {
         self.scale.set(scale);
+    }
+
+    /// Sets the share the online controller holds.
+    pub fn set_share_held(&self, share: f64) {
+        self.held.set(share);
     }
 
     /// Sets the link gauges from the worker's estimate.

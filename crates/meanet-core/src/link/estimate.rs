@@ -262,3 +262,54 @@ fn push_extreme(
 fn finite_non_negative(v: f64) -> f64 {
     if v.is_finite() { v.max(0.0) } else { 0.0 }
 }
+
+/// Samples arriving per second, over a sliding window of time. Pure: the caller passes the
+/// time.
+#[derive(Debug, Clone)]
+pub struct RateMeter {
+    window: f64,
+    seen: VecDeque<(f64, u64)>,
+    total: u64,
+}
+
+impl RateMeter {
+    /// A meter over the last `window` (at least a millisecond).
+    pub fn new(window: Seconds) -> Self {
+        RateMeter {
+            window: if window.0.is_finite() {
+                window.0.max(1e-3)
+            } else {
+                1.0
+            },
+            seen: VecDeque::new(),
+            total: 0,
+        }
+    }
+
+    /// Counts `n` samples arriving at `now`; returns the rate.
+    pub fn observe(&mut self, now: Seconds, n: u64) -> f64 {
+        self.seen.push_back((now.0, n));
+        self.total = self.total.saturating_add(n);
+        while self.seen.len() > 1
+            && self
+                .seen
+                .front()
+                .is_some_and(|&(t, _)| now.0 - t > self.window)
+        {
+            if let Some((_, k)) = self.seen.pop_front() {
+                self.total = self.total.saturating_sub(k);
+            }
+        }
+        self.rate(now)
+    }
+
+    /// Samples per second over the window ending at `now`: those seen over the time since the
+    /// oldest of them, or over a second (or the window, if shorter) while less has passed.
+    pub fn rate(&self, now: Seconds) -> f64 {
+        let Some(&(first, _)) = self.seen.front() else {
+            return 0.0;
+        };
+        let span = (now.0 - first).max(self.window.min(1.0));
+        self.total as f64 / span
+    }
+}

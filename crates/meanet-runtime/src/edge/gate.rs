@@ -6,8 +6,8 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use meanet_core::link::{
-    Admission, BudgetError, EstimatorConfig, LinkBudgets, LinkEstimate, LinkEstimator, LinkPolicy,
-    OffloadId,
+    Admission, BudgetError, Demand, EstimatorConfig, LinkBudgets, LinkEstimate, LinkEstimator,
+    LinkPolicy, OffloadId,
 };
 use meanet_core::{Bytes, CloudError, CloudErrorKind, CloudReply, Seconds};
 
@@ -56,8 +56,26 @@ impl LinkGate {
         })
     }
 
-    fn now(&self) -> Seconds {
+    /// The gate's clock: seconds since it was made.
+    pub fn now(&self) -> Seconds {
         Seconds(self.started.elapsed().as_secs_f64())
+    }
+
+    /// Whether a budget limits the offload share (the energy budget or the uplink cap).
+    pub fn limits_share(&self) -> bool {
+        let b = self.budgets();
+        b.energy.is_some() || b.uplink_bps.is_some()
+    }
+
+    /// Bytes an offload carries per sample: as the link's last reply said, else `fallback`.
+    pub fn bytes_per_sample(&self, fallback: u64) -> Bytes {
+        let per = self.lock().bytes_per_sample.unwrap_or(fallback as f64);
+        Bytes(per.round() as u64)
+    }
+
+    /// The largest offload share the budgets allow for `demand`.
+    pub fn max_share(&self, demand: &Demand) -> f64 {
+        self.lock().policy.max_share(demand)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -11,8 +11,8 @@ use meanet_core::link::{LinkBudgets, Withheld};
 use meanet_core::manifest::InputSpec;
 use meanet_core::testing::EchoMain;
 use meanet_core::{
-    BlockCosts, Bytes, ClassPartition, CloudError, CloudLink, CloudOnly, CloudReply, Exit, Macs,
-    Outcome, Pipeline, Seconds,
+    BlockCosts, Bytes, ClassPartition, CloudError, CloudLink, CloudOnly, CloudReply, Exit, Joules,
+    Macs, Outcome, Pipeline, Seconds,
 };
 use ndarray::{Array2, ArrayD};
 use tokio::sync::Notify;
@@ -52,6 +52,10 @@ impl CloudLink for Cloud {
 }
 
 fn worker(cloud: Arc<Cloud>, rt: &tokio::runtime::Runtime, budgets: LinkBudgets) -> EdgeWorker {
+    plain(cloud, rt).with_link(budgets).unwrap()
+}
+
+fn plain(cloud: Arc<Cloud>, rt: &tokio::runtime::Runtime) -> EdgeWorker {
     let pipeline = Pipeline::new(
         Box::new(EchoMain),
         None,
@@ -69,8 +73,6 @@ fn worker(cloud: Arc<Cloud>, rt: &tokio::runtime::Runtime, budgets: LinkBudgets)
         std: vec![1.0; 4],
     };
     EdgeWorker::new(pipeline, &input, Some(cloud), rt.handle().clone(), 1)
-        .with_link(budgets)
-        .unwrap()
 }
 
 type Seen = Arc<std::sync::Mutex<Vec<Vec<Outcome>>>>;
@@ -181,4 +183,69 @@ fn a_cut_link_is_probed_not_waited_on_and_offloads_resume_when_it_returns() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!w.link_estimate().unwrap().down);
+}
+
+/// Prices only the radio: a microjoule per byte sent; the edge's compute is `edge` joules.
+struct Priced {
+    edge: f64,
+}
+
+impl meanet_core::EnergyModel for Priced {
+    fn price(&self, cost: &meanet_core::SampleCost) -> meanet_core::EnergyBreakdown {
+        meanet_core::EnergyBreakdown {
+            edge_compute: meanet_core::Joules(self.edge),
+            transmit: meanet_core::Joules(cost.bytes_sent.0 as f64 * 1e-6),
+            ..meanet_core::EnergyBreakdown::default()
+        }
+    }
+}
+
+fn online_worker(budgets: LinkBudgets, edge: f64) -> (EdgeWorker, tokio::runtime::Runtime) {
+    use meanet_core::online::{ControllerConfig, OnlineController, OnlineRouting};
+    use meanet_core::{RoutingThresholds, Thresholds};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let online = OnlineRouting::new(
+        RoutingThresholds::Global(Thresholds::default()),
+        OnlineController::new(ControllerConfig::new(0.5)).unwrap(),
+    );
+    let w = plain(Arc::new(Cloud::default()), &rt)
+        .with_online(Some(online))
+        .with_link(budgets)
+        .unwrap()
+        .with_energy(Arc::new(Priced { edge }));
+    (w, rt)
+}
+
+#[test]
+fn the_uplink_cap_and_the_energy_budget_lower_the_share_the_controller_holds() {
+    let seen: Seen = Arc::default();
+    // No share budget: the calibrated target stays.
+    let (mut w, _rt) = online_worker(LinkBudgets::default(), 0.0);
+    route(&mut w, &seen);
+    assert_eq!(w.share_target(), Some(0.5));
+    // 8 bit/s cannot carry a fifth of even two 16-byte samples a second.
+    let cap = LinkBudgets {
+        uplink_bps: Some(8.0),
+        ..LinkBudgets::default()
+    };
+    let (mut w, _rt) = online_worker(cap, 0.0);
+    route(&mut w, &seen);
+    let t = w.share_target().unwrap();
+    assert!(t < 0.1, "the cap lowers the share: {t}");
+    // An energy budget below what the edge spends on its own allows no offload at all.
+    let poor = LinkBudgets {
+        energy: Some(Joules(1e-6)),
+        ..LinkBudgets::default()
+    };
+    let (mut w, _rt) = online_worker(poor, 2e-6);
+    route(&mut w, &seen);
+    assert_eq!(w.share_target(), Some(0.0));
+    // A budget with room for every offload keeps the calibrated target.
+    let rich = LinkBudgets {
+        energy: Some(Joules(1.0)),
+        ..LinkBudgets::default()
+    };
+    let (mut w, _rt) = online_worker(rich, 2e-6);
+    route(&mut w, &seen);
+    assert_eq!(w.share_target(), Some(0.5));
 }

@@ -5,11 +5,14 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use meanet_core::Normalisation;
-use meanet_core::link::{Admission, BudgetError, LinkBudgets, LinkEstimate, Withheld};
+use meanet_core::link::{
+    Admission, BudgetError, Demand, LinkBudgets, LinkEstimate, RateMeter, Withheld,
+};
 use meanet_core::manifest::InputSpec;
 use meanet_core::online::OnlineRouting;
 use meanet_core::{
-    CloudError, CloudErrorKind, CloudLink, CloudReply, Outcome, Pipeline, PipelineError, Seconds,
+    CloudError, CloudErrorKind, CloudLink, CloudReply, EdgePass, EnergyModel, Joules, Outcome,
+    Pipeline, PipelineError, SampleCost, Seconds,
 };
 
 use super::gate::{LinkGate, PROBE_DEADLINE};
@@ -92,6 +95,17 @@ pub struct EdgeWorker {
     max_in_flight: usize,
     online: Option<(OnlineRouting, Instant)>,
     gate: Option<Arc<LinkGate>>,
+    share: Option<ShareLimit>,
+}
+
+/// What the worker needs to turn the energy budget and the uplink cap into an offload share.
+struct ShareLimit {
+    energy: Arc<dyn EnergyModel>,
+    arrivals: RateMeter,
+    /// Edge compute energy per sample, smoothed over batches.
+    edge: Option<f64>,
+    /// The share the controller held before the budgets (the calibrated target).
+    target: f64,
 }
 
 impl std::fmt::Debug for EdgeWorker {
@@ -131,7 +145,26 @@ impl EdgeWorker {
             max_in_flight: max_in_flight.max(1),
             online: None,
             gate: None,
+            share: None,
         }
+    }
+
+    /// Prices samples with `energy` so the energy budget and the uplink cap of
+    /// [`with_link`](Self::with_link) can hold the offload share: after each batch the online
+    /// controller (of [`with_online`](Self::with_online), which must come first) holds the
+    /// smaller of its calibrated target and the largest share the budgets allow at the
+    /// measured arrival rate, bytes per offload and goodput. Without an online controller this
+    /// does nothing.
+    pub fn with_energy(mut self, energy: Arc<dyn EnergyModel>) -> Self {
+        if let Some((o, _)) = &self.online {
+            self.share = Some(ShareLimit {
+                energy,
+                arrivals: RateMeter::new(Seconds(5.0)),
+                edge: None,
+                target: o.controller().config().target,
+            });
+        }
+        self
     }
 
     /// Holds `budgets` on the link, measured from the offloads: an offload whose answer is
@@ -143,6 +176,14 @@ impl EdgeWorker {
     pub fn with_link(mut self, budgets: LinkBudgets) -> Result<Self, BudgetError> {
         self.gate = Some(Arc::new(LinkGate::new(budgets)?));
         Ok(self)
+    }
+
+    /// The offload share the online controller holds now: its calibrated target, or less when
+    /// a budget cannot afford it (`None` without an online controller).
+    pub fn share_target(&self) -> Option<f64> {
+        self.online
+            .as_ref()
+            .map(|(o, _)| o.controller().config().target)
     }
 
     /// The link as measured so far (`None` without [`with_link`](Self::with_link)).
@@ -223,6 +264,10 @@ impl EdgeWorker {
             done(outcomes);
         };
         let pass = self.pipeline.run_edge(x.view())?;
+        self.limit_share(
+            &pass,
+            x.len() / x.shape().first().copied().unwrap_or(1).max(1),
+        );
         if let Some((online, started)) = &mut self.online {
             let now = Seconds(started.elapsed().as_secs_f64());
             online.step(now, &pass, &mut self.pipeline);
@@ -267,12 +312,18 @@ impl EdgeWorker {
                 return Ok(());
             };
             let id = gate.sent(bytes);
+            let goodput = gate.estimate().goodput_bps.map(|g| g as u64);
             let deadline = deadline.map(|d| Duration::from_secs_f64(d.0));
             self.rt.spawn(async move {
                 let _slot = slot;
                 let reply = within(deadline, cloud.classify(sub)).await;
                 gate.finished(id, &reply, n);
-                done(pass.apply(reply));
+                let mut outcomes = pass.apply(reply);
+                // Its radio energy is priced at the goodput measured when it was sent.
+                for o in outcomes.iter_mut().filter(|o| o.cost.bytes_sent.0 > 0) {
+                    o.cost.uplink_bps = goodput;
+                }
+                done(outcomes);
             });
             return Ok(());
         }
@@ -284,6 +335,53 @@ impl EdgeWorker {
             done(pass.apply(reply));
         });
         Ok(())
+    }
+
+    /// Sets the online controller's target to what the budgets allow for the traffic as it is
+    /// now (see [`with_energy`](Self::with_energy)); `values` is the numbers per sample.
+    fn limit_share(&mut self, pass: &EdgePass, values: usize) {
+        let (Some(gate), Some(share), Some((online, _))) =
+            (&self.gate, &mut self.share, &mut self.online)
+        else {
+            return;
+        };
+        if !gate.limits_share() {
+            return;
+        }
+        let now = gate.now();
+        let n = pass.outcomes().len();
+        let rate = share.arrivals.observe(now, n as u64);
+        let edge: f64 = pass
+            .outcomes()
+            .iter()
+            .map(|o| {
+                let e = share.energy.price(&o.cost);
+                e.edge_compute.0 + e.edge_memory.0
+            })
+            .sum::<f64>()
+            / n.max(1) as f64;
+        let edge = match share.edge {
+            Some(old) => 0.9 * old + 0.1 * edge,
+            None => edge,
+        };
+        share.edge = Some(edge);
+        let bytes = gate.bytes_per_sample((values * 4) as u64);
+        let goodput = gate.estimate().goodput_bps;
+        let radio = share
+            .energy
+            .price(&SampleCost {
+                bytes_sent: bytes,
+                uplink_bps: goodput.map(|g| g as u64),
+                ..SampleCost::default()
+            })
+            .transmit;
+        let cap = gate.max_share(&Demand {
+            samples_per_s: rate,
+            bytes_per_offload: bytes,
+            edge_energy: Joules(edge),
+            radio_energy: radio,
+        });
+        online.controller_mut().set_target(share.target.min(cap));
     }
 
     /// Waits until every offload has been answered (or failed) and its `done` has run.

@@ -53,6 +53,11 @@ pub struct PolicyOptions {
     /// second's worth); offloads beyond it are answered at the edge (unset: no cap).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uplink_kbps: Option<f64>,
+    /// The most edge energy a sample may cost on average, compute and radio, in mJ: the
+    /// online controller holds the smaller of its target and the offload share this allows
+    /// at the measured arrival rate and goodput (unset: no budget).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub energy_budget_mj: Option<f64>,
 }
 
 impl Default for PolicyOptions {
@@ -72,6 +77,7 @@ impl Default for PolicyOptions {
             link_aware: true,
             latency_budget_ms: None,
             uplink_kbps: None,
+            energy_budget_mj: None,
         }
     }
 }
@@ -140,14 +146,25 @@ impl Default for CalibrationOptions {
 
 impl PolicyOptions {
     /// The online controller's configuration for a bundle calibrated for `target` (the
-    /// manifest's `target`), or `None` when `online` is off. An error names the setting at
+    /// manifest's `target`), or `None` when `online` is off and no budget needs it (the energy
+    /// budget and the uplink cap hold the share through it). An error names the setting at
     /// fault when there is no offload share to hold.
     pub fn online_config(
         &self,
         target: Option<&str>,
     ) -> Result<Option<meanet_core::online::ControllerConfig>> {
-        if !self.online {
+        let share_budget =
+            self.link_aware && (self.energy_budget_mj.is_some() || self.uplink_kbps.is_some());
+        if !self.online && !share_budget {
             return Ok(None);
+        }
+        if !self.online
+            && self.online_target.is_none()
+            && !matches!(target.map(Target::parse), Some(Ok(Target::MaxOffload(_))))
+        {
+            bail!(
+                "policy.energy_budget_mj and policy.uplink_kbps hold the offload share with the online controller, which needs a share to start from: set policy.online_target, or calibrate the bundle for offload=F"
+            );
         }
         let share = match (self.online_target, target.map(Target::parse)) {
             (Some(t), _) => t,
@@ -227,6 +244,7 @@ impl PolicyOptions {
         for (key, value) in [
             ("latency_budget_ms", self.latency_budget_ms),
             ("uplink_kbps", self.uplink_kbps),
+            ("energy_budget_mj", self.energy_budget_mj),
         ] {
             if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
                 bail!("policy.{key} = {v} must be positive and finite (leave it unset for none)");
@@ -236,7 +254,7 @@ impl PolicyOptions {
     }
 
     /// The budgets the edge holds on the link: `latency_budget_ms` (else the cloud deadline,
-    /// `deadline_ms`) and `uplink_kbps`; `None` when `link_aware` is off.
+    /// `deadline_ms`), `uplink_kbps` and `energy_budget_mj`; `None` when `link_aware` is off.
     pub fn link_budgets(&self, deadline_ms: u64) -> Option<meanet_core::link::LinkBudgets> {
         if !self.link_aware {
             return None;
@@ -245,7 +263,9 @@ impl PolicyOptions {
             latency: Some(meanet_core::Seconds(
                 self.latency_budget_ms.unwrap_or(deadline_ms as f64) / 1e3,
             )),
-            energy: None,
+            energy: self
+                .energy_budget_mj
+                .map(|mj| meanet_core::Joules(mj / 1e3)),
             uplink_bps: self.uplink_kbps.map(|k| k * 1e3),
         })
     }
