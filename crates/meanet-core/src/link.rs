@@ -31,8 +31,8 @@ pub use trace::{
 };
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod sim_tests;
+#[cfg(test)]
+mod tests;
 #[cfg(test)]
 mod trace_tests;

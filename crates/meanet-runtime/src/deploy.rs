@@ -338,7 +338,13 @@ impl Deployment {
         let mut shape = vec![1];
         shape.extend(&m.input.shape);
         let x = ArrayD::<f32>::zeros(IxDyn(&shape));
-        let p = crate::links::payload(payload, &m.input);
+        // An image's size depends on what it shows: without one, price it as its raw pixels
+        // (the u8 payload), which PNG rarely exceeds.
+        let payload = match payload {
+            PayloadKind::Png | PayloadKind::Jpeg => PayloadKind::U8,
+            other => other,
+        };
+        let p = crate::links::payload(payload, 90, &m.input);
         // The manifest's checks give one mean and std per channel, so u8 encoding cannot fail;
         // FP32 is the fallback should it ever.
         let (req, _) = meanet_transport::protocol::encode_input(&m.tensors.input, &x, &p, true)

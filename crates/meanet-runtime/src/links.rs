@@ -23,11 +23,17 @@ pub fn link(
     Ok(watched_link(cloud, input, server)?.map(|(l, _)| l))
 }
 
-/// The payload `cloud.payload` names, for a bundle whose input is `input`.
-pub fn payload(kind: PayloadKind, input: &InputSpec) -> Payload {
+/// The payload `cloud.payload` names, for a bundle whose input is `input` (`jpeg_quality` for
+/// `jpeg`).
+pub fn payload(kind: PayloadKind, jpeg_quality: u8, input: &InputSpec) -> Payload {
+    use meanet_transport::protocol::ImageCodec;
     match kind {
         PayloadKind::F32 => Payload::F32,
         PayloadKind::U8 => Payload::U8(Normalisation::from(input)),
+        PayloadKind::Png => Payload::Image(Normalisation::from(input), ImageCodec::Png),
+        PayloadKind::Jpeg => {
+            Payload::Image(Normalisation::from(input), ImageCodec::Jpeg(jpeg_quality))
+        }
     }
 }
 
@@ -60,7 +66,7 @@ pub fn watched_link(
                 input_name: c.input_name.clone(),
                 token: c.token.clone(),
                 retry,
-                payload: payload(c.payload, input),
+                payload: payload(c.payload, c.jpeg_quality, input),
                 ..QuicLinkConfig::new(addr, trust)
             };
             let q = Arc::new(QuicLink::new(cfg)?);
@@ -82,7 +88,7 @@ pub fn watched_link(
                 token: c.token.clone(),
                 ca_cert: c.ca_cert.clone(),
                 retry,
-                payload: payload(c.payload, input),
+                payload: payload(c.payload, c.jpeg_quality, input),
                 ..HttpLinkConfig::new(url, c.model.clone())
             };
             let what = cfg.url.clone();

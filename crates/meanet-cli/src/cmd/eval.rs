@@ -155,7 +155,7 @@ fn evaluate(args: &EvalArgs, bundle: &Path, settings: &Settings, out: Output) ->
         let mut other = settings.clone();
         other.cloud.payload = match settings.cloud.payload {
             PayloadKind::F32 => PayloadKind::U8,
-            PayloadKind::U8 => PayloadKind::F32,
+            PayloadKind::U8 | PayloadKind::Png | PayloadKind::Jpeg => PayloadKind::F32,
         };
         let links =
             meanet_runtime::links::link(&settings.cloud, input, server.as_ref()).and_then(|l| {

@@ -235,4 +235,3 @@ fn closed_loop_withholds_what_a_slow_link_cannot_carry_in_time() {
         "1 Mbit/s cannot answer 150 KB in 150 ms: {phases:?}"
     );
 }
-

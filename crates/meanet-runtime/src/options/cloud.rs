@@ -31,6 +31,11 @@ pub enum PayloadKind {
     /// The raw 8-bit pixels as a UINT8 tensor: four times fewer bytes, so less radio energy.
     /// The server must take UINT8 (`meanet serve` normalises them with the bundle's manifest).
     U8,
+    /// Each sample's 8-bit crop as a PNG (lossless) in a `BYTES` tensor. The server must decode
+    /// it (`meanet serve` does; Triton and KServe need a decoding step). Needs `binary`.
+    Png,
+    /// Each sample's 8-bit crop as a JPEG of `cloud.jpeg_quality`, as `png` otherwise.
+    Jpeg,
 }
 
 impl Transport {
@@ -50,6 +55,8 @@ impl PayloadKind {
         match self {
             PayloadKind::F32 => "f32",
             PayloadKind::U8 => "u8",
+            PayloadKind::Png => "png",
+            PayloadKind::Jpeg => "jpeg",
         }
     }
 }
@@ -71,6 +78,8 @@ pub struct CloudOptions {
     /// What an offload carries: `f32` (normalised FP32, any v2 server) or `u8` (the 8-bit
     /// pixels, four times fewer bytes; for servers that take UINT8, such as `meanet serve`).
     pub payload: PayloadKind,
+    /// JPEG quality (1 to 100) of `payload = "jpeg"`.
+    pub jpeg_quality: u8,
     /// Offloads in flight at once; the edge goes on with later batches while they travel.
     pub max_in_flight: usize,
     /// Bearer token (unset: none).
@@ -111,6 +120,7 @@ impl Default for CloudOptions {
             input_name: "input".into(),
             binary: true,
             payload: PayloadKind::F32,
+            jpeg_quality: 90,
             max_in_flight: 4,
             token: None,
             ca_cert: None,
@@ -146,6 +156,18 @@ impl CloudOptions {
     pub fn validate(&self) -> Result<()> {
         if self.deadline_ms == 0 {
             bail!("cloud.deadline_ms must be at least 1");
+        }
+        if !(1..=100).contains(&self.jpeg_quality) {
+            bail!(
+                "cloud.jpeg_quality = {} must be between 1 and 100",
+                self.jpeg_quality
+            );
+        }
+        if matches!(self.payload, PayloadKind::Png | PayloadKind::Jpeg) && !self.binary {
+            bail!(
+                "cloud.payload = \"{}\" sends images as binary data: set cloud.binary = true",
+                self.payload.name()
+            );
         }
         Ok(())
     }

@@ -13,6 +13,7 @@
 
 mod data;
 mod frame;
+mod images;
 mod outputs;
 mod payload;
 mod request;
@@ -20,6 +21,7 @@ mod response;
 
 pub use data::TensorData;
 pub use frame::{MAX_META_BYTES, Meta, decode_frame, encode_frame};
+pub use images::{ImageCodec, MAX_DECODED_BYTES, encode_images};
 pub use meanet_core::Normalisation;
 pub use outputs::{OutputData, OutputTensor, encode_outputs};
 pub use payload::{Payload, encode_input};
@@ -280,5 +282,7 @@ fn f32s_from_le(bytes: &[u8]) -> Vec<f32> {
         .collect()
 }
 
+#[cfg(test)]
+mod images_tests;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@
 use bytes::Bytes;
 use ndarray::ArrayD;
 
+use super::images::{ImageCodec, encode_images};
 use super::{InferRequest, Normalisation, binary_output_parameters, typed_tensor, with_bytes};
 
 /// How offloaded inputs travel (`cloud.payload`).
@@ -20,6 +21,10 @@ pub enum Payload {
     /// UINT8 pixels recovered with this normalisation: four times fewer bytes. The server
     /// must take UINT8 (`meanet serve` does).
     U8(Normalisation),
+    /// The pixels recovered with this normalisation, each sample encoded as an image (PNG or
+    /// JPEG) in a `BYTES` tensor. The server must decode them (`meanet serve` does; Triton and
+    /// KServe need a decoding step in front of the model).
+    Image(Normalisation, ImageCodec),
 }
 
 impl Payload {
@@ -28,6 +33,8 @@ impl Payload {
         match self {
             Payload::F32 => "f32",
             Payload::U8(_) => "u8",
+            Payload::Image(_, ImageCodec::Png) => "png",
+            Payload::Image(_, ImageCodec::Jpeg(_)) => "jpeg",
         }
     }
 }
@@ -41,9 +48,10 @@ pub fn encode_input(
     payload: &Payload,
     binary: bool,
 ) -> Result<(Bytes, Option<usize>), String> {
-    let norm = match payload {
+    let (norm, codec) = match payload {
         Payload::F32 => return Ok(super::encode_request(name, input, binary)),
-        Payload::U8(n) => n,
+        Payload::U8(n) => (n, None),
+        Payload::Image(n, codec) => (n, Some(*codec)),
     };
     let shape = input.shape();
     let channels = shape.get(1).copied().unwrap_or(0);
@@ -57,6 +65,27 @@ pub fn encode_input(
     let plane: usize = shape[2..].iter().product();
     let values = super::row_major(input);
     let pixels = norm.quantise(&values, plane);
+    if let Some(codec) = codec {
+        if !binary {
+            return Err(format!(
+                "cloud.payload = \"{}\" sends images as binary data: set cloud.binary = true",
+                payload.name()
+            ));
+        }
+        let data = encode_images(&pixels, shape, codec)?;
+        let n = shape.first().copied().unwrap_or(0);
+        let mut t = typed_tensor(name, &[n], "BYTES", 1, &[], true);
+        if let Some(p) = t.parameters.as_mut() {
+            p.insert("binary_data_size".into(), data.len().into());
+        }
+        let req = InferRequest {
+            id: None,
+            parameters: binary_output_parameters(true),
+            inputs: vec![t],
+            outputs: None,
+        };
+        return Ok(with_bytes(&req, Some(data.as_slice())));
+    }
     let as_numbers: Vec<f32> = pixels.iter().map(|&p| f32::from(p)).collect();
     let t = typed_tensor(name, shape, "UINT8", 1, &as_numbers, binary);
     let parameters = binary_output_parameters(binary);

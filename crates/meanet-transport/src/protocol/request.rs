@@ -147,6 +147,18 @@ pub fn decode_inputs(
             ),
         );
     };
+    if uint8_channels.is_some() && t.datatype == "BYTES" {
+        check_name(t, input)?;
+        let declared = binary_size(t, "inputs[0]")?;
+        let pixels = super::images::decode_images(t, &input.shape, binary, declared)?;
+        return finish(
+            req.id,
+            InputBatch::U8(pixels),
+            req.outputs,
+            req.parameters,
+            outputs,
+        );
+    }
     let dims = check_input(t, input, uint8_channels.is_some())?;
     let batch = match uint8_channels {
         Some(channels) if t.datatype == "UINT8" => {
@@ -170,8 +182,20 @@ pub fn decode_inputs(
                 .map_err(|e| DecodeError::field_err("inputs[0].shape", e.to_string()))?,
         ),
     };
+    finish(req.id, batch, req.outputs, req.parameters, outputs)
+}
+
+/// The rest of a request once its input is decoded: the outputs asked for, checked against the
+/// model's.
+fn finish(
+    id: Option<String>,
+    batch: InputBatch,
+    requested: Option<Vec<super::RequestedOutput>>,
+    parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    outputs: &[&str],
+) -> Result<InputsRequest, DecodeError> {
     let mut asked = Vec::new();
-    for (i, o) in req.outputs.iter().flatten().enumerate() {
+    for (i, o) in requested.iter().flatten().enumerate() {
         if !outputs.contains(&o.name.as_str()) {
             let known = if outputs.len() == 1 {
                 format!("the model's output is {:?}", outputs[0])
@@ -192,17 +216,17 @@ pub fn decode_inputs(
             )?,
         });
     }
-    let binary_output = flag(req.parameters.as_ref(), "binary_data_output", "parameters")?;
+    let binary_output = flag(parameters.as_ref(), "binary_data_output", "parameters")?;
     Ok(InputsRequest {
-        id: req.id,
+        id,
         input: batch,
         outputs: asked,
         binary_output,
     })
 }
 
-/// Checks name, datatype and shape against the model; returns the shape.
-fn check_input(t: &Tensor, model: &TensorInfo, uint8: bool) -> Result<Vec<usize>, DecodeError> {
+/// Checks the input's name against the model's.
+fn check_name(t: &Tensor, model: &TensorInfo) -> Result<(), DecodeError> {
     if t.name != model.name {
         return fail(
             "inputs[0].name",
@@ -212,8 +236,18 @@ fn check_input(t: &Tensor, model: &TensorInfo, uint8: bool) -> Result<Vec<usize>
             ),
         );
     }
+    Ok(())
+}
+
+/// Checks name, datatype and shape against the model; returns the shape.
+fn check_input(t: &Tensor, model: &TensorInfo, uint8: bool) -> Result<Vec<usize>, DecodeError> {
+    check_name(t, model)?;
     if t.datatype != "FP32" && !(uint8 && t.datatype == "UINT8") {
-        let takes = if uint8 { "FP32 or UINT8" } else { "FP32" };
+        let takes = if uint8 {
+            "FP32, UINT8 or BYTES (PNG or JPEG images)"
+        } else {
+            "FP32"
+        };
         return fail(
             "inputs[0].datatype",
             format!("is {:?}, the model takes {takes}", t.datatype),
