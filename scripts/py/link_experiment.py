@@ -39,14 +39,18 @@ MODES = {
     "energy": ["--set", "policy.link_aware=true"] + [
         x for k, v in [("kind", "lte"), ("uplink_mbps", "5.64"), ("downlink_mbps", "12.74"),
                        ("rtt_s", "0.07"), ("alpha_up_mw_per_mbps", "438.39"),
-                       ("alpha_down_mw_per_mbps", "51.97"), ("beta_mw", "1288.04")]
+                       ("alpha_down_mw_per_mbps", "51.97"), ("beta_mw", "1288.04"),
+                       ("tail_s", "11.576"), ("tail_mw", "1060.0"), ("promotion_s", "0.2601"),
+                       ("promotion_mw", "1210.7")]
         for x in ("--set", f"link.{k}={v}")
     ],
     # The same LTE radio without the energy budget: what the budget is measured against.
     "lte": ["--set", "policy.link_aware=true"] + [
         x for k, v in [("kind", "lte"), ("uplink_mbps", "5.64"), ("downlink_mbps", "12.74"),
                        ("rtt_s", "0.07"), ("alpha_up_mw_per_mbps", "438.39"),
-                       ("alpha_down_mw_per_mbps", "51.97"), ("beta_mw", "1288.04")]
+                       ("alpha_down_mw_per_mbps", "51.97"), ("beta_mw", "1288.04"),
+                       ("tail_s", "11.576"), ("tail_mw", "1060.0"), ("promotion_s", "0.2601"),
+                       ("promotion_mw", "1210.7")]
         for x in ("--set", f"link.{k}={v}")
     ],
 }

@@ -81,7 +81,7 @@ pub use policy::{
 };
 pub use ports::{
     BlockError, BoxError, Classifier, CloudError, CloudErrorKind, CloudLink, CloudReply,
-    EnergyBreakdown, EnergyModel, ExtensionBlock, MainBlock, MainOutput, SampleCost,
+    EnergyBreakdown, EnergyModel, ExtensionBlock, MainBlock, MainOutput, RadioBurst, SampleCost,
 };
 pub use signature::{ModelSignature, Role, TensorSpec};
 pub use stats::{ClassStats, ConfusionMatrix};

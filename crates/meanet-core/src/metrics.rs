@@ -189,6 +189,7 @@ mod tests {
                 bytes_sent: Bytes(if exit == Exit::Cloud { 40 } else { 0 }),
                 bytes_received: Bytes(0),
                 uplink_bps: None,
+                burst: None,
             },
             degraded: degraded.then_some(CloudErrorKind::Timeout),
             cloud_latency: None,

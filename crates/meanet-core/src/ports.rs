@@ -206,6 +206,22 @@ pub struct SampleCost {
     /// if it measured one: its radio energy is priced at that rate rather than the configured
     /// link's.
     pub uplink_bps: Option<u64>,
+    /// The burst of offloads this sample was sent in, when the runtime timed it: the radio's
+    /// tail and promotion are charged per burst ([`RadioBurst`]).
+    pub burst: Option<RadioBurst>,
+}
+
+/// One burst of offloads (one request), as the radio sees it: how long since the previous one
+/// was sent, and how many samples share it. A radio stays in a high-power tail for a while
+/// after each burst (LTE: about 11.6 s at about 1 W) and must be promoted again once it has
+/// gone idle: the energy model charges each burst the tail since the previous one (at most
+/// the tail's length) and a promotion when the radio had gone idle, split over its samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct RadioBurst {
+    /// Microseconds since the previous burst was sent (`None`: the first one).
+    pub since_last_us: Option<u64>,
+    /// Samples in this burst (at least 1).
+    pub samples: u32,
 }
 
 /// Energy of one sample, split by where it was spent.

@@ -120,7 +120,10 @@ impl EnergyModel for OnnxEnergyModel {
                 Some(bps) => self.link.at_uplink(bps as f64 / 1e6),
                 None => self.link,
             }
-            .energy(cost.bytes_sent, cost.bytes_received),
+            .energy(cost.bytes_sent, cost.bytes_received)
+                + cost
+                    .burst
+                    .map_or(Joules(0.0), |b| self.link.burst_energy(b)),
             cloud: Joules(cloud),
         }
     }

@@ -1,6 +1,6 @@
 //! Radio links: energy and time to move offload traffic.
 
-use meanet_core::{Bytes, Joules, Seconds};
+use meanet_core::{Bytes, Joules, RadioBurst, Seconds};
 use serde::{Deserialize, Serialize};
 
 /// A named link model.
@@ -21,9 +21,10 @@ pub enum LinkKind {
 /// while sending at uplink throughput `t_u` (Mbps) the radio draws `alpha_up * t_u + beta` mW,
 /// while receiving at `t_d` it draws `alpha_down * t_d + beta` mW.
 ///
-/// Energy per offload covers the bytes on the air only. Promotion and tail energy (LTE's RRC tail
-/// is ~11.6 s at ~1 W in the same paper) depend on the traffic pattern, not on one sample, and are
-/// not included; `rtt_s` adds to time, not energy. Throughputs are assumptions to override.
+/// Energy per offload covers the bytes on the air ([`energy`](Link::energy)) and, for bursts the
+/// runtime timed, the radio's tail and promotion ([`burst_energy`](Link::burst_energy); LTE's RRC
+/// tail is ~11.6 s at ~1 W in the same paper); `rtt_s` adds to time, not energy. Throughputs are
+/// assumptions to override (the runtime prices offloads at the goodput it measures).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Link {
@@ -41,6 +42,14 @@ pub struct Link {
     pub alpha_down_mw_per_mbps: f64,
     /// Base power while the radio is active, mW.
     pub beta_mw: f64,
+    /// How long the radio stays in its high-power tail after a burst, seconds.
+    pub tail_s: f64,
+    /// Power in the tail, mW.
+    pub tail_mw: f64,
+    /// How long a promotion from idle takes, seconds.
+    pub promotion_s: f64,
+    /// Power while promoting, mW.
+    pub promotion_mw: f64,
 }
 
 impl Default for Link {
@@ -61,6 +70,10 @@ impl Link {
             alpha_up_mw_per_mbps: 283.17,
             alpha_down_mw_per_mbps: 137.01,
             beta_mw: 132.86,
+            tail_s: 0.2381,
+            tail_mw: 119.3,
+            promotion_s: 0.0791,
+            promotion_mw: 124.4,
         }
     }
 
@@ -75,6 +88,10 @@ impl Link {
             alpha_up_mw_per_mbps: 438.39,
             alpha_down_mw_per_mbps: 51.97,
             beta_mw: 1288.04,
+            tail_s: 11.576,
+            tail_mw: 1060.0,
+            promotion_s: 0.2601,
+            promotion_mw: 1210.7,
         }
     }
 
@@ -88,6 +105,10 @@ impl Link {
             alpha_up_mw_per_mbps: 0.0,
             alpha_down_mw_per_mbps: 0.0,
             beta_mw: 0.0,
+            tail_s: 0.0,
+            tail_mw: 0.0,
+            promotion_s: 0.0,
+            promotion_mw: 0.0,
         }
         .with_flat_power(tx_w, rx_w)
     }
@@ -134,6 +155,31 @@ impl Link {
         Joules(p_up * u.0 + p_down * d.0)
     }
 
+    /// This sample's share of its burst's tail and promotion: the tail since the previous burst
+    /// (at most `tail_s`, at `tail_mw`), and a promotion (`promotion_s` at `promotion_mw`) when
+    /// the radio had gone idle (or this is the first burst), split over the burst's samples.
+    pub fn burst_energy(&self, burst: RadioBurst) -> Joules {
+        let promoted;
+        let tail = match burst.since_last_us {
+            Some(us) => {
+                let gap = us as f64 / 1e6;
+                promoted = gap > self.tail_s;
+                gap.min(self.tail_s)
+            }
+            None => {
+                promoted = true;
+                0.0
+            }
+        };
+        let mj = tail * self.tail_mw
+            + if promoted {
+                self.promotion_s * self.promotion_mw
+            } else {
+                0.0
+            };
+        Joules(mj * 1e-3 / f64::from(burst.samples.max(1)))
+    }
+
     /// Checks throughputs are positive and every number finite and non-negative.
     pub fn validate(&self) -> Result<(), String> {
         let fields = [
@@ -143,6 +189,10 @@ impl Link {
             ("alpha_up_mw_per_mbps", self.alpha_up_mw_per_mbps),
             ("alpha_down_mw_per_mbps", self.alpha_down_mw_per_mbps),
             ("beta_mw", self.beta_mw),
+            ("tail_s", self.tail_s),
+            ("tail_mw", self.tail_mw),
+            ("promotion_s", self.promotion_s),
+            ("promotion_mw", self.promotion_mw),
         ];
         if let Some((name, v)) = fields.iter().find(|(_, v)| !v.is_finite() || *v < 0.0) {
             return Err(format!("link.{name} = {v} must be finite and >= 0"));
@@ -173,5 +223,34 @@ mod tests {
         let c1 = custom.at_uplink(1.0).energy(bits, Bytes(0)).0;
         assert!((c1 - 2.0).abs() < 1e-9, "{c1}");
         assert_eq!(wifi.at_uplink(f64::NAN), wifi);
+    }
+
+    #[test]
+    fn bursts_pay_the_tail_since_the_last_and_a_promotion_after_idle() {
+        let lte = Link::lte();
+        let b = |since: Option<f64>, samples| RadioBurst {
+            since_last_us: since.map(|s| (s * 1e6) as u64),
+            samples,
+        };
+        // The first burst: a promotion, 0.2601 s at 1.2107 W, over 4 samples.
+        let first = lte.burst_energy(b(None, 4)).0;
+        assert!((first - 0.2601 * 1.2107 / 4.0).abs() < 1e-12, "{first}");
+        // 50 ms after the last: 50 ms of tail at 1.06 W, no promotion.
+        let close = lte.burst_energy(b(Some(0.05), 1)).0;
+        assert!((close - 0.05 * 1.06).abs() < 1e-9, "{close}");
+        // 20 s after: the whole 11.576 s tail, then idle, then a promotion.
+        let far = lte.burst_energy(b(Some(20.0), 1)).0;
+        assert!(
+            (far - (11.576 * 1.06 + 0.2601 * 1.2107)).abs() < 1e-9,
+            "{far}"
+        );
+        // Batching: ten samples in one burst pay a tenth each.
+        assert!((lte.burst_energy(b(Some(0.05), 10)).0 - close / 10.0).abs() < 1e-12);
+        assert_eq!(
+            Link::custom(1.0, 1.0, 0.0, 1.0, 1.0)
+                .burst_energy(b(None, 1))
+                .0,
+            0.0
+        );
     }
 }

@@ -9,7 +9,7 @@ use meanet_core::link::{
     Admission, BudgetError, Demand, EstimatorConfig, LinkBudgets, LinkEstimate, LinkEstimator,
     LinkPolicy, OffloadId,
 };
-use meanet_core::{Bytes, CloudError, CloudErrorKind, CloudReply, Seconds};
+use meanet_core::{Bytes, CloudError, CloudErrorKind, CloudReply, RadioBurst, Seconds};
 
 /// How long a probe of a link that looks down (or too slow) may take to come back.
 pub const PROBE_DEADLINE: Duration = Duration::from_secs(2);
@@ -19,6 +19,10 @@ struct State {
     policy: LinkPolicy,
     /// Bytes the link sent per sample, from its last reply.
     bytes_per_sample: Option<f64>,
+    /// When the last offload (or probe) was sent.
+    last_sent: Option<Seconds>,
+    /// The last offload's burst.
+    last_burst: Option<RadioBurst>,
 }
 
 /// The link's estimator and budgets, shared by a worker and its offload tasks.
@@ -51,6 +55,8 @@ impl LinkGate {
                 est: LinkEstimator::new(EstimatorConfig::default()),
                 policy: LinkPolicy::new(budgets)?,
                 bytes_per_sample: None,
+                last_sent: None,
+                last_burst: None,
             }),
             started: Instant::now(),
         })
@@ -108,10 +114,25 @@ impl LinkGate {
         (a, bytes)
     }
 
-    /// Records an offload of `bytes` sent now.
-    pub fn sent(&self, bytes: Bytes) -> OffloadId {
+    /// Records an offload of `bytes` for `samples` sent now; returns its id and its burst as
+    /// the radio sees it (the time since the previous offload was sent).
+    pub fn sent(&self, bytes: Bytes, samples: usize) -> (OffloadId, RadioBurst) {
         let now = self.now();
-        self.lock().est.sent(now, bytes)
+        let mut s = self.lock();
+        let burst = RadioBurst {
+            since_last_us: s
+                .last_sent
+                .map(|t| ((now.0 - t.0).max(0.0) * 1e6).round() as u64),
+            samples: u32::try_from(samples.max(1)).unwrap_or(u32::MAX),
+        };
+        s.last_sent = Some(now);
+        s.last_burst = Some(burst);
+        (s.est.sent(now, bytes), burst)
+    }
+
+    /// The last offload's burst (the time since the one before it, and its samples).
+    pub fn last_burst(&self) -> Option<RadioBurst> {
+        self.lock().last_burst
     }
 
     /// Records how the offload `id` of `samples` ended.

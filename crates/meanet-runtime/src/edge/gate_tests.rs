@@ -120,6 +120,16 @@ fn the_edge_does_not_wait_for_a_full_link_and_loses_nothing() {
             .all(|o| o.exit == Exit::Cloud && o.withheld.is_none())
     );
     assert_eq!(cloud.calls.load(Ordering::SeqCst), 1);
+    // The one offload was the first burst: its two samples share its promotion.
+    let first = meanet_core::RadioBurst {
+        since_last_us: None,
+        samples: 2,
+    };
+    assert!(seen[9].iter().all(|o| o.cost.burst == Some(first)));
+    assert!(
+        seen[9].iter().all(|o| o.cost.uplink_bps.is_none()),
+        "nothing measured yet"
+    );
 }
 
 #[test]

@@ -297,7 +297,7 @@ impl EdgeWorker {
                 Admission::Probe(why) => {
                     done(pass.withhold(why));
                     if let Some(slot) = self.in_flight.try_acquire(self.max_in_flight) {
-                        let id = gate.sent(bytes);
+                        let (id, _) = gate.sent(bytes, n);
                         self.rt.spawn(async move {
                             let _slot = slot;
                             let reply = within(Some(PROBE_DEADLINE), cloud.classify(sub)).await;
@@ -311,7 +311,7 @@ impl EdgeWorker {
                 done(pass.withhold(Withheld::Busy));
                 return Ok(());
             };
-            let id = gate.sent(bytes);
+            let (id, burst) = gate.sent(bytes, n);
             let goodput = gate.estimate().goodput_bps.map(|g| g as u64);
             let deadline = deadline.map(|d| Duration::from_secs_f64(d.0));
             self.rt.spawn(async move {
@@ -319,9 +319,11 @@ impl EdgeWorker {
                 let reply = within(deadline, cloud.classify(sub)).await;
                 gate.finished(id, &reply, n);
                 let mut outcomes = pass.apply(reply);
-                // Its radio energy is priced at the goodput measured when it was sent.
+                // Its radio energy is priced at the goodput measured when it was sent, with its
+                // burst's share of the radio's tail and promotion.
                 for o in outcomes.iter_mut().filter(|o| o.cost.bytes_sent.0 > 0) {
                     o.cost.uplink_bps = goodput;
+                    o.cost.burst = Some(burst);
                 }
                 done(outcomes);
             });
@@ -372,6 +374,8 @@ impl EdgeWorker {
             .price(&SampleCost {
                 bytes_sent: bytes,
                 uplink_bps: goodput.map(|g| g as u64),
+                // The radio's tail and promotion, as the last burst paid them.
+                burst: gate.last_burst(),
                 ..SampleCost::default()
             })
             .transmit;
