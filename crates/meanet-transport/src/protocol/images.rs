@@ -49,8 +49,11 @@ pub fn encode_images(pixels: &[u8], shape: &[usize], codec: ImageCodec) -> Resul
     let (Ok(w32), Ok(h32)) = (u32::try_from(w), u32::try_from(h)) else {
         return Err(format!("a {w}x{h} image is too large to encode"));
     };
+    if h == 0 || w == 0 {
+        return Err(format!("a {w}x{h} image has no pixels"));
+    }
     let plane = h * w;
-    if pixels.len() != n * c * plane {
+    if plane.checked_mul(c).and_then(|p| p.checked_mul(n)) != Some(pixels.len()) {
         return Err(format!("{} pixels for shape {shape:?}", pixels.len()));
     }
     let mut out = Vec::new();
@@ -101,11 +104,11 @@ pub(crate) fn decode_images(
             "BYTES images need a model input of fixed (C, H, W)",
         );
     };
-    if model_dims.len() != 4 || !(c == 1 || c == 3) {
+    if model_dims.len() != 4 || !(c == 1 || c == 3) || h == 0 || w == 0 {
         return fail(
             "inputs[0].datatype",
             format!(
-                "BYTES images need a 1- or 3-channel (N, C, H, W) model input, not {model_dims:?}"
+                "BYTES images need a 1- or 3-channel (N, C, H, W) model input with pixels, not {model_dims:?}"
             ),
         );
     }
@@ -118,13 +121,14 @@ pub(crate) fn decode_images(
             );
         }
     };
-    let per = c * h * w;
-    if n.checked_mul(per).is_none_or(|b| b > MAX_DECODED_BYTES) {
+    let per = c.checked_mul(h).and_then(|p| p.checked_mul(w));
+    let Some(per) = per.filter(|&p| n.checked_mul(p).is_some_and(|b| b <= MAX_DECODED_BYTES))
+    else {
         return fail(
             "inputs[0].shape",
             format!("{n} images of {c}x{h}x{w} decode to more than {MAX_DECODED_BYTES} bytes"),
         );
-    }
+    };
     if t.data.is_some() {
         return fail(
             "inputs[0].data",

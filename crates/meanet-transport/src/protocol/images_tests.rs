@@ -132,6 +132,14 @@ fn hostile_image_inputs_name_the_field() {
     let (body, hl) = request("[1]", &good);
     let e = decode_inputs(&body, hl, &m, &["logits"], None).unwrap_err();
     assert_eq!(e.field(), Some("inputs[0].datatype"), "{e}");
+    // A model or an input without pixels is an error, not a division of the bytes by zero.
+    let (body, hl) = request("[1]", &good);
+    let e = decode_inputs(&body, hl, &model(1, 0, 28), &["logits"], Some(1)).unwrap_err();
+    assert_eq!(e.field(), Some("inputs[0].datatype"), "{e}");
+    let e = encode_images(&[], &[1, 1, 0, 28], ImageCodec::Png).unwrap_err();
+    assert!(e.contains("no pixels"), "{e}");
+    let e = encode_images(&[0; 4], &[usize::MAX, 3, 2, 2], ImageCodec::Png).unwrap_err();
+    assert!(e.contains("pixels for shape"), "{e}");
     // The binary size must match the bytes present.
     let (mut body, hl) = request("[1]", &good);
     body.pop();
