@@ -29,30 +29,27 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.join(HERE, "..", "link-lab")
 CLOUD = "10.201.2.2:8000"
 
+# LTE's radio (Huang et al., MobiSys 2012), tail and promotion included, as `--set` flags.
+LTE = [
+    x
+    for k, v in [("kind", "lte"), ("uplink_mbps", "5.64"), ("downlink_mbps", "12.74"),
+                 ("rtt_s", "0.07"), ("alpha_up_mw_per_mbps", "438.39"),
+                 ("alpha_down_mw_per_mbps", "51.97"), ("beta_mw", "1288.04"),
+                 ("tail_s", "11.576"), ("tail_mw", "1060.0"), ("promotion_s", "0.2601"),
+                 ("promotion_mw", "1210.7")]
+    for x in ("--set", f"link.{k}={v}")
+]
+
 # What each mode adds to `meanet run`.
 MODES = {
     "unshaped": ["--set", "policy.link_aware=false"],
     "static": ["--set", "policy.link_aware=false"],
     "online": ["--set", "policy.link_aware=false", "--set", "policy.online=true"],
     "aware": ["--set", "policy.link_aware=true"],
-    # Link-aware with an energy budget (--energy-mj) on LTE's radio (Huang et al.).
-    "energy": ["--set", "policy.link_aware=true"] + [
-        x for k, v in [("kind", "lte"), ("uplink_mbps", "5.64"), ("downlink_mbps", "12.74"),
-                       ("rtt_s", "0.07"), ("alpha_up_mw_per_mbps", "438.39"),
-                       ("alpha_down_mw_per_mbps", "51.97"), ("beta_mw", "1288.04"),
-                       ("tail_s", "11.576"), ("tail_mw", "1060.0"), ("promotion_s", "0.2601"),
-                       ("promotion_mw", "1210.7")]
-        for x in ("--set", f"link.{k}={v}")
-    ],
-    # The same LTE radio without the energy budget: what the budget is measured against.
-    "lte": ["--set", "policy.link_aware=true"] + [
-        x for k, v in [("kind", "lte"), ("uplink_mbps", "5.64"), ("downlink_mbps", "12.74"),
-                       ("rtt_s", "0.07"), ("alpha_up_mw_per_mbps", "438.39"),
-                       ("alpha_down_mw_per_mbps", "51.97"), ("beta_mw", "1288.04"),
-                       ("tail_s", "11.576"), ("tail_mw", "1060.0"), ("promotion_s", "0.2601"),
-                       ("promotion_mw", "1210.7")]
-        for x in ("--set", f"link.{k}={v}")
-    ],
+    # The same on LTE's radio: what the energy budget is measured against.
+    "lte": ["--set", "policy.link_aware=true"] + LTE,
+    # LTE with an energy budget (--energy-mj).
+    "energy": ["--set", "policy.link_aware=true"] + LTE,
 }
 
 

@@ -55,12 +55,7 @@ fn quantize(rt: &Runtime, f32_path: &Path, dir: &Path, block: &str) -> PathBuf {
     let aug = dir.join(format!("{block}.augmented.onnx"));
     std::fs::write(&aug, q.augmented().expect("augmented")).expect("write");
     let mut net = meanet_onnx::open(rt, &aug).expect("open augmented");
-    let names: Vec<String> = net
-        .signature()
-        .outputs
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let names = net.signature().output_names();
     let mut c = Collector::new(Method::MinMax).expect("collector");
     for seed in 0..8 {
         let f = feed(&net, 64, seed);

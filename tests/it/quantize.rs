@@ -77,12 +77,7 @@ fn an_int8_convolution_agrees_with_the_hand_computed_reference_in_both_runtimes(
     // Calibration through the Network port, as `meanet quantize` does.
     let mut net = ort(&aug);
     let outs = net.run(&[x.view()]).unwrap();
-    let names: Vec<String> = net
-        .signature()
-        .outputs
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let names = net.signature().output_names();
     let outputs: Vec<(&str, _)> = names
         .iter()
         .zip(&outs)

@@ -102,6 +102,11 @@ pub struct InputMismatch {
 }
 
 impl ModelSignature {
+    /// The outputs' names, in graph order (the order a run returns them in).
+    pub fn output_names(&self) -> Vec<String> {
+        self.outputs.iter().map(|t| t.name.clone()).collect()
+    }
+
     /// Checks the input/output counts and that every tensor is f32 of at least rank 2.
     pub fn expect(&self, inputs: usize, outputs: usize) -> Result<(), String> {
         if self.inputs.len() != inputs {

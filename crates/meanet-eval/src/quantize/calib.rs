@@ -26,12 +26,7 @@ pub(crate) fn collect(
     let mut net = engine
         .open(path)
         .with_context(|| format!("loading the calibration graph {}", path.display()))?;
-    let names: Vec<String> = net
-        .signature()
-        .outputs
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let names = net.signature().output_names();
     let passes = if collector.method().needs_histograms() {
         2
     } else {

@@ -17,8 +17,8 @@ pub const PROBE_DEADLINE: Duration = Duration::from_secs(2);
 struct State {
     est: LinkEstimator,
     policy: LinkPolicy,
-    /// Bytes the link sent per sample, from its last reply.
-    bytes_per_sample: Option<f64>,
+    /// Bytes the link sends per sample: as its last reply said, else the first guess.
+    bytes_per_sample: f64,
     /// When the last offload (or probe) was sent.
     last_sent: Option<Seconds>,
     /// The last offload's burst.
@@ -48,13 +48,14 @@ pub fn link_failure(kind: CloudErrorKind) -> bool {
 }
 
 impl LinkGate {
-    /// A gate holding `budgets`.
-    pub fn new(budgets: LinkBudgets) -> Result<Self, BudgetError> {
+    /// A gate holding `budgets`, assuming an offload carries `bytes_per_sample` a sample until
+    /// the link's first reply says how many it does.
+    pub fn new(budgets: LinkBudgets, bytes_per_sample: u64) -> Result<Self, BudgetError> {
         Ok(LinkGate {
             state: Mutex::new(State {
                 est: LinkEstimator::new(EstimatorConfig::default()),
                 policy: LinkPolicy::new(budgets)?,
-                bytes_per_sample: None,
+                bytes_per_sample: bytes_per_sample as f64,
                 last_sent: None,
                 last_burst: None,
             }),
@@ -73,10 +74,10 @@ impl LinkGate {
         b.energy.is_some() || b.uplink_bps.is_some()
     }
 
-    /// Bytes an offload carries per sample: as the link's last reply said, else `fallback`.
-    pub fn bytes_per_sample(&self, fallback: u64) -> Bytes {
-        let per = self.lock().bytes_per_sample.unwrap_or(fallback as f64);
-        Bytes(per.round() as u64)
+    /// Bytes an offload carries per sample: as the link's last reply said, else the first
+    /// guess.
+    pub fn bytes_per_sample(&self) -> Bytes {
+        Bytes(self.lock().bytes_per_sample.round() as u64)
     }
 
     /// The largest offload share the budgets allow for `demand`.
@@ -99,14 +100,12 @@ impl LinkGate {
         self.lock().est.estimate(now)
     }
 
-    /// Decides on an offload of `samples` whose first arrived `waited` ago; `fallback` is the
-    /// bytes per sample assumed until the link has answered once. Returns the decision and the
-    /// bytes the offload is expected to carry.
-    pub fn admit(&self, waited: Duration, samples: usize, fallback: u64) -> (Admission, Bytes) {
+    /// Decides on an offload of `samples` whose first arrived `waited` ago. Returns the decision
+    /// and the bytes the offload is expected to carry.
+    pub fn admit(&self, waited: Duration, samples: usize) -> (Admission, Bytes) {
         let now = self.now();
         let mut s = self.lock();
-        let per = s.bytes_per_sample.unwrap_or(fallback as f64);
-        let bytes = Bytes((per * samples as f64).round() as u64);
+        let bytes = Bytes((s.bytes_per_sample * samples as f64).round() as u64);
         let est = s.est.estimate(now);
         let a = s
             .policy
@@ -142,7 +141,7 @@ impl LinkGate {
         match reply {
             Ok(r) => {
                 if samples > 0 && r.bytes_sent.0 > 0 {
-                    s.bytes_per_sample = Some(r.bytes_sent.0 as f64 / samples as f64);
+                    s.bytes_per_sample = r.bytes_sent.0 as f64 / samples as f64;
                 }
                 s.est.answered(now, id, None);
             }

@@ -174,7 +174,9 @@ impl EdgeWorker {
     /// offload sent is given up at its sample's latency budget (answered degraded then). The
     /// worker never waits for the link.
     pub fn with_link(mut self, budgets: LinkBudgets) -> Result<Self, BudgetError> {
-        self.gate = Some(Arc::new(LinkGate::new(budgets)?));
+        // Until the link answers, an offload is taken to carry the samples as f32.
+        let f32_bytes = (self.sample_len() * std::mem::size_of::<f32>()) as u64;
+        self.gate = Some(Arc::new(LinkGate::new(budgets, f32_bytes)?));
         Ok(self)
     }
 
@@ -264,10 +266,7 @@ impl EdgeWorker {
             done(outcomes);
         };
         let pass = self.pipeline.run_edge(x.view())?;
-        self.limit_share(
-            &pass,
-            x.len() / x.shape().first().copied().unwrap_or(1).max(1),
-        );
+        self.limit_share(&pass);
         if let Some((online, started)) = &mut self.online {
             let now = Seconds(started.elapsed().as_secs_f64());
             online.step(now, &pass, &mut self.pipeline);
@@ -286,8 +285,7 @@ impl EdgeWorker {
         let sub = x.select(Axis(0), pass.offload());
         if let Some(gate) = self.gate.clone() {
             let n = pass.offload().len();
-            let fallback = (sub.len() / n.max(1) * 4) as u64;
-            let (admission, bytes) = gate.admit(arrived.elapsed(), n, fallback);
+            let (admission, bytes) = gate.admit(arrived.elapsed(), n);
             let deadline = match admission {
                 Admission::Send { deadline } => deadline,
                 Admission::Withhold(why) => {
@@ -340,8 +338,8 @@ impl EdgeWorker {
     }
 
     /// Sets the online controller's target to what the budgets allow for the traffic as it is
-    /// now (see [`with_energy`](Self::with_energy)); `values` is the numbers per sample.
-    fn limit_share(&mut self, pass: &EdgePass, values: usize) {
+    /// now (see [`with_energy`](Self::with_energy)).
+    fn limit_share(&mut self, pass: &EdgePass) {
         let (Some(gate), Some(share), Some((online, _))) =
             (&self.gate, &mut self.share, &mut self.online)
         else {
@@ -367,7 +365,7 @@ impl EdgeWorker {
             None => edge,
         };
         share.edge = Some(edge);
-        let bytes = gate.bytes_per_sample((values * 4) as u64);
+        let bytes = gate.bytes_per_sample();
         let goodput = gate.estimate().goodput_bps;
         let radio = share
             .energy
