@@ -11,13 +11,17 @@
 //!   or probe a link that looks down) and into the largest offload share the budgets allow
 //!   ([`LinkPolicy::max_share`]), which the online controller holds with its single
 //!   threshold-scale knob.
+//! - [`EnergyAccount`]: the energy budget held on average, offload by offload, for radios
+//!   whose cost comes in lumps (a tail after each burst, a promotion after idle).
 //! - [`LinkTrace`]: a link's rate over time, read from `seconds mbps` or Mahimahi trace files,
 //!   for the link laboratory.
 
+mod account;
 mod admit;
 mod estimate;
 mod trace;
 
+pub use account::{ACCOUNT_WINDOW, EnergyAccount};
 pub use admit::{
     Admission, BudgetError, DEADLINE_MARGIN, Demand, FIRST_PROBE, LinkBudgets, LinkPolicy,
     MAX_DEADLINE_MARGIN, MAX_PROBE, Withheld,

@@ -15,7 +15,7 @@ use crate::ports::{
     BlockError, CloudError, CloudErrorKind, CloudLink, CloudReply, ExtensionBlock, MainBlock,
     SampleCost,
 };
-use crate::units::{Bytes, Macs, Seconds};
+use crate::units::{Macs, Seconds};
 
 /// Where a sample's answer came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -374,8 +374,8 @@ impl EdgePass {
                 Err(_) => return self.fail_offloads(CloudErrorKind::InvalidReply),
             }
         }
-        let sent = share(reply.bytes_sent, n);
-        let received = share(reply.bytes_received, n);
+        let sent = reply.bytes_sent.split(n);
+        let received = reply.bytes_received.split(n);
         for (k, (&i, s)) in self.offload.iter().zip(scores).enumerate() {
             let o = &mut self.outcomes[i];
             o.class = s.class;
@@ -404,13 +404,6 @@ impl EdgePass {
         }
         self.outcomes
     }
-}
-
-/// Splits `total` over `n` samples so the parts add up exactly.
-fn share(total: Bytes, n: usize) -> Vec<Bytes> {
-    let n64 = n as u64;
-    let (base, rem) = (total.0 / n64, total.0 % n64);
-    (0..n64).map(|k| Bytes(base + u64::from(k < rem))).collect()
 }
 
 fn check_logits(

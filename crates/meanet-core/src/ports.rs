@@ -72,6 +72,10 @@ pub struct CloudReply {
     pub bytes_received: Bytes,
     /// Wall time from sending to the complete answer, as measured by the adapter.
     pub latency: Seconds,
+    /// The server's own time for it (queue and inference), when the server reported one
+    /// (v2 servers of meanet send `Server-Timing`): the link estimator takes it out of the
+    /// network's latency.
+    pub server_time: Option<Seconds>,
 }
 
 /// Why the cloud could not answer. Every variant lets the pipeline answer on the edge instead.

@@ -198,6 +198,7 @@ impl CloudLink for FakeCloud {
             bytes_sent: Bytes(n as u64 * 16 + 3),
             bytes_received: Bytes(n as u64 * 8),
             latency: Seconds(0.002),
+            server_time: None,
         })
     }
 }

@@ -12,6 +12,18 @@ pub struct Macs(pub u64);
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Bytes(pub u64);
 
+impl Bytes {
+    /// These bytes split over `n` samples so that the parts add up exactly (none for `n = 0`).
+    pub fn split(self, n: usize) -> Vec<Bytes> {
+        let n64 = n as u64;
+        if n64 == 0 {
+            return Vec::new();
+        }
+        let (base, rem) = (self.0 / n64, self.0 % n64);
+        (0..n64).map(|k| Bytes(base + u64::from(k < rem))).collect()
+    }
+}
+
 /// Energy in joules.
 #[derive(Debug, Clone, Copy, Default, PartialEq, PartialOrd)]
 pub struct Joules(pub f64);

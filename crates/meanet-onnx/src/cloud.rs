@@ -55,6 +55,7 @@ impl CloudLink for LocalCloud {
             bytes_sent: sent,
             bytes_received: received,
             latency: Seconds(start.elapsed().as_secs_f64()),
+            server_time: None,
         })
     }
 }

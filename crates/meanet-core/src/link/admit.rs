@@ -1,7 +1,7 @@
 //! [`LinkPolicy`]: the user's budgets, held per offload (is this one sent?) and per share (how
 //! many may the thresholds offload?).
 
-use crate::link::LinkEstimate;
+use crate::link::{EnergyAccount, LinkEstimate};
 use crate::units::{Bytes, Joules, Seconds};
 
 /// What a user needs of the link. Each is optional.
@@ -10,7 +10,8 @@ pub struct LinkBudgets {
     /// The latest a sample may be answered, from its arrival at the edge (held at the 95th
     /// percentile: an offload is sent only when its answer is predicted within it).
     pub latency: Option<Seconds>,
-    /// Edge energy per sample, compute and radio, on average.
+    /// Edge energy per sample, compute and radio, on average (held by an [`EnergyAccount`]:
+    /// an offload the samples so far have not paid for is not sent).
     pub energy: Option<Joules>,
     /// Uplink bits per second the offloads may use, on average (bursts of one second's worth).
     pub uplink_bps: Option<f64>,
@@ -56,6 +57,9 @@ pub enum Withheld {
     LinkDown,
     /// Sending it would exceed the uplink cap.
     UplinkCap,
+    /// The energy budget has not yet paid for it (its radio energy, with the tail since the
+    /// last burst and a promotion after idle).
+    EnergyBudget,
     /// As many offloads as allowed are in flight already (`cloud.max_in_flight`): the edge
     /// does not wait for one to come back.
     Busy,
@@ -68,6 +72,7 @@ impl Withheld {
             Withheld::OverBudget => "over_budget",
             Withheld::LinkDown => "link_down",
             Withheld::UplinkCap => "uplink_cap",
+            Withheld::EnergyBudget => "energy_budget",
             Withheld::Busy => "busy",
         }
     }
@@ -121,6 +126,8 @@ pub struct LinkPolicy {
     refilled: f64,
     next_probe: f64,
     backoff: f64,
+    /// The energy budget's account, when one is set.
+    account: Option<EnergyAccount>,
 }
 
 impl LinkPolicy {
@@ -133,6 +140,7 @@ impl LinkPolicy {
             refilled: 0.0,
             next_probe: 0.0,
             backoff: FIRST_PROBE.0,
+            account: budgets.energy.map(EnergyAccount::new),
         })
     }
 
@@ -142,9 +150,10 @@ impl LinkPolicy {
     }
 
     /// The time an offload of `bytes` sent now is predicted to take to answer, at about its
-    /// 95th percentile: the least recent latency (of offloads like it: that latency holds an
-    /// offload's own time on the air), plus the bytes ahead of it at the measured goodput, plus
-    /// twice the latency's mean deviation. `None` until an offload has been answered.
+    /// 95th percentile: the least recent network latency (of offloads like it: that latency
+    /// holds an offload's own time on the air), plus the bytes ahead of it at the measured
+    /// goodput, plus the server's own time when it reports one, plus twice the latency's mean
+    /// deviation. `None` until an offload has been answered.
     pub fn predict(est: &LinkEstimate) -> Option<Seconds> {
         let base = match (est.min_rtt, est.srtt) {
             (Some(m), Some(s)) => m.0.min(s.0),
@@ -154,25 +163,50 @@ impl LinkPolicy {
             Some(g) if g > 0.0 => est.outstanding.0 as f64 * 8.0 / g,
             _ => 0.0,
         };
-        Some(Seconds(base + queue + 2.0 * est.rttvar.0))
+        let server = est.server.map_or(0.0, |t| t.0);
+        Some(Seconds(base + queue + server + 2.0 * est.rttvar.0))
+    }
+
+    /// The energy budget's account (`None` without an energy budget).
+    pub fn account(&self) -> Option<&EnergyAccount> {
+        self.account.as_ref()
+    }
+
+    /// Credits the energy budget's account with `samples` that arrived at `now`, whose edge
+    /// compute and memory took `edge` together (see [`EnergyAccount::credit`]).
+    pub fn credit(&mut self, now: Seconds, samples: u64, edge: Joules) {
+        if let Some(a) = &mut self.account {
+            a.credit(now, samples, edge);
+        }
+    }
+
+    /// Corrects what an offload admitted at `paid` cost, now that its cost is known.
+    pub fn settle(&mut self, paid: Joules, actual: Joules) {
+        if let Some(a) = &mut self.account {
+            a.settle(paid, actual);
+        }
     }
 
     /// Decides on an offload of `bytes` whose sample has `waited` since its arrival, at `now`.
+    /// `energy` is its radio energy, if the caller priced it: with an energy budget, it is
+    /// sent (or probed) only if the account pays for it. Unpriced offloads do not touch the
+    /// account.
     pub fn admit(
         &mut self,
         now: Seconds,
         waited: Seconds,
         bytes: Bytes,
+        energy: Option<Joules>,
         est: &LinkEstimate,
     ) -> Admission {
         if est.down {
-            return self.probe_or(now, est, Withheld::LinkDown);
+            return self.probe_or(now, est, energy, Withheld::LinkDown);
         }
         let left = self.budgets.latency.map(|b| Seconds(b.0 - waited.0));
         if let (Some(left), Some(p)) = (left, Self::predict(est))
             && p.0 > left.0
         {
-            return self.probe_or(now, est, Withheld::OverBudget);
+            return self.probe_or(now, est, energy, Withheld::OverBudget);
         }
         if let Some(cap) = self.budgets.uplink_bps {
             let burst = (cap / 8.0).max(bytes.0 as f64);
@@ -182,6 +216,11 @@ impl LinkPolicy {
             if self.tokens < bytes.0 as f64 {
                 return Admission::Withhold(Withheld::UplinkCap);
             }
+        }
+        if !self.pay(energy) {
+            return Admission::Withhold(Withheld::EnergyBudget);
+        }
+        if self.budgets.uplink_bps.is_some() {
             self.tokens -= bytes.0 as f64;
         }
         self.backoff = FIRST_PROBE.0;
@@ -199,8 +238,14 @@ impl LinkPolicy {
     /// A probe when none was sent for the backoff and nothing is in flight (a probe must not
     /// queue behind others, or add to a backlog), else `why`. The backoff doubles with each
     /// probe up to [`MAX_PROBE`], and starts again at [`FIRST_PROBE`] once an offload is sent.
-    fn probe_or(&mut self, now: Seconds, est: &LinkEstimate, why: Withheld) -> Admission {
-        if now.0 >= self.next_probe && est.outstanding.0 == 0 {
+    fn probe_or(
+        &mut self,
+        now: Seconds,
+        est: &LinkEstimate,
+        energy: Option<Joules>,
+        why: Withheld,
+    ) -> Admission {
+        if now.0 >= self.next_probe && est.outstanding.0 == 0 && self.pay(energy) {
             // Probes of a slow link keep it busy at most a quarter of the time.
             let busy = Self::predict(est).map_or(0.0, |p| 4.0 * p.0);
             self.next_probe = now.0 + self.backoff.max(busy);
@@ -208,6 +253,14 @@ impl LinkPolicy {
             Admission::Probe(why)
         } else {
             Admission::Withhold(why)
+        }
+    }
+
+    /// Pays `energy` from the account; `true` when there is no account or nothing to pay.
+    fn pay(&mut self, energy: Option<Joules>) -> bool {
+        match (&mut self.account, energy) {
+            (Some(a), Some(e)) => a.try_pay(e),
+            _ => true,
         }
     }
 

@@ -56,6 +56,9 @@ pub struct LinkEstimate {
     pub min_rtt: Option<Seconds>,
     /// Uplink goodput in bits per second: the best delivery rate in the recent window.
     pub goodput_bps: Option<f64>,
+    /// The server's own time per offload (queue and inference), smoothed, once a server
+    /// reported one: part of the time to answer, not of the network's.
+    pub server: Option<Seconds>,
     /// Bytes sent and not yet answered.
     pub outstanding: Bytes,
     /// Whether the link looks down: the last offload failed, or one stalled.
@@ -85,6 +88,7 @@ pub struct LinkEstimator {
     last_answer: Option<f64>,
     srtt: Option<f64>,
     rttvar: f64,
+    server: Option<f64>,
     /// `(time, network latency)`, increasing latencies: the front is the window's least.
     min_rtt: VecDeque<(f64, f64)>,
     /// `(time, bits per second)`, decreasing rates: the front is the window's highest.
@@ -106,6 +110,7 @@ impl LinkEstimator {
             last_answer: None,
             srtt: None,
             rttvar: 0.0,
+            server: None,
             min_rtt: VecDeque::new(),
             rates: VecDeque::new(),
             failed_last: false,
@@ -162,7 +167,15 @@ impl LinkEstimator {
             return true;
         }
         let latency = finite_non_negative(now.0 - s.at);
-        let net = finite_non_negative(latency - server.map_or(0.0, |t| t.0)).min(latency);
+        // A server's claim longer than the whole time to answer (or not a time) is ignored.
+        let server = server
+            .map(|t| t.0)
+            .filter(|&t| t.is_finite() && t >= 0.0 && t <= latency);
+        let net = latency - server.unwrap_or(0.0);
+        if let Some(t) = server {
+            // Smoothed with SRTT's gain.
+            self.server = Some(self.server.map_or(t, |old| 0.875 * old + 0.125 * t));
+        }
         // RFC 6298, section 2: the first sample sets SRTT and RTTVAR = R/2, later ones move
         // them by 1/8 and 1/4.
         match self.srtt {
@@ -204,6 +217,7 @@ impl LinkEstimator {
             rttvar: Seconds(self.rttvar),
             min_rtt: self.min_rtt.front().map(|&(_, v)| Seconds(v)),
             goodput_bps: self.rates.front().map(|&(_, v)| v),
+            server: self.server.map(Seconds),
             outstanding: Bytes(self.outstanding_bytes),
             down: self.failed_last || self.stalled(now),
         }

@@ -148,6 +148,7 @@ fn closed_loop(bytes: u64) -> (Vec<Phase>, f64) {
                 Seconds(t),
                 Seconds(0.0),
                 Bytes(bytes),
+                None,
                 &e.estimate(Seconds(t)),
             );
             let deadline = match decision {

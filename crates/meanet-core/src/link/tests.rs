@@ -21,6 +21,18 @@ fn rtt_follows_rfc_6298() {
     assert!((s.srtt.unwrap().0 - (0.875 * 0.1 + 0.125 * 0.16)).abs() < 1e-12);
     assert!((s.min_rtt.unwrap().0 - 0.1).abs() < 1e-12);
     assert!(!e.answered(Seconds(1.3), b, None), "answered twice");
+    // The server's own time is not the network's, but an answer waits for it: the prediction
+    // adds it back to the least network latency.
+    assert_eq!(s.server, Some(Seconds(0.04)));
+    let p = LinkPolicy::predict(&s).unwrap().0;
+    let expected = 0.1 + 0.04 + 2.0 * s.rttvar.0;
+    assert!((p - expected).abs() < 1e-12, "{p} against {expected}");
+    // A server that claims more than the whole time to answer is not believed.
+    let c = e.sent(Seconds(2.0), Bytes(1000));
+    assert!(e.answered(Seconds(2.1), c, Some(Seconds(5.0))));
+    let s = e.estimate(Seconds(2.1));
+    assert_eq!(s.server, Some(Seconds(0.04)));
+    assert!((s.min_rtt.unwrap().0 - 0.1).abs() < 1e-12);
 }
 
 #[test]
@@ -85,6 +97,7 @@ fn admission_holds_the_latency_budget_and_probes_a_down_link_with_backoff() {
         Seconds(0.0),
         Seconds(0.0),
         Bytes(3136),
+        None,
         &e.estimate(Seconds(0.0)),
     );
     let Admission::Send { deadline: Some(d) } = first else {
@@ -100,11 +113,11 @@ fn admission_holds_the_latency_budget_and_probes_a_down_link_with_backoff() {
     // Predicted 0.1 + 2 x 0.05: over the 150 ms left. Nothing is in flight, so the first such
     // offload goes as a probe (its sample answered at the edge); the next ones wait.
     assert_eq!(
-        p.admit(Seconds(0.1), Seconds(0.0), Bytes(3136), &s),
+        p.admit(Seconds(0.1), Seconds(0.0), Bytes(3136), None, &s),
         Admission::Probe(Withheld::OverBudget)
     );
     assert_eq!(
-        p.admit(Seconds(0.11), Seconds(0.0), Bytes(3136), &s),
+        p.admit(Seconds(0.11), Seconds(0.0), Bytes(3136), None, &s),
         Admission::Withhold(Withheld::OverBudget)
     );
     // 50 ms of the budget already spent waiting: 100 ms left, and a 10 ms link.
@@ -115,7 +128,7 @@ fn admission_holds_the_latency_budget_and_probes_a_down_link_with_backoff() {
         ..s
     };
     let Admission::Send { deadline: Some(d) } =
-        p.admit(Seconds(0.2), Seconds(0.05), Bytes(3136), &fast)
+        p.admit(Seconds(0.2), Seconds(0.05), Bytes(3136), None, &fast)
     else {
         panic!("a fast link gets the offload");
     };
@@ -129,7 +142,7 @@ fn admission_holds_the_latency_budget_and_probes_a_down_link_with_backoff() {
     let mut probes = Vec::new();
     for i in 0..400 {
         let t = 1.0 + i as f64 * 0.01;
-        if p.admit(Seconds(t), Seconds(0.0), Bytes(3136), &down)
+        if p.admit(Seconds(t), Seconds(0.0), Bytes(3136), None, &down)
             == Admission::Probe(Withheld::LinkDown)
         {
             probes.push(t);
@@ -158,9 +171,13 @@ fn the_uplink_cap_holds_its_rate_on_average() {
     let mut sent = 0u64;
     // 100 offloads of 3136 bytes a second for 60 s: 2.5 Mbit/s asked, 200 kbit/s allowed.
     for i in 0..6000 {
-        if let Admission::Send { .. } =
-            p.admit(Seconds(i as f64 * 0.01), Seconds(0.0), Bytes(3136), &e)
-        {
+        if let Admission::Send { .. } = p.admit(
+            Seconds(i as f64 * 0.01),
+            Seconds(0.0),
+            Bytes(3136),
+            None,
+            &e,
+        ) {
             sent += 3136;
         }
     }
@@ -235,4 +252,90 @@ fn the_rate_meter_reads_a_steady_stream_and_follows_a_change() {
     // Early on, a single sample is not read as a thousand a second.
     let mut fresh = RateMeter::new(Seconds(5.0));
     assert!(fresh.observe(Seconds(0.0), 1) <= 1.0);
+}
+
+/// LTE's radio as the energy model prices a burst after `gap` seconds (none: the first):
+/// the tail since the previous burst (at most 11.576 s at 1.06 W), a promotion (0.2601 s at
+/// 1.2107 W) after idle, and `air` joules on the air.
+fn lte_burst(gap: Option<f64>, air: f64) -> f64 {
+    let (tail, promoted) = match gap {
+        Some(g) => (g.min(11.576), g > 11.576),
+        None => (0.0, true),
+    };
+    tail * 1.06 + if promoted { 0.2601 * 1.2107 } else { 0.0 } + air
+}
+
+/// 100 samples a second for `secs`, a fifth of them offload candidates, each paid through the
+/// account at LTE's burst price; returns the edge energy per sample and the offloads sent.
+fn lte_stream(budget: f64, secs: usize) -> (f64, usize) {
+    let mut p = LinkPolicy::new(LinkBudgets {
+        energy: Some(Joules(budget)),
+        ..LinkBudgets::default()
+    })
+    .unwrap();
+    let e = est().estimate(Seconds(0.0));
+    let edge = 50e-6;
+    let (mut spent, mut sent, mut last) = (0.0, 0, None::<f64>);
+    for i in 0..secs * 100 {
+        let t = i as f64 * 0.01;
+        p.credit(Seconds(t), 1, Joules(edge));
+        spent += edge;
+        if i % 5 != 0 {
+            continue;
+        }
+        let cost = lte_burst(last.map(|l| t - l), 3e-3);
+        if let Admission::Send { .. } = p.admit(
+            Seconds(t),
+            Seconds(0.0),
+            Bytes(3136),
+            Some(Joules(cost)),
+            &e,
+        ) {
+            spent += cost;
+            sent += 1;
+            last = Some(t);
+        }
+    }
+    (spent / (secs * 100) as f64, sent)
+}
+
+#[test]
+fn the_energy_account_holds_a_budget_against_lte_tails() {
+    // Sending every candidate costs about 20 x (10.6 + 3) mJ a second: 2.7 mJ a sample.
+    let (free, all) = lte_stream(1.0, 120);
+    assert_eq!(all, 2400, "a rich budget sends every candidate");
+    assert!(free > 2.5e-3, "{free}");
+    // 2 mJ, 1 mJ and 0.5 mJ: below what the tail alone costs when offloads are frequent.
+    for budget in [2e-3, 1e-3, 0.5e-3] {
+        let (per, sent) = lte_stream(budget, 600);
+        assert!(per <= budget * 1.01, "budget {budget}: {per} J a sample");
+        assert!(per >= budget * 0.7, "budget {budget} mostly used: {per}");
+        assert!(sent > 0, "budget {budget} sends some");
+    }
+    // Below the edge's own energy: nothing is ever sent.
+    assert_eq!(lte_stream(40e-6, 60).1, 0);
+}
+
+#[test]
+fn the_energy_account_caps_idle_credit_and_settles_to_the_real_cost() {
+    let mut a = EnergyAccount::new(Joules(1e-3));
+    // Ten idle minutes at 100 samples a second: a minute of credit at most (6 J).
+    for i in 0..60_000 {
+        a.credit(Seconds(i as f64 * 0.01), 1, Joules(0.0));
+    }
+    assert!((a.balance().0 - 6.0).abs() < 0.1, "{:?}", a.balance());
+    // An offload dearer than the cap is refused, and the cap rises to afford it later.
+    assert!(!a.try_pay(Joules(8.0)));
+    for i in 0..20_000 {
+        a.credit(Seconds(600.0 + i as f64 * 0.01), 1, Joules(0.0));
+    }
+    assert!(a.try_pay(Joules(8.0)));
+    let left = a.balance().0;
+    // Paid 8 J, cost 9 J: the account owes the difference.
+    a.settle(Joules(8.0), Joules(9.0));
+    assert!((a.balance().0 - (left - 1.0)).abs() < 1e-9);
+    // A non-finite price is taken as nothing to pay: the account is unchanged.
+    let before = a.balance();
+    assert_eq!(a.try_pay(Joules(f64::NAN)), a.try_pay(Joules(0.0)));
+    assert_eq!(a.balance(), before);
 }

@@ -9,7 +9,11 @@ use meanet_core::link::{
     Admission, BudgetError, Demand, EstimatorConfig, LinkBudgets, LinkEstimate, LinkEstimator,
     LinkPolicy, OffloadId,
 };
-use meanet_core::{Bytes, CloudError, CloudErrorKind, CloudReply, RadioBurst, Seconds};
+use meanet_core::{
+    Bytes, CloudError, CloudErrorKind, CloudReply, EnergyModel, Joules, Outcome, RadioBurst,
+    SampleCost, Seconds,
+};
+use std::sync::Arc;
 
 /// How long a probe of a link that looks down (or too slow) may take to come back.
 pub const PROBE_DEADLINE: Duration = Duration::from_secs(2);
@@ -23,6 +27,8 @@ struct State {
     last_sent: Option<Seconds>,
     /// The last offload's burst.
     last_burst: Option<RadioBurst>,
+    /// Prices samples and offloads for the energy budget's account.
+    energy: Option<Arc<dyn EnergyModel>>,
 }
 
 /// The link's estimator and budgets, shared by a worker and its offload tasks.
@@ -58,6 +64,7 @@ impl LinkGate {
                 bytes_per_sample: bytes_per_sample as f64,
                 last_sent: None,
                 last_burst: None,
+                energy: None,
             }),
             started: Instant::now(),
         })
@@ -100,17 +107,89 @@ impl LinkGate {
         self.lock().est.estimate(now)
     }
 
-    /// Decides on an offload of `samples` whose first arrived `waited` ago. Returns the decision
-    /// and the bytes the offload is expected to carry.
-    pub fn admit(&self, waited: Duration, samples: usize) -> (Admission, Bytes) {
+    /// Prices samples and offloads with `energy`, so that an energy budget is held by its
+    /// account ([`EnergyAccount`](meanet_core::link::EnergyAccount)).
+    pub fn set_energy(&self, energy: Arc<dyn EnergyModel>) {
+        self.lock().energy = Some(energy);
+    }
+
+    /// Credits the energy budget's account with `outcomes` just routed at the edge, at the
+    /// budget less each one's edge compute and memory energy. Returns their mean edge energy
+    /// (`None` without an energy model).
+    pub fn credit(&self, outcomes: &[Outcome]) -> Option<f64> {
+        let now = self.now();
+        let mut s = self.lock();
+        let model = s.energy.clone()?;
+        let edge: f64 = outcomes
+            .iter()
+            .map(|o| {
+                let e = model.price(&o.cost);
+                e.edge_compute.0 + e.edge_memory.0
+            })
+            .sum();
+        s.policy.credit(now, outcomes.len() as u64, Joules(edge));
+        Some(edge / outcomes.len().max(1) as f64)
+    }
+
+    /// Decides on an offload of `samples` whose first arrived `waited` ago. Returns the
+    /// decision, the bytes the offload is expected to carry, and what the energy budget's
+    /// account paid for it (zero without one; [`settle`](Self::settle) it once the offload
+    /// ends, or if it is not sent after all).
+    pub fn admit(&self, waited: Duration, samples: usize) -> (Admission, Bytes, Joules) {
         let now = self.now();
         let mut s = self.lock();
         let bytes = Bytes((s.bytes_per_sample * samples as f64).round() as u64);
         let est = s.est.estimate(now);
+        let price = match (&s.energy, s.policy.account()) {
+            (Some(model), Some(_)) => Some(
+                model
+                    .price(&SampleCost {
+                        bytes_sent: bytes,
+                        uplink_bps: est.goodput_bps.map(|g| g as u64),
+                        burst: Some(RadioBurst {
+                            since_last_us: s
+                                .last_sent
+                                .map(|t| ((now.0 - t.0).max(0.0) * 1e6).round() as u64),
+                            samples: 1,
+                        }),
+                        ..SampleCost::default()
+                    })
+                    .transmit,
+            ),
+            _ => None,
+        };
         let a = s
             .policy
-            .admit(now, Seconds(waited.as_secs_f64()), bytes, &est);
-        (a, bytes)
+            .admit(now, Seconds(waited.as_secs_f64()), bytes, price, &est);
+        let paid = match a {
+            Admission::Withhold(_) => Joules(0.0),
+            _ => price.unwrap_or(Joules(0.0)),
+        };
+        (a, bytes, paid)
+    }
+
+    /// Corrects the energy budget's account for an offload admitted at `paid`: `outcomes` are
+    /// its samples as answered (their radio energy is what it really cost), or none if it was
+    /// not sent after all.
+    pub fn settle(&self, paid: Joules, outcomes: &[Outcome]) {
+        if paid.0 == 0.0 {
+            return;
+        }
+        let mut s = self.lock();
+        let Some(model) = s.energy.clone() else {
+            return;
+        };
+        let actual: f64 = outcomes
+            .iter()
+            .filter(|o| o.cost.bytes_sent.0 > 0)
+            .map(|o| model.price(&o.cost).transmit.0)
+            .sum();
+        s.policy.settle(paid, Joules(actual));
+    }
+
+    /// The energy budget's account balance (`None` without an energy budget).
+    pub fn energy_balance(&self) -> Option<Joules> {
+        self.lock().policy.account().map(|a| a.balance())
     }
 
     /// Records an offload of `bytes` for `samples` sent now; returns its id and its burst as
@@ -143,7 +222,7 @@ impl LinkGate {
                 if samples > 0 && r.bytes_sent.0 > 0 {
                     s.bytes_per_sample = r.bytes_sent.0 as f64 / samples as f64;
                 }
-                s.est.answered(now, id, None);
+                s.est.answered(now, id, r.server_time);
             }
             Err(e) => {
                 s.est.failed(now, id, link_failure(e.kind()));

@@ -47,6 +47,7 @@ impl CloudLink for Cloud {
             bytes_sent: Bytes(16 * n as u64),
             bytes_received: Bytes(16),
             latency: Seconds(0.001),
+            server_time: None,
         })
     }
 }
@@ -258,4 +259,44 @@ fn the_uplink_cap_and_the_energy_budget_lower_the_share_the_controller_holds() {
     let (mut w, _rt) = online_worker(rich, 2e-6);
     route(&mut w, &seen);
     assert_eq!(w.share_target(), Some(0.5));
+}
+
+#[test]
+fn the_energy_budget_is_held_offload_by_offload_without_an_online_controller() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cloud = Arc::new(Cloud::default());
+    // 8 uJ a sample; an offload of two 16-byte samples costs 32 uJ on the air: the account
+    // pays for one batch in two.
+    let budgets = LinkBudgets {
+        energy: Some(Joules(8e-6)),
+        ..LinkBudgets::default()
+    };
+    let model = Arc::new(Priced { edge: 0.0 });
+    let mut w = worker(Arc::clone(&cloud), &rt, budgets).with_energy(model.clone());
+    let seen: Seen = Arc::default();
+    for _ in 0..100 {
+        route(&mut w, &seen);
+        w.drain();
+    }
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 100, "every batch answered: none lost");
+    let outcomes: Vec<&Outcome> = seen.iter().flatten().collect();
+    let sent = outcomes.iter().filter(|o| o.exit == Exit::Cloud).count();
+    let held = outcomes
+        .iter()
+        .filter(|o| o.withheld == Some(Withheld::EnergyBudget))
+        .count();
+    assert_eq!(
+        sent + held,
+        200,
+        "each sample offloaded or withheld for energy"
+    );
+    assert!((90..=100).contains(&sent), "one batch in two: {sent}");
+    use meanet_core::EnergyModel;
+    let spent: f64 = outcomes
+        .iter()
+        .map(|o| model.price(&o.cost).transmit.0)
+        .sum();
+    assert!(spent <= 8e-6 * 200.0 + 1e-12, "held: {spent} J");
+    assert_eq!(cloud.calls.load(Ordering::SeqCst), sent / 2);
 }

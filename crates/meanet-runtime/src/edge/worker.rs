@@ -155,7 +155,16 @@ impl EdgeWorker {
     /// smaller of its calibrated target and the largest share the budgets allow at the
     /// measured arrival rate, bytes per offload and goodput. Without an online controller this
     /// does nothing.
+    ///
+    /// With an energy budget, `energy` also prices each offload for the budget's account
+    /// ([`EnergyAccount`](meanet_core::link::EnergyAccount)), with or without an online
+    /// controller: an offload the samples so far have not paid for is answered at the edge,
+    /// withheld as [`EnergyBudget`](Withheld::EnergyBudget). Call it after
+    /// [`with_link`](Self::with_link).
     pub fn with_energy(mut self, energy: Arc<dyn EnergyModel>) -> Self {
+        if let Some(g) = &self.gate {
+            g.set_energy(Arc::clone(&energy));
+        }
         if let Some((o, _)) = &self.online {
             self.share = Some(ShareLimit {
                 energy,
@@ -266,7 +275,8 @@ impl EdgeWorker {
             done(outcomes);
         };
         let pass = self.pipeline.run_edge(x.view())?;
-        self.limit_share(&pass);
+        let edge = self.gate.as_ref().and_then(|g| g.credit(pass.outcomes()));
+        self.limit_share(&pass, edge);
         if let Some((online, started)) = &mut self.online {
             let now = Seconds(started.elapsed().as_secs_f64());
             online.step(now, &pass, &mut self.pipeline);
@@ -285,7 +295,7 @@ impl EdgeWorker {
         let sub = x.select(Axis(0), pass.offload());
         if let Some(gate) = self.gate.clone() {
             let n = pass.offload().len();
-            let (admission, bytes) = gate.admit(arrived.elapsed(), n);
+            let (admission, bytes, paid) = gate.admit(arrived.elapsed(), n);
             let deadline = match admission {
                 Admission::Send { deadline } => deadline,
                 Admission::Withhold(why) => {
@@ -293,19 +303,35 @@ impl EdgeWorker {
                     return Ok(());
                 }
                 Admission::Probe(why) => {
-                    done(pass.withhold(why));
-                    if let Some(slot) = self.in_flight.try_acquire(self.max_in_flight) {
-                        let (id, _) = gate.sent(bytes, n);
-                        self.rt.spawn(async move {
-                            let _slot = slot;
-                            let reply = within(Some(PROBE_DEADLINE), cloud.classify(sub)).await;
-                            gate.finished(id, &reply, n);
-                        });
+                    let Some(slot) = self.in_flight.try_acquire(self.max_in_flight) else {
+                        gate.settle(paid, &[]);
+                        done(pass.withhold(why));
+                        return Ok(());
+                    };
+                    let offload = pass.offload().to_vec();
+                    let mut outcomes = pass.withhold(why);
+                    let (id, burst) = gate.sent(bytes, n);
+                    // A probe is on the air like any offload: its samples, answered at the edge,
+                    // carry its bytes and its burst's radio energy.
+                    let goodput = gate.estimate().goodput_bps.map(|g| g as u64);
+                    for (&i, b) in offload.iter().zip(bytes.split(n)) {
+                        let c = &mut outcomes[i].cost;
+                        c.bytes_sent = b;
+                        c.uplink_bps = goodput;
+                        c.burst = Some(burst);
                     }
+                    gate.settle(paid, &outcomes);
+                    done(outcomes);
+                    self.rt.spawn(async move {
+                        let _slot = slot;
+                        let reply = within(Some(PROBE_DEADLINE), cloud.classify(sub)).await;
+                        gate.finished(id, &reply, n);
+                    });
                     return Ok(());
                 }
             };
             let Some(slot) = self.in_flight.try_acquire(self.max_in_flight) else {
+                gate.settle(paid, &[]);
                 done(pass.withhold(Withheld::Busy));
                 return Ok(());
             };
@@ -323,6 +349,7 @@ impl EdgeWorker {
                     o.cost.uplink_bps = goodput;
                     o.cost.burst = Some(burst);
                 }
+                gate.settle(paid, &outcomes);
                 done(outcomes);
             });
             return Ok(());
@@ -339,7 +366,7 @@ impl EdgeWorker {
 
     /// Sets the online controller's target to what the budgets allow for the traffic as it is
     /// now (see [`with_energy`](Self::with_energy)).
-    fn limit_share(&mut self, pass: &EdgePass) {
+    fn limit_share(&mut self, pass: &EdgePass, edge: Option<f64>) {
         let (Some(gate), Some(share), Some((online, _))) =
             (&self.gate, &mut self.share, &mut self.online)
         else {
@@ -351,15 +378,16 @@ impl EdgeWorker {
         let now = gate.now();
         let n = pass.outcomes().len();
         let rate = share.arrivals.observe(now, n as u64);
-        let edge: f64 = pass
-            .outcomes()
-            .iter()
-            .map(|o| {
-                let e = share.energy.price(&o.cost);
-                e.edge_compute.0 + e.edge_memory.0
-            })
-            .sum::<f64>()
-            / n.max(1) as f64;
+        let edge = edge.unwrap_or_else(|| {
+            pass.outcomes()
+                .iter()
+                .map(|o| {
+                    let e = share.energy.price(&o.cost);
+                    e.edge_compute.0 + e.edge_memory.0
+                })
+                .sum::<f64>()
+                / n.max(1) as f64
+        });
         let edge = match share.edge {
             Some(old) => 0.9 * old + 0.1 * edge,
             None => edge,

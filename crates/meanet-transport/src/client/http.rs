@@ -103,7 +103,7 @@ impl HttpLink {
         header_len: Option<usize>,
         rows: usize,
         remaining: std::time::Duration,
-    ) -> Result<(ndarray::Array2<f32>, u64), Attempt> {
+    ) -> Result<(super::Answered, u64), Attempt> {
         let mut req = self
             .client
             .post(&self.infer_url)
@@ -137,6 +137,7 @@ impl HttpLink {
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         };
         let (retry_after, header_length) = (header("retry-after"), header(HEADER_LENGTH));
+        let server_timing = header(protocol::SERVER_TIMING);
         let status = resp.status().as_u16();
         let limit = self.config.max_response_bytes;
         if resp
@@ -159,6 +160,7 @@ impl HttpLink {
             status,
             retry_after,
             header_length,
+            server_timing,
             body: body.freeze(),
         };
         Ok((interpret(reply, rows, remaining)?, received))
@@ -181,7 +183,7 @@ impl CloudLink for HttpLink {
         let sent = byte_count(body.len());
         let rows = crate::rows(&input);
         let start = StdInstant::now();
-        let (logits, received) = self
+        let ((logits, server), received) = self
             .resilience
             .call(|remaining| self.attempt(body.clone(), header_len, rows, remaining))
             .await?;
@@ -190,6 +192,7 @@ impl CloudLink for HttpLink {
             bytes_sent: ByteCount(sent),
             bytes_received: ByteCount(received),
             latency: Seconds(start.elapsed().as_secs_f64()),
+            server_time: server.map(|d| Seconds(d.as_secs_f64())),
         })
     }
 }

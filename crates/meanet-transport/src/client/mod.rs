@@ -32,8 +32,13 @@ pub(crate) struct RawReply {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<String>,
     pub(crate) header_length: Option<String>,
+    /// The `Server-Timing` value, if the server sent one.
+    pub(crate) server_timing: Option<String>,
     pub(crate) body: Bytes,
 }
+
+/// A reply's logits and the server's own time for them, when it reported one.
+pub(crate) type Answered = (Array2<f32>, Option<Duration>);
 
 /// Parses a `Retry-After` value given in seconds (integer or decimal). Negative, NaN, infinite
 /// or unparsable values (including the HTTP-date form) give `None`; huge ones are clamped to
@@ -105,7 +110,7 @@ pub(crate) fn interpret(
     reply: RawReply,
     rows: usize,
     remaining: Duration,
-) -> Result<Array2<f32>, Attempt> {
+) -> Result<Answered, Attempt> {
     if reply.status != 200 {
         let message = serde_json::from_slice::<ErrorBody>(&reply.body)
             .map(|e| e.error)
@@ -126,7 +131,12 @@ pub(crate) fn interpret(
             ))
         })?),
     };
-    protocol::decode_response(&reply.body, header_len, rows).map_err(invalid)
+    let logits = protocol::decode_response(&reply.body, header_len, rows).map_err(invalid)?;
+    let server = reply
+        .server_timing
+        .as_deref()
+        .and_then(protocol::parse_server_timing);
+    Ok((logits, server))
 }
 
 /// A byte count as the ledger's unit.
@@ -172,6 +182,7 @@ mod tests {
             status,
             retry_after: Some("NaN".into()),
             header_length: None,
+            server_timing: Some("infer;dur=oops".into()),
             body: Bytes::copy_from_slice(body),
         }
     }

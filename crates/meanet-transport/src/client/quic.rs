@@ -8,7 +8,7 @@ use std::time::{Duration, Instant as StdInstant};
 
 use async_trait::async_trait;
 use meanet_core::{Bytes as ByteCount, CloudError, CloudLink, CloudReply, Seconds};
-use ndarray::{Array2, ArrayD};
+use ndarray::ArrayD;
 
 use super::{
     Attempt, BreakerState, RawReply, Resilience, RetryPolicy, byte_count, interpret, too_large,
@@ -130,7 +130,7 @@ impl QuicLink {
         frame: bytes::Bytes,
         rows: usize,
         remaining: Duration,
-    ) -> Result<(Array2<f32>, u64), Attempt> {
+    ) -> Result<(super::Answered, u64), Attempt> {
         let conn = self.connection().await?;
         let limit = self.config.max_response_bytes;
         let io = async {
@@ -176,6 +176,7 @@ impl QuicLink {
             status,
             retry_after: meta.get("retry-after").cloned(),
             header_length: meta.get(HEADER_LENGTH).cloned(),
+            server_timing: meta.get(protocol::SERVER_TIMING).cloned(),
             body: msg.slice_ref(body),
         };
         Ok((interpret(reply, rows, remaining)?, byte_count(msg.len())))
@@ -201,7 +202,7 @@ impl CloudLink for QuicLink {
             meta.insert("authorization".into(), format!("Bearer {t}"));
         }
         let start = StdInstant::now();
-        let (logits, received, sent) = self
+        let ((logits, server), received, sent) = self
             .resilience
             .call(|remaining| {
                 let mut meta = meta.clone();
@@ -222,6 +223,7 @@ impl CloudLink for QuicLink {
             bytes_sent: ByteCount(sent),
             bytes_received: ByteCount(received),
             latency: Seconds(start.elapsed().as_secs_f64()),
+            server_time: server.map(|d| Seconds(d.as_secs_f64())),
         })
     }
 }

@@ -31,12 +31,55 @@ pub use request::{
 };
 pub use response::{decode_response, encode_response};
 
+use std::time::Duration;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The HTTP header carrying the JSON header's length in a binary-extension body.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// The header (HTTP) or metadata key (QUIC) carrying the server's own time for an inference,
+/// as the W3C Server Timing header: `infer;dur=MILLISECONDS`.
+pub const SERVER_TIMING: &str = "server-timing";
+
+/// The longest server time a reply may claim (a larger one is not believed).
+pub const MAX_SERVER_TIMING: Duration = Duration::from_secs(3600);
+
+/// The `Server-Timing` value for an inference that took `d` on the server.
+pub fn server_timing(d: Duration) -> String {
+    format!("infer;dur={:.3}", d.as_secs_f64() * 1e3)
+}
+
+/// The server's own time from a `Server-Timing` value: the `dur` of its `infer` metric (or of
+/// its first metric with a `dur`, for servers that name it otherwise). `None` for a value that
+/// carries none, or a duration that is negative, not finite or over [`MAX_SERVER_TIMING`].
+/// Never panics.
+pub fn parse_server_timing(value: &str) -> Option<Duration> {
+    // Far more than a metric needs: a hostile value is not scanned at length.
+    let value = value.get(..value.len().min(1024)).unwrap_or("");
+    let metrics = value.split(',').filter_map(|m| {
+        let mut parts = m.split(';');
+        let name = parts.next()?.trim();
+        let dur = parts.find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            (k.trim().eq_ignore_ascii_case("dur")).then(|| v.trim().trim_matches('"'))
+        })?;
+        Some((name, dur.parse::<f64>().ok()?))
+    });
+    let mut first = None;
+    for (name, ms) in metrics {
+        if name == "infer" {
+            first = Some(ms);
+            break;
+        }
+        first.get_or_insert(ms);
+    }
+    let secs = first? / 1e3;
+    (secs.is_finite() && secs >= 0.0 && secs <= MAX_SERVER_TIMING.as_secs_f64())
+        .then(|| Duration::from_secs_f64(secs))
+}
 
 /// A tensor in a v2 request or response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -347,3 +347,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn server_timing_round_trips_and_hostile_values_are_not_believed() {
+    use std::time::Duration;
+    let d = Duration::from_micros(12_345);
+    assert_eq!(server_timing(d), "infer;dur=12.345");
+    assert_eq!(parse_server_timing(&server_timing(d)), Some(d));
+    // Other servers' forms: another metric first, a description, a quoted duration.
+    assert_eq!(
+        parse_server_timing("db;dur=3, infer;desc=\"model\";dur=\"7.5\""),
+        Some(Duration::from_micros(7_500))
+    );
+    assert_eq!(
+        parse_server_timing("total;dur=20"),
+        Some(Duration::from_millis(20))
+    );
+    for bad in [
+        "",
+        "infer",
+        "infer;dur=",
+        "infer;dur=-1",
+        "infer;dur=NaN",
+        "infer;dur=inf",
+        "infer;dur=1e300",
+        "infer;dur=99999999999",
+        ";;;,,,==",
+    ] {
+        assert_eq!(parse_server_timing(bad), None, "{bad:?}");
+    }
+    // A long value is looked at only as far as its first kilobyte, and never panics, even
+    // when that cut falls inside a character.
+    let long = format!("{}infer;dur=5", "é".repeat(5000));
+    assert_eq!(parse_server_timing(&long), None);
+}

@@ -186,6 +186,11 @@ async fn infer(
                 Ok(answer) => {
                     let mut resp = (StatusCode::OK, answer.body).into_response();
                     let h = resp.headers_mut();
+                    if let Ok(v) =
+                        HeaderValue::from_str(&crate::protocol::server_timing(answer.took))
+                    {
+                        h.insert(crate::protocol::SERVER_TIMING, v);
+                    }
                     match answer.header_length {
                         Some(n) => {
                             h.insert(

@@ -123,6 +123,10 @@ async fn answer(
             if let Some(n) = a.header_length {
                 meta.insert(HEADER_LENGTH.into(), n.to_string());
             }
+            meta.insert(
+                protocol::SERVER_TIMING.into(),
+                protocol::server_timing(a.took),
+            );
             (200, a.body)
         }
         Err(e) => {

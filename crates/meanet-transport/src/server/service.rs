@@ -104,6 +104,9 @@ pub(crate) struct Incoming<'a> {
 pub(crate) struct Answer {
     pub(crate) body: Bytes,
     pub(crate) header_length: Option<usize>,
+    /// The server's own time for it, from the request read to the answer encoded: every
+    /// framing reports it ([`protocol::SERVER_TIMING`]).
+    pub(crate) took: Duration,
 }
 
 /// The shared request service of one served model.
@@ -173,6 +176,7 @@ impl RequestService {
 
     /// Authorizes, decodes, batches and encodes one inference.
     pub(crate) async fn infer(&self, req: Incoming<'_>) -> Result<Answer, ServiceError> {
+        let started = Instant::now();
         self.authorize(req.authorization)?;
         self.check_model(req.model)?;
         if req.body.len() > self.max_body_bytes {
@@ -244,6 +248,7 @@ impl RequestService {
         Ok(Answer {
             body,
             header_length,
+            took: started.elapsed(),
         })
     }
 }

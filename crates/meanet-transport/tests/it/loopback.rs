@@ -76,6 +76,9 @@ async fn v2_json_and_binary_round_trips_and_metadata() {
         let reply = link.classify(x.clone()).await.unwrap();
         assert_eq!(reply.logits, expected(&x));
         assert!(reply.bytes_sent.0 > 0 && reply.bytes_received.0 > 0);
+        // The server reports its own time (Server-Timing), within the time to answer.
+        let server = reply.server_time.expect("the server's own time");
+        assert!(server.0 >= 0.0 && server.0 <= reply.latency.0, "{reply:?}");
     }
     let metrics = http
         .get(format!("{base}/metrics"))
@@ -218,7 +221,11 @@ async fn quic_round_trip_and_errors() {
     let link = QuicLink::new(quic_config(s.quic_addr().unwrap(), trust.clone())).unwrap();
     for n in [1, 7, 3] {
         let x = batch(n);
-        assert_eq!(link.classify(x.clone()).await.unwrap().logits, expected(&x));
+        let reply = link.classify(x.clone()).await.unwrap();
+        assert_eq!(reply.logits, expected(&x));
+        // QUIC's metadata carries the server's own time as HTTP's header does.
+        let server = reply.server_time.expect("the server's own time");
+        assert!(server.0 >= 0.0 && server.0 <= reply.latency.0, "{reply:?}");
     }
     let wrong = ArrayD::<f32>::zeros(IxDyn(&[1, 3]));
     let err = link.classify(wrong).await.unwrap_err();
