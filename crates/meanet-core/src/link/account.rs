@@ -4,10 +4,11 @@
 use crate::link::RateMeter;
 use crate::units::{Joules, Seconds};
 
-/// How much unspent credit the account keeps: this long of what arrives. An idle minute does
-/// not buy a minute of offloads later; one radio burst from idle is always affordable
-/// eventually (see [`EnergyAccount::try_pay`]).
-pub const ACCOUNT_WINDOW: Seconds = Seconds(60.0);
+/// How much unspent credit the account keeps: this long of what arrives, on top of what the
+/// dearest offload it refused costs. An idle minute does not buy a minute of offloads later (nor an outage a burst after it), yet a
+/// burst from idle (which pays a whole radio tail) is always affordable in the end, and leaves
+/// up to this long of credit to spend while the radio is up (see [`EnergyAccount::try_pay`]).
+pub const ACCOUNT_WINDOW: Seconds = Seconds(5.0);
 
 /// The edge energy budget per sample, held as an account. Each sample that arrives credits it
 /// with the budget less the edge's own compute and memory energy for that sample; each offload
@@ -15,7 +16,8 @@ pub const ACCOUNT_WINDOW: Seconds = Seconds(60.0);
 /// the air at the measured goodput, the radio's tail since the previous burst, and a promotion
 /// after idle. An offload the account cannot pay for is not sent. The edge's total energy over
 /// any stretch of samples is then at most the budget times their number, plus what the account
-/// held at its start (at most [`ACCOUNT_WINDOW`] of credit, or one offload's cost).
+/// held at its start (at most [`ACCOUNT_WINDOW`] of credit and the dearest refused offload's
+/// cost).
 ///
 /// Pure: the caller passes the time, the energies and the costs.
 #[derive(Debug, Clone)]
@@ -24,8 +26,8 @@ pub struct EnergyAccount {
     balance: f64,
     /// Credit arriving, in microjoules, for the cap.
     credit: RateMeter,
-    /// The largest cost refused since the last payment: the cap never falls below it, so any
-    /// offload is affordable after enough samples.
+    /// The largest cost refused since the last payment: the cap is raised by it, so any
+    /// offload is affordable after enough samples, with credit to spare for the next ones.
     need: f64,
 }
 
@@ -58,7 +60,7 @@ impl EnergyAccount {
             .credit
             .observe(now, (amount.max(0.0) * 1e6).round() as u64)
             / 1e6;
-        let cap = (rate * ACCOUNT_WINDOW.0).max(self.need);
+        let cap = rate * ACCOUNT_WINDOW.0 + self.need;
         self.balance = (self.balance + amount).min(cap);
     }
 

@@ -45,6 +45,14 @@ impl std::fmt::Debug for LinkGate {
     }
 }
 
+/// A burst of `samples` sent at `now`, the previous one having been sent at `last`.
+pub(crate) fn burst_after(last: Option<Seconds>, now: Seconds, samples: usize) -> RadioBurst {
+    RadioBurst {
+        since_last_us: last.map(|t| ((now.0 - t.0).max(0.0) * 1e6).round() as u64),
+        samples: u32::try_from(samples.max(1)).unwrap_or(u32::MAX),
+    }
+}
+
 /// Whether a failure is the link's (it says the link may be down), not the server's.
 pub fn link_failure(kind: CloudErrorKind) -> bool {
     matches!(
@@ -146,12 +154,7 @@ impl LinkGate {
                     .price(&SampleCost {
                         bytes_sent: bytes,
                         uplink_bps: est.goodput_bps.map(|g| g as u64),
-                        burst: Some(RadioBurst {
-                            since_last_us: s
-                                .last_sent
-                                .map(|t| ((now.0 - t.0).max(0.0) * 1e6).round() as u64),
-                            samples: 1,
-                        }),
+                        burst: Some(burst_after(s.last_sent, now, 1)),
                         ..SampleCost::default()
                     })
                     .transmit,
@@ -197,12 +200,7 @@ impl LinkGate {
     pub fn sent(&self, bytes: Bytes, samples: usize) -> (OffloadId, RadioBurst) {
         let now = self.now();
         let mut s = self.lock();
-        let burst = RadioBurst {
-            since_last_us: s
-                .last_sent
-                .map(|t| ((now.0 - t.0).max(0.0) * 1e6).round() as u64),
-            samples: u32::try_from(samples.max(1)).unwrap_or(u32::MAX),
-        };
+        let burst = burst_after(s.last_sent, now, samples);
         s.last_sent = Some(now);
         s.last_burst = Some(burst);
         (s.est.sent(now, bytes), burst)

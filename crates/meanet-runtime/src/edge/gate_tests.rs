@@ -300,3 +300,21 @@ fn the_energy_budget_is_held_offload_by_offload_without_an_online_controller() {
     assert!(spent <= 8e-6 * 200.0 + 1e-12, "held: {spent} J");
     assert_eq!(cloud.calls.load(Ordering::SeqCst), sent / 2);
 }
+
+#[test]
+fn the_waiting_edge_times_its_bursts_as_the_gate_does() {
+    // Without a link gate (`policy.link_aware = false`), offloads still record their burst, so
+    // the radio's tail is priced the same way in both modes.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut w = plain(Arc::new(Cloud::default()), &rt);
+    let seen: Seen = Arc::default();
+    route(&mut w, &seen);
+    w.drain();
+    route(&mut w, &seen);
+    w.drain();
+    let seen = seen.lock().unwrap();
+    let first = seen[0][0].cost.burst.expect("the first burst");
+    assert_eq!((first.since_last_us, first.samples), (None, 2));
+    let second = seen[1][0].cost.burst.expect("the second burst");
+    assert!(second.since_last_us.is_some() && second.samples == 2);
+}

@@ -15,7 +15,7 @@ use meanet_core::{
     Pipeline, PipelineError, SampleCost, Seconds,
 };
 
-use super::gate::{LinkGate, PROBE_DEADLINE};
+use super::gate::{LinkGate, PROBE_DEADLINE, burst_after};
 use ndarray::{ArrayViewD, Axis, IxDyn};
 
 /// Offloads in flight, bounded: a counter and a condition variable.
@@ -96,6 +96,10 @@ pub struct EdgeWorker {
     online: Option<(OnlineRouting, Instant)>,
     gate: Option<Arc<LinkGate>>,
     share: Option<ShareLimit>,
+    /// Without a gate: when the last offload was sent (from `started`), to time its bursts as
+    /// the gate does, so the radio's tail is priced the same with and without one.
+    last_sent: Option<Seconds>,
+    started: Instant,
 }
 
 /// What the worker needs to turn the energy budget and the uplink cap into an offload share.
@@ -146,6 +150,8 @@ impl EdgeWorker {
             online: None,
             gate: None,
             share: None,
+            last_sent: None,
+            started: Instant::now(),
         }
     }
 
@@ -356,10 +362,18 @@ impl EdgeWorker {
         }
         self.in_flight.acquire(self.max_in_flight);
         let slot = Slot(Arc::clone(&self.in_flight));
+        let now = Seconds(self.started.elapsed().as_secs_f64());
+        let burst = burst_after(self.last_sent, now, pass.offload().len());
+        self.last_sent = Some(now);
         self.rt.spawn(async move {
             let _slot = slot;
             let reply = cloud.classify(sub).await;
-            done(pass.apply(reply));
+            let mut outcomes = pass.apply(reply);
+            // Its burst's share of the radio's tail and promotion, as with a gate.
+            for o in outcomes.iter_mut().filter(|o| o.cost.bytes_sent.0 > 0) {
+                o.cost.burst = Some(burst);
+            }
+            done(outcomes);
         });
         Ok(())
     }
