@@ -179,7 +179,7 @@ impl RoutingMetrics {
         let link = Family::<LinkLabel, Gauge<f64, AtomicU64>>::default();
         r.register(
             "link",
-            "The link as the edge measures it: srtt_seconds, rttvar_seconds, min_rtt_seconds, goodput_bits_per_second, outstanding_bytes, down (1 or 0); -1 until measured",
+            "The link as the edge measures it: srtt_seconds, rttvar_seconds, min_rtt_seconds (network only), server_seconds (the server's own time, as it reports it), goodput_bits_per_second, outstanding_bytes, down (1 or 0); -1 until measured; energy_account_joules (what the energy budget's account holds, with one)",
             link.clone(),
         );
         let held = Gauge::<f64, AtomicU64>::default();
@@ -247,12 +247,22 @@ impl RoutingMetrics {
             ("srtt_seconds", or(e.srtt.map(|s| s.0))),
             ("rttvar_seconds", e.rttvar.0),
             ("min_rtt_seconds", or(e.min_rtt.map(|s| s.0))),
+            ("server_seconds", or(e.server.map(|s| s.0))),
             ("goodput_bits_per_second", or(e.goodput_bps)),
             ("outstanding_bytes", e.outstanding.0 as f64),
             ("down", f64::from(u8::from(e.down))),
         ] {
             self.link.get_or_create(&LinkLabel { estimate }).set(value);
         }
+    }
+
+    /// Sets what the energy budget's account holds (`link{estimate="energy_account_joules"}`).
+    pub fn set_energy_account(&self, balance: meanet_core::Joules) {
+        self.link
+            .get_or_create(&LinkLabel {
+                estimate: "energy_account_joules",
+            })
+            .set(balance.0);
     }
 
     /// Counts one edge batch of `samples`.

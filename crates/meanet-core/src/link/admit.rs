@@ -180,6 +180,17 @@ impl LinkPolicy {
         }
     }
 
+    /// Records that a probe was answered at `now` after `took`: the next probe waits at least
+    /// three times as long, so that probes of a slow link keep it busy at most a quarter of the
+    /// time (a probe's answer feeds no latency estimate, Karn's rule, so the prediction alone
+    /// does not see how slow the link has become). A probe that failed is not counted here:
+    /// a link that is down is probed on the backoff, to find it back quickly.
+    pub fn probed(&mut self, now: Seconds, took: Seconds) {
+        if took.0.is_finite() && took.0 > 0.0 {
+            self.next_probe = self.next_probe.max(now.0 + 3.0 * took.0);
+        }
+    }
+
     /// Corrects what an offload admitted at `paid` cost, now that its cost is known.
     pub fn settle(&mut self, paid: Joules, actual: Joules) {
         if let Some(a) = &mut self.account {

@@ -341,3 +341,28 @@ fn the_energy_account_caps_idle_credit_and_settles_to_the_real_cost() {
     assert_eq!(a.try_pay(Joules(f64::NAN)), a.try_pay(Joules(0.0)));
     assert_eq!(a.balance(), before);
 }
+
+#[test]
+fn probes_of_a_slow_link_keep_it_busy_at_most_a_quarter_of_the_time() {
+    let mut p = LinkPolicy::new(LinkBudgets {
+        latency: Some(Seconds(0.150)),
+        ..LinkBudgets::default()
+    })
+    .unwrap();
+    let down = LinkEstimate {
+        down: true,
+        ..est().estimate(Seconds(0.0))
+    };
+    let probe = |p: &mut LinkPolicy, t: f64| {
+        p.admit(Seconds(t), Seconds(0.0), Bytes(150_000), None, &down)
+            == Admission::Probe(Withheld::LinkDown)
+    };
+    assert!(probe(&mut p, 10.0));
+    // The probe took 1.2 s to come back (150 KB at 1 Mbit/s): none for 3.6 s more.
+    p.probed(Seconds(11.2), Seconds(1.2));
+    assert!((1..140).all(|k| !probe(&mut p, 11.2 + k as f64 * 0.025)));
+    assert!(probe(&mut p, 14.9));
+    // A nonsensical duration changes nothing.
+    p.probed(Seconds(15.0), Seconds(f64::NAN));
+    p.probed(Seconds(15.0), Seconds(-1.0));
+}

@@ -237,6 +237,9 @@ fn run_worker(
         if let Some(link) = worker.link_estimate() {
             metrics.set_link(&link);
         }
+        if let Some(balance) = worker.energy_balance() {
+            metrics.set_energy_account(balance);
+        }
         if let Some(share) = worker.share_target() {
             metrics.set_share_held(share);
         }

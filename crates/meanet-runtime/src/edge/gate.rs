@@ -206,6 +206,12 @@ impl LinkGate {
         (s.est.sent(now, bytes), burst)
     }
 
+    /// Records that a probe sent `took` ago was answered (see [`LinkPolicy::probed`]).
+    pub fn probed(&self, took: Duration) {
+        let now = self.now();
+        self.lock().policy.probed(now, Seconds(took.as_secs_f64()));
+    }
+
     /// The last offload's burst (the time since the one before it, and its samples).
     pub fn last_burst(&self) -> Option<RadioBurst> {
         self.lock().last_burst

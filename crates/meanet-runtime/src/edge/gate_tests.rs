@@ -299,6 +299,11 @@ fn the_energy_budget_is_held_offload_by_offload_without_an_online_controller() {
         .sum();
     assert!(spent <= 8e-6 * 200.0 + 1e-12, "held: {spent} J");
     assert_eq!(cloud.calls.load(Ordering::SeqCst), sent / 2);
+    let balance = w
+        .energy_balance()
+        .expect("an energy budget has an account")
+        .0;
+    assert!((0.0..=32e-6).contains(&balance), "{balance}");
 }
 
 #[test]

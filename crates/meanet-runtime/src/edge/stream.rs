@@ -103,6 +103,9 @@ impl<S: Sink + Send + 'static> EdgeStream<S> {
         if let (Some(m), Some(link)) = (&self.metrics, self.worker.link_estimate()) {
             m.set_link(&link);
         }
+        if let (Some(m), Some(balance)) = (&self.metrics, self.worker.energy_balance()) {
+            m.set_energy_account(balance);
+        }
         if let (Some(m), Some(share)) = (&self.metrics, self.worker.share_target()) {
             m.set_share_held(share);
         }

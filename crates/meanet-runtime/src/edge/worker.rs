@@ -203,6 +203,11 @@ impl EdgeWorker {
             .map(|(o, _)| o.controller().config().target)
     }
 
+    /// What the energy budget's account holds now (`None` without an energy budget).
+    pub fn energy_balance(&self) -> Option<Joules> {
+        self.gate.as_ref().and_then(|g| g.energy_balance())
+    }
+
     /// The link as measured so far (`None` without [`with_link`](Self::with_link)).
     pub fn link_estimate(&self) -> Option<LinkEstimate> {
         self.gate.as_ref().map(|g| g.estimate())
@@ -330,8 +335,12 @@ impl EdgeWorker {
                     done(outcomes);
                     self.rt.spawn(async move {
                         let _slot = slot;
+                        let sent = Instant::now();
                         let reply = within(Some(PROBE_DEADLINE), cloud.classify(sub)).await;
                         gate.finished(id, &reply, n);
+                        if reply.is_ok() {
+                            gate.probed(sent.elapsed());
+                        }
                     });
                     return Ok(());
                 }
