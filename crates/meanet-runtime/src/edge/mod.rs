@@ -17,6 +17,7 @@
 
 mod endpoint;
 mod gate;
+mod in_flight;
 mod reorder;
 mod stdin;
 mod stream;

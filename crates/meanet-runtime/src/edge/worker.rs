@@ -1,7 +1,7 @@
 //! [`EdgeWorker`]: owns the pipeline, routes batches on the calling thread, overlaps offloads
 //! (at most `max_in_flight` in flight), and, with a [`LinkGate`], never waits for the link.
 
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meanet_core::Normalisation;
@@ -16,56 +16,8 @@ use meanet_core::{
 };
 
 use super::gate::{LinkGate, PROBE_DEADLINE, burst_after};
+use super::in_flight::{InFlight, Slot};
 use ndarray::{ArrayViewD, Axis, IxDyn};
-
-/// Offloads in flight, bounded: a counter and a condition variable.
-#[derive(Debug, Default)]
-struct InFlight {
-    count: Mutex<usize>,
-    changed: Condvar,
-}
-
-impl InFlight {
-    fn acquire(&self, max: usize) {
-        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        while *n >= max {
-            n = self.changed.wait(n).unwrap_or_else(PoisonError::into_inner);
-        }
-        *n += 1;
-    }
-
-    /// A slot if one is free now; the edge does not wait for one.
-    fn try_acquire(self: &Arc<Self>, max: usize) -> Option<Slot> {
-        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(Slot(Arc::clone(self)))
-    }
-
-    fn release(&self) {
-        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        *n = n.saturating_sub(1);
-        self.changed.notify_all();
-    }
-
-    fn wait_idle(&self) {
-        let mut n = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        while *n > 0 {
-            n = self.changed.wait(n).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
-/// Releases an in-flight slot when the offload task ends, however it ends.
-struct Slot(Arc<InFlight>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.release();
-    }
-}
 
 /// Why a batch given to the worker was not routed.
 #[derive(Debug, thiserror::Error)]
