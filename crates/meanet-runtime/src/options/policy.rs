@@ -53,9 +53,11 @@ pub struct PolicyOptions {
     /// second's worth); offloads beyond it are answered at the edge (unset: no cap).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uplink_kbps: Option<f64>,
-    /// The most edge energy a sample may cost on average, compute and radio, in mJ: the
-    /// online controller holds the smaller of its target and the offload share this allows
-    /// at the measured arrival rate and goodput (unset: no budget).
+    /// The most edge energy a sample may cost on average, compute and radio, in mJ: held by
+    /// an account that pays each offload's radio energy before it is sent (one it cannot pay
+    /// for is withheld, `energy_budget`), and the online controller holds the smaller of its
+    /// target and the offload share this allows at the measured arrival rate and goodput
+    /// (unset: no budget).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub energy_budget_mj: Option<f64>,
 }
