@@ -8,7 +8,11 @@ runs `meanet train --stage main|cloud` (its own data pipeline, validation and ex
 timed: the epoch times come from train.log); PyTorch runs the same epochs on tensors in memory,
 with `--threads` threads (default 2, this machine's cores).
 
-  train_speed.py --meanet BIN --data DIR [--samples 2700] [--epochs 2] [--threads 2] [--out DIR]
+  train_speed.py --meanet BIN --data DIR [--candidate DEVICE=BIN ...] [--samples 2700]
+      [--epochs 2] [--threads 2] [--out DIR]
+
+`--candidate ndarray=target/release/meanet` adds a column for `meanet train --device ndarray`
+(built with the cargo feature of that backend: ndarray, tch for libtorch).
 
 Needs the PyTorch wheel (`pip install torch`, about 3 GB with its CUDA libraries; CPU is
 enough). Not run in CI.
@@ -113,15 +117,16 @@ def torch_epochs(net, x, y, epochs, batch=128):
     return times
 
 
-def meanet_epochs(meanet, data, stage, samples, epochs, out):
+def meanet_epochs(meanet, data, stage, samples, epochs, out, device="flex"):
     """Seconds per epoch of `meanet train --stage STAGE`, from its train.log."""
-    bundle = os.path.join(out, f"bundle-{stage}")
+    bundle = os.path.join(out, f"bundle-{stage}-{device}")
     flag = {"main": "--epochs-main", "cloud": "--epochs-cloud"}[stage]
     # meanet holds out a tenth of what it reads for validation: read enough to train on
     # `samples`.
     limit = math.ceil(samples / 0.9)
     cmd = [meanet, "train", "--data", data, "--preset", "small", "--stage", stage,
-           "--limit-train", str(limit), flag, str(epochs), "--out", bundle, "--quiet"]
+           "--limit-train", str(limit), flag, str(epochs), "--out", bundle, "--quiet",
+           "--device", device]
     if os.path.exists(bundle):
         cmd.append("--force")
     subprocess.run(cmd, check=True)
@@ -137,6 +142,7 @@ def main():
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None)
+    p.add_argument("--candidate", action="append", default=[], help="DEVICE=BIN")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(20211)
@@ -148,12 +154,19 @@ def main():
     x = ((x - x.mean()) / x.std()).reshape(k, 1, h, w)
     y = torch.tensor(list(labels[:k]), dtype=torch.long)
     print(f"torch {torch.__version__}, {a.threads} threads; {k} samples, {a.epochs} epochs, batch 128")
-    print("| network | PyTorch s | meanet s | meanet / PyTorch |")
-    print("|---|---|---|---|")
+    cands = [c.split("=", 1) for c in a.candidate]
+    head = "| network | PyTorch s | meanet flex s | flex / PyTorch |"
+    head += "".join(f" {d} s | {d} / PyTorch |" for d, _ in cands)
+    print(head)
+    print("|---" * (4 + 2 * len(cands)) + "|")
     for stage, (stem, blocks) in SMALL.items():
         pt = sum(torch_epochs(Net(1, stem, blocks, 10), x, y, a.epochs))
         mn = sum(meanet_epochs(a.meanet, a.data, stage, k, a.epochs, out))
-        print(f"| small {stage} | {pt:.1f} | {mn:.1f} | {mn / pt:.2f}x |", flush=True)
+        row = f"| small {stage} | {pt:.1f} | {mn:.1f} | {mn / pt:.2f}x |"
+        for d, binary in cands:
+            c = sum(meanet_epochs(binary, a.data, stage, k, a.epochs, out, d))
+            row += f" {c:.1f} | {c / pt:.2f}x |"
+        print(row, flush=True)
 
 
 if __name__ == "__main__":
