@@ -12,7 +12,7 @@ use meanet_core::manifest::InputSpec;
 use meanet_core::online::OnlineRouting;
 use meanet_core::{
     CloudError, CloudErrorKind, CloudLink, CloudReply, EdgePass, EnergyModel, Joules, Outcome,
-    Pipeline, PipelineError, SampleCost, Seconds,
+    Pipeline, PipelineError, RadioBurst, SampleCost, Seconds,
 };
 
 use super::gate::{LinkGate, PROBE_DEADLINE, burst_after};
@@ -310,12 +310,7 @@ impl EdgeWorker {
                 let reply = within(deadline, cloud.classify(sub)).await;
                 gate.finished(id, &reply, n);
                 let mut outcomes = pass.apply(reply);
-                // Its radio energy is priced at the goodput measured when it was sent, with its
-                // burst's share of the radio's tail and promotion.
-                for o in outcomes.iter_mut().filter(|o| o.cost.bytes_sent.0 > 0) {
-                    o.cost.uplink_bps = goodput;
-                    o.cost.burst = Some(burst);
-                }
+                on_air(&mut outcomes, goodput, burst);
                 gate.settle(paid, &outcomes);
                 done(outcomes);
             });
@@ -330,10 +325,8 @@ impl EdgeWorker {
             let _slot = slot;
             let reply = cloud.classify(sub).await;
             let mut outcomes = pass.apply(reply);
-            // Its burst's share of the radio's tail and promotion, as with a gate.
-            for o in outcomes.iter_mut().filter(|o| o.cost.bytes_sent.0 > 0) {
-                o.cost.burst = Some(burst);
-            }
+            // No goodput measured without a gate: the configured link's rate prices it.
+            on_air(&mut outcomes, None, burst);
             done(outcomes);
         });
         Ok(())
@@ -342,8 +335,10 @@ impl EdgeWorker {
     /// Sets the online controller's target to what the budgets allow for the traffic as it is
     /// now (see [`with_energy`](Self::with_energy)).
     fn limit_share(&mut self, pass: &EdgePass, edge: Option<f64>) {
-        let (Some(gate), Some(share), Some((online, _))) =
-            (&self.gate, &mut self.share, &mut self.online)
+        // `edge` (the gate's pricing of this batch) is there whenever `share` is: both come
+        // from `with_energy`.
+        let (Some(gate), Some(share), Some((online, _)), Some(edge)) =
+            (&self.gate, &mut self.share, &mut self.online, edge)
         else {
             return;
         };
@@ -351,18 +346,7 @@ impl EdgeWorker {
             return;
         }
         let now = gate.now();
-        let n = pass.outcomes().len();
-        let rate = share.arrivals.observe(now, n as u64);
-        let edge = edge.unwrap_or_else(|| {
-            pass.outcomes()
-                .iter()
-                .map(|o| {
-                    let e = share.energy.price(&o.cost);
-                    e.edge_compute.0 + e.edge_memory.0
-                })
-                .sum::<f64>()
-                / n.max(1) as f64
-        });
+        let rate = share.arrivals.observe(now, pass.outcomes().len() as u64);
         let edge = match share.edge {
             Some(old) => 0.9 * old + 0.1 * edge,
             None => edge,
@@ -392,6 +376,16 @@ impl EdgeWorker {
     /// Waits until every offload has been answered (or failed) and its `done` has run.
     pub fn drain(&self) {
         self.in_flight.wait_idle();
+    }
+}
+
+/// Marks the offloaded samples of `outcomes` (those that carried bytes) with what their radio
+/// energy is priced at: the goodput measured when they were sent, and their burst's share of
+/// the radio's tail and promotion.
+fn on_air(outcomes: &mut [Outcome], goodput: Option<u64>, burst: RadioBurst) {
+    for o in outcomes.iter_mut().filter(|o| o.cost.bytes_sent.0 > 0) {
+        o.cost.uplink_bps = goodput;
+        o.cost.burst = Some(burst);
     }
 }
 
